@@ -1,0 +1,18 @@
+# crux_orders: PGXS build. `make && make install` builds and installs the extension
+# and the export worker; `make installcheck` runs the pg_regress suite (sql/ and
+# expected/) against a running server; test/run.sh runs everything.
+
+EXTENSION = crux_orders
+MODULE_big = crux_orders
+OBJS = src/crux_orders.o src/request.o src/query.o src/output.o
+DATA = $(wildcard src/crux_orders--*.sql)
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=crux_orders
+
+PG_CPPFLAGS = -Isrc
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,265 @@
+-- crux_orders 1.0: the order tables (schema crux), the summaries the extension keeps
+-- on each order, and the API functions (in the schema CREATE EXTENSION names).
+--
+-- Every object is schema-qualified and every operator in an expression that runs
+-- later is spelled OPERATOR(pg_catalog.x), so objects a user creates in another
+-- schema of the search_path can neither capture nor break anything here.
+
+\echo Use "CREATE EXTENSION crux_orders" to load this file. \quit
+
+CREATE SCHEMA crux;
+COMMENT ON SCHEMA crux IS 'crux_orders: retailer orders, line items and tracking numbers';
+
+CREATE TABLE crux.organizations (
+    uuid uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    name text NOT NULL
+);
+
+CREATE TABLE crux.users (
+    uuid uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    organization_uuid uuid NOT NULL REFERENCES crux.organizations (uuid),
+    name text NOT NULL DEFAULT '',
+    email text
+);
+CREATE INDEX users_organization_uuid_idx ON crux.users (organization_uuid);
+
+CREATE TYPE crux.line_item_status AS ENUM
+    ('unallocated', 'allocated', 'rejected', 'has_tracking',
+     'backordered', 'delivered', 'cancelled');
+
+-- The columns after shipping_method are derived: the extension keeps them exact
+-- through the triggers on crux.line_items. Loaders never write them.
+--   n_<status>   how many of the order's line items have that status
+--   min_sku_id   the smallest sku_id among its line items (byte-wise), for sorting
+--   status_mask  bit i set when some line item has the i-th status of the enum,
+--                so that or / and / only are single integer tests
+CREATE TABLE crux.orders (
+    uuid uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    retailer_uuid uuid NOT NULL REFERENCES crux.organizations (uuid),
+    user_uuid uuid REFERENCES crux.users (uuid),
+    status text NOT NULL DEFAULT 'New',
+    purchase_order_id text NOT NULL,
+    created_date timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    notes text,
+    estimated_shipping_cost numeric(12,2) NOT NULL DEFAULT 0,
+    drop_ship_fee numeric(12,2) NOT NULL DEFAULT 0,
+    order_fee numeric(12,2) NOT NULL DEFAULT 0,
+    address_name text,
+    address_business_name text,
+    address_address1 text,
+    address_address2 text,
+    address_city text,
+    address_state text,
+    address_postal_code text,
+    address_phone_number text,
+    shipping_carrier text,
+    shipping_method text,
+    n_unallocated integer NOT NULL DEFAULT 0,
+    n_allocated integer NOT NULL DEFAULT 0,
+    n_rejected integer NOT NULL DEFAULT 0,
+    n_has_tracking integer NOT NULL DEFAULT 0,
+    n_backordered integer NOT NULL DEFAULT 0,
+    n_delivered integer NOT NULL DEFAULT 0,
+    n_cancelled integer NOT NULL DEFAULT 0,
+    min_sku_id text COLLATE "C",
+    status_mask smallint GENERATED ALWAYS AS (
+        (CASE WHEN n_unallocated OPERATOR(pg_catalog.>) 0 THEN 1 ELSE 0 END
+         OPERATOR(pg_catalog.+) CASE WHEN n_allocated OPERATOR(pg_catalog.>) 0 THEN 2 ELSE 0 END
+         OPERATOR(pg_catalog.+) CASE WHEN n_rejected OPERATOR(pg_catalog.>) 0 THEN 4 ELSE 0 END
+         OPERATOR(pg_catalog.+) CASE WHEN n_has_tracking OPERATOR(pg_catalog.>) 0 THEN 8 ELSE 0 END
+         OPERATOR(pg_catalog.+) CASE WHEN n_backordered OPERATOR(pg_catalog.>) 0 THEN 16 ELSE 0 END
+         OPERATOR(pg_catalog.+) CASE WHEN n_delivered OPERATOR(pg_catalog.>) 0 THEN 32 ELSE 0 END
+         OPERATOR(pg_catalog.+) CASE WHEN n_cancelled OPERATOR(pg_catalog.>) 0 THEN 64 ELSE 0 END
+        )::smallint) STORED
+);
+CREATE INDEX orders_retailer_date_idx ON crux.orders (retailer_uuid, created_date, uuid);
+CREATE INDEX orders_date_idx ON crux.orders (created_date, uuid);
+CREATE INDEX orders_purchase_order_id_idx ON crux.orders (purchase_order_id);
+CREATE INDEX orders_user_uuid_idx ON crux.orders (user_uuid);
+
+CREATE TABLE crux.line_items (
+    uuid uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    order_uuid uuid NOT NULL REFERENCES crux.orders (uuid) ON DELETE CASCADE,
+    position integer NOT NULL DEFAULT 0,
+    item_uuid uuid,
+    item_name text,
+    sku_uuid uuid,
+    sku_id text,
+    sku_name text,
+    cost numeric(12,2) NOT NULL DEFAULT 0,
+    supplier_uuid uuid,
+    supplier_name text,
+    status crux.line_item_status NOT NULL DEFAULT 'unallocated',
+    quantity_ordered integer NOT NULL CHECK (quantity_ordered OPERATOR(pg_catalog.>) 0),
+    quantity_allocated integer NOT NULL DEFAULT 0 CHECK (quantity_allocated OPERATOR(pg_catalog.>=) 0),
+    quantity_backordered integer NOT NULL DEFAULT 0 CHECK (quantity_backordered OPERATOR(pg_catalog.>=) 0),
+    quantity_rejected integer NOT NULL DEFAULT 0 CHECK (quantity_rejected OPERATOR(pg_catalog.>=) 0),
+    backorder_date date
+);
+CREATE INDEX line_items_order_idx ON crux.line_items (order_uuid, position, uuid);
+CREATE INDEX line_items_sku_id_idx ON crux.line_items (sku_id);
+
+CREATE TABLE crux.tracking_numbers (
+    uuid uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    line_item_uuid uuid NOT NULL REFERENCES crux.line_items (uuid) ON DELETE CASCADE,
+    tracking_number text NOT NULL,
+    shipping_carrier text,
+    shipping_method text,
+    shipping_weight text,
+    shipping_cost numeric(12,2),
+    shipping_date timestamptz,
+    quantity integer
+);
+CREATE INDEX tracking_numbers_line_item_idx ON crux.tracking_numbers (line_item_uuid);
+
+SELECT pg_catalog.pg_extension_config_dump('crux.organizations', '');
+SELECT pg_catalog.pg_extension_config_dump('crux.users', '');
+SELECT pg_catalog.pg_extension_config_dump('crux.orders', '');
+SELECT pg_catalog.pg_extension_config_dump('crux.line_items', '');
+SELECT pg_catalog.pg_extension_config_dump('crux.tracking_numbers', '');
+
+-- Status summaries. One statement-level trigger per event, with transition tables,
+-- so a bulk INSERT costs one grouped UPDATE of the orders it touched.
+--
+-- Exactness under concurrent writers (READ COMMITTED):
+--  * inserts add their counts with "n = n + d": the UPDATE waits for any other
+--    writer of the order row and then re-applies the increment to the newest
+--    version, so increments commute;
+--  * updates and deletes first lock the orders they touch (in uuid order, so two
+--    such statements never deadlock), then recount those orders from
+--    crux.line_items in a new statement, whose fresh snapshot sees every
+--    committed change to them. A concurrent insert either committed before the
+--    lock was granted (and is counted) or adds its own increment afterwards.
+-- Under REPEATABLE READ or SERIALIZABLE the lock raises a serialization failure
+-- instead of letting a stale count through.
+-- SECURITY DEFINER so that row-level security on crux.orders never hides an order
+-- from its own summary maintenance.
+CREATE FUNCTION crux.line_items_summarize() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    touched uuid[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE crux.orders o
+           SET n_unallocated = o.n_unallocated + d.n_unallocated,
+               n_allocated = o.n_allocated + d.n_allocated,
+               n_rejected = o.n_rejected + d.n_rejected,
+               n_has_tracking = o.n_has_tracking + d.n_has_tracking,
+               n_backordered = o.n_backordered + d.n_backordered,
+               n_delivered = o.n_delivered + d.n_delivered,
+               n_cancelled = o.n_cancelled + d.n_cancelled,
+               min_sku_id = CASE WHEN o.min_sku_id IS NULL THEN d.min_sku_id
+                                 WHEN d.min_sku_id IS NULL THEN o.min_sku_id
+                                 ELSE least(o.min_sku_id, d.min_sku_id) END
+          FROM (SELECT n.order_uuid,
+                       count(*) FILTER (WHERE n.status = 'unallocated') AS n_unallocated,
+                       count(*) FILTER (WHERE n.status = 'allocated') AS n_allocated,
+                       count(*) FILTER (WHERE n.status = 'rejected') AS n_rejected,
+                       count(*) FILTER (WHERE n.status = 'has_tracking') AS n_has_tracking,
+                       count(*) FILTER (WHERE n.status = 'backordered') AS n_backordered,
+                       count(*) FILTER (WHERE n.status = 'delivered') AS n_delivered,
+                       count(*) FILTER (WHERE n.status = 'cancelled') AS n_cancelled,
+                       min(n.sku_id COLLATE "C") AS min_sku_id
+                  FROM new_rows n
+                 GROUP BY n.order_uuid) d
+         WHERE o.uuid = d.order_uuid;
+        RETURN NULL;
+    END IF;
+
+    IF TG_OP = 'UPDATE' THEN
+        touched := ARRAY(SELECT order_uuid FROM old_rows
+                         UNION SELECT order_uuid FROM new_rows);
+    ELSE
+        touched := ARRAY(SELECT DISTINCT order_uuid FROM old_rows);
+    END IF;
+
+    PERFORM 1 FROM crux.orders o
+     WHERE o.uuid = ANY (touched)
+     ORDER BY o.uuid
+       FOR NO KEY UPDATE;
+
+    UPDATE crux.orders o
+       SET (n_unallocated, n_allocated, n_rejected, n_has_tracking,
+            n_backordered, n_delivered, n_cancelled, min_sku_id) =
+           (SELECT count(*) FILTER (WHERE li.status = 'unallocated'),
+                   count(*) FILTER (WHERE li.status = 'allocated'),
+                   count(*) FILTER (WHERE li.status = 'rejected'),
+                   count(*) FILTER (WHERE li.status = 'has_tracking'),
+                   count(*) FILTER (WHERE li.status = 'backordered'),
+                   count(*) FILTER (WHERE li.status = 'delivered'),
+                   count(*) FILTER (WHERE li.status = 'cancelled'),
+                   min(li.sku_id COLLATE "C")
+              FROM crux.line_items li
+             WHERE li.order_uuid = o.uuid)
+     WHERE o.uuid = ANY (touched);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER line_items_summarize_insert
+    AFTER INSERT ON crux.line_items REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION crux.line_items_summarize();
+CREATE TRIGGER line_items_summarize_update
+    AFTER UPDATE ON crux.line_items REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION crux.line_items_summarize();
+CREATE TRIGGER line_items_summarize_delete
+    AFTER DELETE ON crux.line_items REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION crux.line_items_summarize();
+
+CREATE FUNCTION crux.line_items_truncated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE crux.orders
+       SET n_unallocated = 0, n_allocated = 0, n_rejected = 0, n_has_tracking = 0,
+           n_backordered = 0, n_delivered = 0, n_cancelled = 0, min_sku_id = NULL
+     WHERE status_mask <> 0 OR min_sku_id IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER line_items_summarize_truncate
+    AFTER TRUNCATE ON crux.line_items
+    FOR EACH STATEMENT EXECUTE FUNCTION crux.line_items_truncated();
+
+-- Recounts every order from its line items; returns how many summaries were wrong.
+-- For DBAs after restoring data with triggers disabled, and for tests.
+CREATE FUNCTION crux.recount_summaries() RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    WITH fresh AS (
+        SELECT o.uuid,
+               count(li.uuid) FILTER (WHERE li.status = 'unallocated') AS n_unallocated,
+               count(li.uuid) FILTER (WHERE li.status = 'allocated') AS n_allocated,
+               count(li.uuid) FILTER (WHERE li.status = 'rejected') AS n_rejected,
+               count(li.uuid) FILTER (WHERE li.status = 'has_tracking') AS n_has_tracking,
+               count(li.uuid) FILTER (WHERE li.status = 'backordered') AS n_backordered,
+               count(li.uuid) FILTER (WHERE li.status = 'delivered') AS n_delivered,
+               count(li.uuid) FILTER (WHERE li.status = 'cancelled') AS n_cancelled,
+               min(li.sku_id COLLATE "C") AS min_sku_id
+          FROM crux.orders o LEFT JOIN crux.line_items li ON li.order_uuid = o.uuid
+         GROUP BY o.uuid
+    ), fixed AS (
+        UPDATE crux.orders o
+           SET n_unallocated = f.n_unallocated, n_allocated = f.n_allocated,
+               n_rejected = f.n_rejected, n_has_tracking = f.n_has_tracking,
+               n_backordered = f.n_backordered, n_delivered = f.n_delivered,
+               n_cancelled = f.n_cancelled, min_sku_id = f.min_sku_id
+          FROM fresh f
+         WHERE o.uuid = f.uuid
+           AND (o.n_unallocated, o.n_allocated, o.n_rejected, o.n_has_tracking,
+                o.n_backordered, o.n_delivered, o.n_cancelled, o.min_sku_id)
+               IS DISTINCT FROM
+               (f.n_unallocated::int, f.n_allocated::int, f.n_rejected::int,
+                f.n_has_tracking::int, f.n_backordered::int, f.n_delivered::int,
+                f.n_cancelled::int, f.min_sku_id)
+        RETURNING 1
+    )
+    SELECT count(*) FROM fixed;
+$$;
+
+-- The API. One unnamed jsonb parameter, so that PostgREST passes the whole POST
+-- body; not STRICT, since SQL NULL means "every default".
+CREATE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crux_get_orders'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS
+    'Get Orders: filter, sort and page orders; returns {"total_results", "orders"}';

@@ -1,0 +1,75 @@
+/*
+ * crux_orders.c
+ *		The module: settings, and the SQL-callable functions as thin wrappers over
+ *		request parsing (request.c), querying (query.c) and output (output.c).
+ */
+#include "postgres.h"
+
+#include "crux_orders.h"
+#include "fmgr.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+int			crux_max_page_size = 1000;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("crux_orders.max_page_size",
+							"Largest page crux_get_orders returns (limit - start).",
+							"Requests asking for a larger page are rejected; exports have no cap.",
+							&crux_max_page_size,
+							1000, 1, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("crux_orders");
+}
+
+/*
+ * The whole of crux_get_orders inside one SPI connection: count, page, details,
+ * response. The response is copied into the caller's memory context before
+ * SPI_finish releases everything else.
+ */
+static Jsonb *
+get_orders(const CruxRequest *req)
+{
+	int64		total;
+	Datum	   *uuids = NULL;
+	int			n_uuids = 0;
+	SPITupleTable *details = NULL;
+	Jsonb	   *response;
+	Jsonb	   *result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	total = crux_count_orders(req);
+	if (req->limit > req->start && req->start < total)
+		n_uuids = crux_page_order_uuids(req, req->start, req->limit - req->start,
+										&uuids);
+	if (n_uuids > 0)
+		details = crux_fetch_order_details(uuids, n_uuids);
+
+	response = crux_orders_response(total, details);
+	result = SPI_palloc(VARSIZE(response));
+	memcpy(result, response, VARSIZE(response));
+
+	SPI_finish();
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(crux_get_orders);
+
+/* crux_get_orders(jsonb) returns jsonb; SQL NULL means every default. */
+Datum
+crux_get_orders(PG_FUNCTION_ARGS)
+{
+	CruxRequest req;
+
+	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+					   CRUX_REQUEST_PAGE, &req);
+	PG_RETURN_JSONB_P(get_orders(&req));
+}

@@ -1,0 +1,141 @@
+/*
+ * crux_orders.h
+ *		What the parts of crux_orders share: the parsed request, and the entry
+ *		points of request parsing (request.c), query running (query.c) and jsonb
+ *		output (output.c).
+ */
+#ifndef CRUX_ORDERS_H
+#define CRUX_ORDERS_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+/* The line-item statuses, in the order of enum crux.line_item_status. */
+#define CRUX_N_STATUSES 7
+extern const char *const crux_status_labels[CRUX_N_STATUSES];
+
+typedef enum CruxConjunction
+{
+	CRUX_CONJ_OR,
+	CRUX_CONJ_AND,
+	CRUX_CONJ_ONLY
+} CruxConjunction;
+
+typedef enum CruxSortKey
+{
+	CRUX_SORT_DATE,
+	CRUX_SORT_STATUS,
+	CRUX_SORT_SKU_ID,
+	CRUX_SORT_UUID
+} CruxSortKey;
+
+/* Who asks: a page of orders has a size cap, an export does not. */
+typedef enum CruxRequestKind
+{
+	CRUX_REQUEST_PAGE,
+	CRUX_REQUEST_EXPORT
+} CruxRequestKind;
+
+/* A request, checked completely: every field holds a valid value. */
+typedef struct CruxRequest
+{
+	int64		start;			/* first position, 0-based */
+	bool		has_limit;
+	int64		limit;			/* end position, exclusive */
+
+	CruxSortKey sort_key;
+	bool		sort_asc;
+
+	int			status_mask;	/* bit i: i-th status asked for; 0 = no filter */
+	CruxConjunction conjunction;
+
+	bool		has_start_date;
+	TimestampTz start_date;		/* created_date >= start_date */
+	bool		has_end_date;
+	TimestampTz end_date;		/* created_date < end_date */
+
+	char	   *term;			/* trimmed, NULL when absent or empty */
+	bool		term_is_uuid;
+	pg_uuid_t	term_uuid;
+
+	int			n_org_uuids;	/* 0 = no filter */
+	pg_uuid_t  *org_uuids;
+} CruxRequest;
+
+/*
+ * The columns of the order-details query (query.c), one row per tracking number,
+ * or per line item without one, or per order without line items; 1-based as SPI
+ * numbers them.
+ */
+typedef enum CruxDetailColumn
+{
+	DC_PAGE_POSITION = 1,
+	DC_ORDER_UUID,
+	DC_ORDER_STATUS,
+	DC_IS_ALLOCATED,
+	DC_PURCHASE_ORDER_ID,
+	DC_CREATED_DATE,
+	DC_NOTES,
+	DC_ESTIMATED_SHIPPING_COST,
+	DC_DROP_SHIP_FEE,
+	DC_ORDER_FEE,
+	DC_RETAILER_NAME,
+	DC_RETAILER_UUID,
+	DC_USER_NAME,
+	DC_USER_EMAIL,
+	DC_ADDRESS_NAME,
+	DC_ADDRESS_BUSINESS_NAME,
+	DC_ADDRESS_ADDRESS1,
+	DC_ADDRESS_ADDRESS2,
+	DC_ADDRESS_CITY,
+	DC_ADDRESS_STATE,
+	DC_ADDRESS_POSTAL_CODE,
+	DC_ADDRESS_PHONE_NUMBER,
+	DC_SHIPPING_CARRIER,
+	DC_SHIPPING_METHOD,
+	DC_LI_UUID,
+	DC_LI_STATUS,
+	DC_LI_ITEM_UUID,
+	DC_LI_ITEM_NAME,
+	DC_LI_SKU_UUID,
+	DC_LI_SKU_ID,
+	DC_LI_SKU_NAME,
+	DC_LI_COST,
+	DC_LI_SUPPLIER_UUID,
+	DC_LI_SUPPLIER_NAME,
+	DC_LI_QUANTITY_ORDERED,
+	DC_LI_QUANTITY_ALLOCATED,
+	DC_LI_QUANTITY_BACKORDERED,
+	DC_LI_QUANTITY_REJECTED,
+	DC_LI_BACKORDER_DATE,
+	DC_TN_UUID,
+	DC_TN_TRACKING_NUMBER,
+	DC_TN_SHIPPING_CARRIER,
+	DC_TN_SHIPPING_METHOD,
+	DC_TN_SHIPPING_WEIGHT,
+	DC_TN_SHIPPING_COST,
+	DC_TN_SHIPPING_DATE,
+	DC_TN_QUANTITY
+} CruxDetailColumn;
+
+/* Settings (crux_orders.c) */
+extern int	crux_max_page_size;
+
+/* request.c */
+extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
+							   CruxRequest *req);
+
+/* query.c: run inside SPI_connect()/SPI_finish() */
+extern int64 crux_count_orders(const CruxRequest *req);
+extern int	crux_page_order_uuids(const CruxRequest *req, int64 offset,
+								  int64 count, Datum **uuids);
+extern SPITupleTable *crux_fetch_order_details(Datum *uuids, int n_uuids);
+
+/* output.c */
+extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details);
+
+#endif							/* CRUX_ORDERS_H */

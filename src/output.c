@@ -1,0 +1,406 @@
+/*
+ * output.c
+ *		JSON output: builds the crux_get_orders response as jsonb, natively with
+ *		pushJsonbValue, from the rows of the order-details query.
+ *
+ * Formats (contract section 3): every key is always present and SQL NULL becomes
+ * JSON null; timestamps are UTC with six fractional digits and a "Z"; dates are
+ * YYYY-MM-DD; money and quantities are JSON numbers without trailing zeros.
+ */
+#include "postgres.h"
+
+#include "crux_orders.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+/* One row of the details query, and where to push its values. */
+typedef struct RowReader
+{
+	HeapTuple	tuple;
+	TupleDesc	tupdesc;
+	JsonbParseState **state;
+} RowReader;
+
+static void
+push_key(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+static void
+push_value(JsonbParseState **state, JsonbValue *v)
+{
+	pushJsonbValue(state, WJB_VALUE, v);
+}
+
+static void
+push_string_value(JsonbParseState **state, const char *key, char *s)
+{
+	JsonbValue	v;
+
+	push_key(state, key);
+	if (s == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = s;
+		v.val.string.len = strlen(s);
+	}
+	push_value(state, &v);
+}
+
+static Datum
+column(const RowReader *row, int col, bool *isnull)
+{
+	return SPI_getbinval(row->tuple, row->tupdesc, col, isnull);
+}
+
+static void
+push_text(const RowReader *row, const char *key, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+
+	push_string_value(row->state, key, isnull ? NULL : TextDatumGetCString(d));
+}
+
+static void
+push_uuid(const RowReader *row, const char *key, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+
+	push_string_value(row->state, key,
+					  isnull ? NULL : DatumGetCString(DirectFunctionCall1(uuid_out, d)));
+}
+
+/* A numeric(12,2) as a JSON number without trailing zeros: 69.80 -> 69.8, 0.00 -> 0. */
+static void
+push_money(const RowReader *row, const char *key, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+	JsonbValue	v;
+
+	push_key(row->state, key);
+	if (isnull)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(numeric_trim_scale, d));
+	}
+	push_value(row->state, &v);
+}
+
+static void
+push_int4(const RowReader *row, const char *key, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+	JsonbValue	v;
+
+	push_key(row->state, key);
+	if (isnull)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(DatumGetInt32(d));
+	}
+	push_value(row->state, &v);
+}
+
+static void
+push_bool(const RowReader *row, const char *key, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+	JsonbValue	v;
+
+	push_key(row->state, key);
+	if (isnull)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvBool;
+		v.val.boolean = DatumGetBool(d);
+	}
+	push_value(row->state, &v);
+}
+
+/* 2017-12-05T22:32:32.217413Z */
+static void
+push_timestamp(const RowReader *row, const char *key, int col)
+{
+	bool		isnull;
+	TimestampTz ts = DatumGetTimestampTz(column(row, col, &isnull));
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (isnull)
+	{
+		push_string_value(row->state, key, NULL);
+		return;
+	}
+	if (TIMESTAMP_NOT_FINITE(ts))
+	{
+		push_string_value(row->state, key,
+						  TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
+		return;
+	}
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	push_string_value(row->state, key,
+					  psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+							   tm.tm_year, tm.tm_mon, tm.tm_mday,
+							   tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec));
+}
+
+/* 2018-03-01 */
+static void
+push_date(const RowReader *row, const char *key, int col)
+{
+	bool		isnull;
+	DateADT		date = DatumGetDateADT(column(row, col, &isnull));
+	int			year,
+				month,
+				day;
+
+	if (isnull)
+	{
+		push_string_value(row->state, key, NULL);
+		return;
+	}
+	if (DATE_NOT_FINITE(date))
+	{
+		push_string_value(row->state, key,
+						  DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity");
+		return;
+	}
+	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
+	push_string_value(row->state, key, psprintf("%04d-%02d-%02d", year, month, day));
+}
+
+static void
+begin_object(JsonbParseState **state, const char *key)
+{
+	if (key)
+		push_key(state, key);
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+}
+
+static void
+end_object(JsonbParseState **state)
+{
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+static void
+begin_array(JsonbParseState **state, const char *key)
+{
+	push_key(state, key);
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+}
+
+static void
+end_array(JsonbParseState **state)
+{
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+}
+
+/* The order's own keys, up to and including the opening of "line_items". */
+static void
+begin_order(const RowReader *row)
+{
+	JsonbParseState **state = row->state;
+
+	begin_object(state, NULL);
+	push_uuid(row, "uuid", DC_ORDER_UUID);
+	push_text(row, "status", DC_ORDER_STATUS);
+	push_bool(row, "is_allocated", DC_IS_ALLOCATED);
+	push_text(row, "purchase_order_id", DC_PURCHASE_ORDER_ID);
+	push_timestamp(row, "created_date", DC_CREATED_DATE);
+	push_text(row, "notes", DC_NOTES);
+
+	begin_object(state, "fees");
+	push_money(row, "estimated_shipping_cost", DC_ESTIMATED_SHIPPING_COST);
+	push_money(row, "drop_ship_fee", DC_DROP_SHIP_FEE);
+	push_money(row, "order_fee", DC_ORDER_FEE);
+	end_object(state);
+
+	begin_object(state, "retailer");
+	push_text(row, "name", DC_RETAILER_NAME);
+	push_uuid(row, "uuid", DC_RETAILER_UUID);
+	begin_object(state, "user");
+	push_text(row, "name", DC_USER_NAME);
+	push_text(row, "email", DC_USER_EMAIL);
+	end_object(state);
+	end_object(state);
+
+	begin_object(state, "address");
+	push_text(row, "name", DC_ADDRESS_NAME);
+	push_text(row, "business_name", DC_ADDRESS_BUSINESS_NAME);
+	push_text(row, "address1", DC_ADDRESS_ADDRESS1);
+	push_text(row, "address2", DC_ADDRESS_ADDRESS2);
+	push_text(row, "city", DC_ADDRESS_CITY);
+	push_text(row, "state", DC_ADDRESS_STATE);
+	push_text(row, "postal_code", DC_ADDRESS_POSTAL_CODE);
+	push_text(row, "phone_number", DC_ADDRESS_PHONE_NUMBER);
+	end_object(state);
+
+	begin_object(state, "requested_shipping");
+	push_text(row, "shipping_carrier", DC_SHIPPING_CARRIER);
+	push_text(row, "shipping_method", DC_SHIPPING_METHOD);
+	end_object(state);
+
+	begin_array(state, "line_items");
+}
+
+static void
+end_order(JsonbParseState **state)
+{
+	end_array(state);			/* line_items */
+	end_object(state);
+}
+
+/* The line item's keys, up to and including the opening of "tracking_numbers". */
+static void
+begin_line_item(const RowReader *row)
+{
+	JsonbParseState **state = row->state;
+
+	begin_object(state, NULL);
+	push_uuid(row, "uuid", DC_LI_UUID);
+	push_text(row, "status", DC_LI_STATUS);
+	push_uuid(row, "item_uuid", DC_LI_ITEM_UUID);
+	push_text(row, "item_name", DC_LI_ITEM_NAME);
+	push_uuid(row, "sku_uuid", DC_LI_SKU_UUID);
+	push_text(row, "sku_id", DC_LI_SKU_ID);
+	push_text(row, "sku_name", DC_LI_SKU_NAME);
+	push_money(row, "cost", DC_LI_COST);
+	push_uuid(row, "supplier_uuid", DC_LI_SUPPLIER_UUID);
+	push_text(row, "supplier_name", DC_LI_SUPPLIER_NAME);
+
+	begin_object(state, "allocation");
+	push_int4(row, "quantity_ordered", DC_LI_QUANTITY_ORDERED);
+	push_int4(row, "quantity_allocated", DC_LI_QUANTITY_ALLOCATED);
+	push_int4(row, "quantity_backordered", DC_LI_QUANTITY_BACKORDERED);
+	push_int4(row, "quantity_rejected", DC_LI_QUANTITY_REJECTED);
+	push_date(row, "backorder_date", DC_LI_BACKORDER_DATE);
+	end_object(state);
+
+	begin_array(state, "tracking_numbers");
+}
+
+static void
+end_line_item(JsonbParseState **state)
+{
+	end_array(state);			/* tracking_numbers */
+	end_object(state);
+}
+
+static void
+push_tracking_number(const RowReader *row)
+{
+	JsonbParseState **state = row->state;
+
+	begin_object(state, NULL);
+	push_text(row, "tracking_number", DC_TN_TRACKING_NUMBER);
+	push_text(row, "shipping_carrier", DC_TN_SHIPPING_CARRIER);
+	push_text(row, "shipping_method", DC_TN_SHIPPING_METHOD);
+	push_text(row, "shipping_weight", DC_TN_SHIPPING_WEIGHT);
+	push_money(row, "shipping_cost", DC_TN_SHIPPING_COST);
+	push_timestamp(row, "shipping_date", DC_TN_SHIPPING_DATE);
+	push_int4(row, "quantity", DC_TN_QUANTITY);
+	end_object(state);
+}
+
+static bool
+column_is_null(const RowReader *row, int col)
+{
+	bool		isnull;
+
+	(void) column(row, col, &isnull);
+	return isnull;
+}
+
+/*
+ * {"total_results": N, "orders": [...]}. The details rows come sorted by page
+ * position, line item and tracking number, so one pass nests them: a new page
+ * position opens an order, a new line-item uuid opens a line item.
+ */
+Jsonb *
+crux_orders_response(int64 total_results, SPITupleTable *details)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	total;
+	JsonbValue *result;
+	int64		current_order = -1;
+	pg_uuid_t	current_line_item;
+	bool		in_line_item = false;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	push_key(&state, "total_results");
+	total.type = jbvNumeric;
+	total.val.numeric = int64_to_numeric(total_results);
+	push_value(&state, &total);
+	begin_array(&state, "orders");
+
+	for (uint64 i = 0; details != NULL && i < details->numvals; i++)
+	{
+		RowReader	row = {details->vals[i], details->tupdesc, &state};
+		bool		isnull;
+		int64		position = DatumGetInt64(column(&row, DC_PAGE_POSITION, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		if (position != current_order)
+		{
+			if (in_line_item)
+				end_line_item(&state);
+			if (current_order != -1)
+				end_order(&state);
+			begin_order(&row);
+			current_order = position;
+			in_line_item = false;
+		}
+		if (column_is_null(&row, DC_LI_UUID))
+			continue;			/* an order without line items */
+
+		{
+			pg_uuid_t  *li = DatumGetUUIDP(column(&row, DC_LI_UUID, &isnull));
+
+			if (!in_line_item || memcmp(li, &current_line_item, sizeof(pg_uuid_t)) != 0)
+			{
+				if (in_line_item)
+					end_line_item(&state);
+				begin_line_item(&row);
+				current_line_item = *li;
+				in_line_item = true;
+			}
+		}
+		if (!column_is_null(&row, DC_TN_UUID))
+			push_tracking_number(&row);
+	}
+	if (in_line_item)
+		end_line_item(&state);
+	if (current_order != -1)
+		end_order(&state);
+
+	end_array(&state);			/* orders */
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
+}

@@ -1,0 +1,335 @@
+/*
+ * query.c
+ *		Query building and running: turns a checked CruxRequest into SQL whose
+ *		shape depends only on which filters are present and on the sort, runs it
+ *		through SPI with the request's values as parameters, and keeps one prepared
+ *		plan per shape for the life of the backend.
+ *
+ * All SQL here is schema-qualified and runs with search_path = pg_catalog, pg_temp
+ * (set on the API functions), and as the caller, so row-level security applies.
+ * The filters read the per-order summaries that the line-item triggers keep
+ * (status_mask, min_sku_id), so a status filter is one integer test per order.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "crux_orders.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define MAX_QUERY_PARAMS 8
+
+/* What a query returns: the number of matching orders, or one page of uuids. */
+typedef enum QueryKind
+{
+	QUERY_COUNT,
+	QUERY_PAGE
+} QueryKind;
+
+typedef struct PlanCacheEntry
+{
+	uint32		shape;			/* hash key: see query_shape() */
+	SPIPlanPtr	plan;
+} PlanCacheEntry;
+
+static HTAB *plan_cache = NULL;
+static SPIPlanPtr details_plan = NULL;
+
+/* A query under construction: its text and its parameters. */
+typedef struct QueryBuilder
+{
+	StringInfoData sql;
+	int			nparams;
+	Oid			types[MAX_QUERY_PARAMS];
+	Datum		values[MAX_QUERY_PARAMS];
+	char		nulls[MAX_QUERY_PARAMS];
+} QueryBuilder;
+
+/*
+ * Everything that changes the SQL text, packed into one integer: which filters are
+ * present, the conjunction, the sort and the kind of query. Values never do.
+ */
+static uint32
+query_shape(const CruxRequest *req, QueryKind kind)
+{
+	uint32		shape = 0;
+
+	if (req->status_mask != 0)
+		shape |= 1 + (uint32) req->conjunction;	/* 1..3 */
+	shape |= (req->has_start_date ? 1 : 0) << 2;
+	shape |= (req->has_end_date ? 1 : 0) << 3;
+	shape |= (req->term != NULL ? 1 : 0) << 4;
+	shape |= (req->n_org_uuids > 0 ? 1 : 0) << 5;
+	if (kind == QUERY_PAGE)
+	{
+		shape |= 1 << 6;
+		shape |= (uint32) req->sort_key << 7;	/* 2 bits */
+		shape |= (req->sort_asc ? 1 : 0) << 9;
+	}
+	return shape;
+}
+
+/* Adds a parameter and returns its number, for "$n" in the text. */
+static int
+add_param(QueryBuilder *qb, Oid type, Datum value, bool isnull)
+{
+	if (qb->nparams >= MAX_QUERY_PARAMS)
+		elog(ERROR, "too many query parameters");
+	qb->types[qb->nparams] = type;
+	qb->values[qb->nparams] = value;
+	qb->nulls[qb->nparams] = isnull ? 'n' : ' ';
+	return ++qb->nparams;
+}
+
+static Datum
+uuid_array_datum(const pg_uuid_t *uuids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = UUIDPGetDatum(&uuids[i]);
+	return PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false,
+										   TYPALIGN_CHAR));
+}
+
+/* The FROM and WHERE clauses for the request's filters. */
+static void
+append_filters(QueryBuilder *qb, const CruxRequest *req)
+{
+	appendStringInfoString(&qb->sql, " FROM crux.orders o WHERE true");
+
+	if (req->status_mask != 0)
+	{
+		int			p = add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false);
+
+		switch (req->conjunction)
+		{
+			case CRUX_CONJ_OR:
+				appendStringInfo(&qb->sql, " AND (o.status_mask & $%d) <> 0", p);
+				break;
+			case CRUX_CONJ_AND:
+				appendStringInfo(&qb->sql, " AND (o.status_mask & $%d) = $%d", p, p);
+				break;
+			case CRUX_CONJ_ONLY:
+				appendStringInfo(&qb->sql, " AND o.status_mask = $%d", p);
+				break;
+		}
+	}
+	if (req->has_start_date)
+		appendStringInfo(&qb->sql, " AND o.created_date >= $%d",
+						 add_param(qb, TIMESTAMPTZOID,
+								   TimestampTzGetDatum(req->start_date), false));
+	if (req->has_end_date)
+		appendStringInfo(&qb->sql, " AND o.created_date < $%d",
+						 add_param(qb, TIMESTAMPTZOID,
+								   TimestampTzGetDatum(req->end_date), false));
+	if (req->term != NULL)
+	{
+		int			t = add_param(qb, TEXTOID, CStringGetTextDatum(req->term), false);
+		int			u = add_param(qb, UUIDOID,
+								  req->term_is_uuid ? UUIDPGetDatum(&req->term_uuid) : (Datum) 0,
+								  !req->term_is_uuid);
+
+		appendStringInfo(&qb->sql,
+						 " AND o.uuid IN (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
+						 " UNION ALL SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d"
+						 " UNION ALL SELECT $%d WHERE $%d IS NOT NULL)",
+						 t, t, u, u);
+	}
+	if (req->n_org_uuids > 0)
+		appendStringInfo(&qb->sql, " AND o.retailer_uuid = ANY ($%d)",
+						 add_param(qb, UUIDARRAYOID,
+								   uuid_array_datum(req->org_uuids, req->n_org_uuids),
+								   false));
+}
+
+static const char *
+sort_expression(CruxSortKey key)
+{
+	switch (key)
+	{
+		case CRUX_SORT_DATE:
+			return "o.created_date";
+		case CRUX_SORT_STATUS:
+			return "o.status COLLATE \"C\"";
+		case CRUX_SORT_SKU_ID:
+			return "o.min_sku_id";
+		case CRUX_SORT_UUID:
+			return "o.uuid";
+	}
+	elog(ERROR, "unexpected sort key %d", (int) key);
+}
+
+/*
+ * A missing value sorts as larger than any value; ties break on the uuid in the
+ * same direction, so that pages never overlap or skip.
+ */
+static void
+append_order_by(QueryBuilder *qb, const CruxRequest *req)
+{
+	const char *dir = req->sort_asc ? "ASC NULLS LAST" : "DESC NULLS FIRST";
+
+	if (req->sort_key == CRUX_SORT_UUID)
+		appendStringInfo(&qb->sql, " ORDER BY o.uuid %s", dir);
+	else
+		appendStringInfo(&qb->sql, " ORDER BY %s %s, o.uuid %s",
+						 sort_expression(req->sort_key), dir, dir);
+}
+
+/* The kept plan for this shape, prepared the first time the shape is seen. */
+static SPIPlanPtr
+plan_for_shape(uint32 shape, QueryBuilder *qb)
+{
+	PlanCacheEntry *entry;
+	bool		found;
+
+	if (plan_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint32);
+		ctl.entrysize = sizeof(PlanCacheEntry);
+		plan_cache = hash_create("crux_orders plans", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(plan_cache, &shape, HASH_FIND, &found);
+	if (found)
+		return entry->plan;
+
+	{
+		SPIPlanPtr	plan = SPI_prepare(qb->sql.data, qb->nparams, qb->types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", qb->sql.data,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		entry = hash_search(plan_cache, &shape, HASH_ENTER, &found);
+		entry->plan = plan;
+		return plan;
+	}
+}
+
+static void
+run_query(QueryBuilder *qb, uint32 shape)
+{
+	SPIPlanPtr	plan = plan_for_shape(shape, qb);
+	int			rc = SPI_execute_plan(plan, qb->values, qb->nulls, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
+int64
+crux_count_orders(const CruxRequest *req)
+{
+	QueryBuilder qb = {0};
+	bool		isnull;
+	Datum		count;
+
+	initStringInfo(&qb.sql);
+	appendStringInfoString(&qb.sql, "SELECT count(*)");
+	append_filters(&qb, req);
+	run_query(&qb, query_shape(req, QUERY_COUNT));
+
+	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(count);
+}
+
+/*
+ * The uuids of the orders at sorted positions [offset, offset + count), copied
+ * into the current memory context. Returns how many there are.
+ */
+int
+crux_page_order_uuids(const CruxRequest *req, int64 offset, int64 count,
+					  Datum **uuids)
+{
+	QueryBuilder qb = {0};
+	int			n;
+
+	initStringInfo(&qb.sql);
+	appendStringInfoString(&qb.sql, "SELECT o.uuid");
+	append_filters(&qb, req);
+	append_order_by(&qb, req);
+	appendStringInfo(&qb.sql, " OFFSET $%d",
+					 add_param(&qb, INT8OID, Int64GetDatum(offset), false));
+	appendStringInfo(&qb.sql, " LIMIT $%d",
+					 add_param(&qb, INT8OID, Int64GetDatum(count), false));
+	run_query(&qb, query_shape(req, QUERY_PAGE));
+
+	n = (int) SPI_processed;
+	*uuids = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+									  &isnull);
+		pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+		memcpy(copy, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+		(*uuids)[i] = UUIDPGetDatum(copy);
+	}
+	return n;
+}
+
+/*
+ * Everything the response shows of the given orders, in page order, then line
+ * items in (position, uuid) order, then tracking numbers in (shipping_date,
+ * tracking_number, uuid) order with missing dates last. The columns are those of
+ * CruxDetailColumn.
+ */
+static const char details_sql[] =
+"SELECT p.n, o.uuid, o.status,"
+"       (o.status_mask <> 0 AND o.n_unallocated = 0),"
+"       o.purchase_order_id, o.created_date, o.notes,"
+"       o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee,"
+"       r.name, o.retailer_uuid, u.name, u.email,"
+"       o.address_name, o.address_business_name, o.address_address1,"
+"       o.address_address2, o.address_city, o.address_state,"
+"       o.address_postal_code, o.address_phone_number,"
+"       o.shipping_carrier, o.shipping_method,"
+"       li.uuid, li.status::text, li.item_uuid, li.item_name, li.sku_uuid,"
+"       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
+"       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
+"       li.quantity_rejected, li.backorder_date,"
+"       t.uuid, t.tracking_number, t.shipping_carrier, t.shipping_method,"
+"       t.shipping_weight, t.shipping_cost, t.shipping_date, t.quantity"
+"  FROM unnest($1::uuid[]) WITH ORDINALITY AS p(uuid, n)"
+"  JOIN crux.orders o ON o.uuid = p.uuid"
+"  LEFT JOIN crux.organizations r ON r.uuid = o.retailer_uuid"
+"  LEFT JOIN crux.users u ON u.uuid = o.user_uuid"
+"  LEFT JOIN crux.line_items li ON li.order_uuid = o.uuid"
+"  LEFT JOIN crux.tracking_numbers t ON t.line_item_uuid = li.uuid"
+" ORDER BY p.n, li.position, li.uuid,"
+"          t.shipping_date NULLS LAST, t.tracking_number COLLATE \"C\", t.uuid";
+
+SPITupleTable *
+crux_fetch_order_details(Datum *uuids, int n_uuids)
+{
+	Datum		arg;
+	int			rc;
+
+	if (details_plan == NULL)
+	{
+		Oid			argtype = UUIDARRAYOID;
+		SPIPlanPtr	plan = SPI_prepare(details_sql, 1, &argtype);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for the order details: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		details_plan = plan;
+	}
+
+	arg = PointerGetDatum(construct_array(uuids, n_uuids, UUIDOID, UUID_LEN, false,
+										  TYPALIGN_CHAR));
+	rc = SPI_execute_plan(details_plan, &arg, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_tuptable;
+}

@@ -1,0 +1,88 @@
+-- Deterministic sample orders: the same data for the same size, on every machine.
+--   psql -v orders=1000 -f test/generate.sql          (demo size; the default)
+--   psql -v orders=1000000 -f test/generate.sql       (benchmark size)
+-- 100 retailers (the first holds about a third of all orders), 3 users each,
+-- created dates spread over three years (2016-2018), 1 to 4 line items per order
+-- (2.5 on average) with a realistic status mix, and a tracking number for every
+-- line item that has shipped. Every value derives from hashes of the row number.
+\set ON_ERROR_STOP on
+\if :{?orders}
+\else
+\set orders 1000
+\endif
+
+BEGIN;
+
+INSERT INTO crux.organizations (uuid, name)
+SELECT md5('org-' || g)::uuid, 'Retailer ' || g
+  FROM generate_series(1, 100) g;
+
+INSERT INTO crux.users (uuid, organization_uuid, name, email)
+SELECT md5('user-' || g)::uuid, md5('org-' || ((g - 1) / 3 + 1))::uuid,
+       'User ' || g, 'user' || g || '@retailer' || ((g - 1) / 3 + 1) || '.example'
+  FROM generate_series(1, 300) g;
+
+INSERT INTO crux.orders (uuid, retailer_uuid, user_uuid, status, purchase_order_id,
+                         created_date, notes, estimated_shipping_cost, drop_ship_fee,
+                         order_fee, address_name, address_business_name,
+                         address_address1, address_address2, address_city,
+                         address_state, address_postal_code, address_phone_number,
+                         shipping_carrier, shipping_method)
+SELECT md5('order-' || i)::uuid,
+       md5('org-' || org)::uuid,
+       CASE WHEN h % 10 = 0 THEN NULL
+            ELSE md5('user-' || ((org - 1) * 3 + 1 + h % 3))::uuid END,
+       (ARRAY['New', 'Pending', 'Complete', 'Cancelled'])[1 + (h / 7) % 4],
+       'PO-' || lpad(i::text, 8, '0'),
+       timestamptz '2016-01-01 00:00:00+00'
+           + (abs(hashint8extended(i, 2)) % 94608000000000) * interval '1 microsecond',
+       CASE WHEN h % 5 = 0 THEN NULL ELSE 'notes for order ' || i END,
+       (h % 2000) / 100.0, (h % 500) / 100.0, (h % 300) / 100.0,
+       'Customer ' || i, CASE WHEN h % 3 = 0 THEN 'Business ' || (h % 997) END,
+       (h % 9999) || ' Main Street', CASE WHEN h % 4 = 0 THEN 'Apt ' || (h % 99) END,
+       'City ' || (h % 500), (ARRAY['NY', 'CA', 'TX', 'WA', 'FL'])[1 + h % 5],
+       lpad((h % 99999)::text, 5, '0'), NULL,
+       (ARRAY['UPS', 'FedEx', 'USPS'])[1 + h % 3], (ARRAY['Ground', 'Express'])[1 + h % 2]
+  FROM (SELECT i, abs(hashint8extended(i, 1)) AS h,
+               CASE WHEN abs(hashint8extended(i, 3)) % 3 = 0 THEN 1
+                    ELSE 2 + abs(hashint8extended(i, 4)) % 99 END AS org
+          FROM generate_series(1, :orders) i) s;
+
+INSERT INTO crux.line_items (uuid, order_uuid, position, item_uuid, item_name, sku_uuid,
+                             sku_id, sku_name, cost, supplier_uuid, supplier_name, status,
+                             quantity_ordered, quantity_allocated, quantity_backordered,
+                             quantity_rejected, backorder_date)
+SELECT md5('line-' || i || '-' || n)::uuid,
+       md5('order-' || i)::uuid,
+       n,
+       md5('item-' || sku % 5000)::uuid, 'Item ' || sku % 5000,
+       md5('sku-' || sku)::uuid, 'SKU' || lpad(sku::text, 6, '0'), 'Item ' || sku % 5000,
+       (sku % 10000) / 100.0 + 1,
+       md5('supplier-' || sku % 40)::uuid, 'Supplier ' || sku % 40,
+       st::crux.line_item_status,
+       q, CASE WHEN st IN ('allocated', 'has_tracking', 'delivered') THEN q ELSE 0 END,
+       CASE WHEN st = 'backordered' THEN q ELSE 0 END,
+       CASE WHEN st = 'rejected' THEN q ELSE 0 END,
+       CASE WHEN st = 'backordered' THEN date '2019-01-01' + (sku % 90)::int END
+  FROM (SELECT i, n, abs(hashint8extended(i * 8 + n, 6)) % 20000 AS sku,
+               1 + abs(hashint8extended(i * 8 + n, 7)) % 10 AS q,
+               CASE WHEN r < 25 THEN 'unallocated' WHEN r < 45 THEN 'allocated'
+                    WHEN r < 60 THEN 'has_tracking' WHEN r < 85 THEN 'delivered'
+                    WHEN r < 91 THEN 'backordered' WHEN r < 95 THEN 'rejected'
+                    ELSE 'cancelled' END AS st
+          FROM generate_series(1, :orders) i,
+               generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n,
+               LATERAL (SELECT abs(hashint8extended(i * 8 + n, 8)) % 100 AS r) rr) s;
+
+INSERT INTO crux.tracking_numbers (uuid, line_item_uuid, tracking_number,
+                                   shipping_carrier, shipping_method, shipping_weight,
+                                   shipping_cost, shipping_date, quantity)
+SELECT md5('tracking-' || li.uuid)::uuid, li.uuid,
+       '1Z' || upper(substr(md5('tn-' || li.uuid), 1, 16)),
+       'UPS', 'Ground', (1 + li.quantity_ordered) || ' lb', 5 + li.quantity_ordered,
+       o.created_date + interval '2 days', li.quantity_ordered
+  FROM crux.line_items li JOIN crux.orders o ON o.uuid = li.order_uuid
+ WHERE li.status IN ('has_tracking', 'delivered');
+
+COMMIT;
+ANALYZE crux.organizations, crux.users, crux.orders, crux.line_items, crux.tracking_numbers;
