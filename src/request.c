@@ -66,6 +66,17 @@ static const RequestKey request_keys[] = {
 
 #define REQUEST_KEYS_HINT "Accepted keys: start, limit, sort, line_item_status (or line_item_statuses), status_conjunction (or line_item_status_conjunction), start_date, end_date, term, org_uuids."
 
+/* A key as shown in a message: at most MAX_SHOWN_VALUE bytes, whole characters. */
+static char *
+shortened(const char *text)
+{
+	int			len = strlen(text);
+
+	if (len <= MAX_SHOWN_VALUE)
+		return (char *) text;
+	return psprintf("%.*s...", pg_mbcliplen(text, len, MAX_SHOWN_VALUE), text);
+}
+
 /*
  * The JSON text of a value, shortened for a message. Strings keep their quotes, so
  * the message shows exactly what the caller sent.
@@ -74,7 +85,6 @@ static char *
 shown_value(const JsonbValue *value)
 {
 	char	   *text;
-	int			len;
 
 	if (value->type == jbvBinary)
 		text = JsonbToCString(NULL, value->val.binary.data, value->val.binary.len);
@@ -84,14 +94,7 @@ shown_value(const JsonbValue *value)
 
 		text = JsonbToCString(NULL, &scalar->root, VARSIZE(scalar));
 	}
-	len = strlen(text);
-	if (len > MAX_SHOWN_VALUE)
-	{
-		int			cut = pg_mbcliplen(text, len, MAX_SHOWN_VALUE);
-
-		text = psprintf("%.*s...", cut, text);
-	}
-	return text;
+	return shortened(text);
 }
 
 static void
@@ -598,7 +601,7 @@ parse_sort(const char *path, const JsonbValue *value, CruxRequest *req)
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized key \"sort.%s\"", member),
+					 errmsg("unrecognized key \"sort.%s\"", shortened(member)),
 					 errhint("The sort object accepts \"key\", \"dir\" and \"value\" (which is ignored).")));
 	}
 
@@ -615,6 +618,16 @@ parse_sort(const char *path, const JsonbValue *value, CruxRequest *req)
 						req->sort_asc ? "ascending" : "descending"),
 				 errdetail("Only \"sort.dir\" chooses the direction, as in the reference service."),
 				 errhint("Use \"dir\": \"asc\" for ascending.")));
+}
+
+static bool
+is_json_null(Jsonb *request)
+{
+	JsonbValue	scalar;
+
+	return JB_ROOT_IS_SCALAR(request) &&
+		JsonbExtractScalar(&request->root, &scalar) &&
+		scalar.type == jbvNull;
 }
 
 /* Records which key filled a slot; a key and its alias together are an error. */
@@ -666,6 +679,9 @@ crux_parse_request(Jsonb *request, CruxRequestKind kind, CruxRequest *req)
 	req->sort_asc = false;
 	req->conjunction = CRUX_CONJ_OR;
 
+	if (request != NULL && is_json_null(request))
+		request = NULL;			/* JSON null: every default, like SQL NULL */
+
 	if (request != NULL)
 	{
 		if (!JB_ROOT_IS_OBJECT(request))
@@ -700,7 +716,7 @@ crux_parse_request(Jsonb *request, CruxRequestKind kind, CruxRequest *req)
 			if (known == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unrecognized request key \"%s\"", key),
+						 errmsg("unrecognized request key \"%s\"", shortened(key)),
 						 errhint(REQUEST_KEYS_HINT)));
 			if (v.type == jbvNull)
 				continue;		/* null counts as absent */

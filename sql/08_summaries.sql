@@ -1,0 +1,93 @@
+-- The per-order summaries (status counts, status_mask, min_sku_id) stay exact
+-- through plain INSERT, UPDATE, DELETE and TRUNCATE on crux.line_items.
+CREATE FUNCTION summary(po text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('%s mask=%s counts=%s/%s/%s/%s/%s/%s/%s min_sku=%s', purchase_order_id,
+                  status_mask, n_unallocated, n_allocated, n_rejected, n_has_tracking,
+                  n_backordered, n_delivered, n_cancelled, coalesce(min_sku_id, '-'))
+      FROM crux.orders WHERE purchase_order_id = po
+$$;
+-- the summaries that differ from a recount from scratch (none, when all is well)
+CREATE VIEW drift AS
+SELECT o.purchase_order_id
+  FROM crux.orders o
+  LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE status = 'unallocated') AS u,
+                            count(*) FILTER (WHERE status = 'allocated') AS a,
+                            count(*) FILTER (WHERE status = 'rejected') AS r,
+                            count(*) FILTER (WHERE status = 'has_tracking') AS h,
+                            count(*) FILTER (WHERE status = 'backordered') AS b,
+                            count(*) FILTER (WHERE status = 'delivered') AS d,
+                            count(*) FILTER (WHERE status = 'cancelled') AS c,
+                            min(sku_id COLLATE "C") AS m
+                       FROM crux.line_items li WHERE li.order_uuid = o.uuid) f ON true
+ WHERE (o.n_unallocated, o.n_allocated, o.n_rejected, o.n_has_tracking, o.n_backordered,
+        o.n_delivered, o.n_cancelled, o.min_sku_id)
+       IS DISTINCT FROM (f.u::int, f.a::int, f.r::int, f.h::int, f.b::int, f.d::int,
+                         f.c::int, f.m);
+
+SELECT summary('P03'), summary('P05'), summary('P10');
+SELECT * FROM drift;
+
+-- insert one, then several lines in one statement into several orders
+INSERT INTO crux.line_items (order_uuid, status, sku_id, quantity_ordered)
+SELECT uuid, 'delivered', 'A-1', 1 FROM crux.orders WHERE purchase_order_id = 'P05';
+SELECT summary('P05');
+INSERT INTO crux.line_items (order_uuid, status, sku_id, quantity_ordered)
+SELECT uuid, s::crux.line_item_status, NULL, 2
+  FROM crux.orders, unnest('{rejected,rejected,cancelled}'::text[]) s
+ WHERE purchase_order_id IN ('P03', 'P05');
+SELECT summary('P03'), summary('P05');
+
+-- a status change moves the count; a quantity change leaves it
+UPDATE crux.line_items SET status = 'allocated'
+ WHERE order_uuid = (SELECT uuid FROM crux.orders WHERE purchase_order_id = 'P03')
+   AND status = 'unallocated';
+SELECT summary('P03');
+UPDATE crux.line_items SET quantity_ordered = quantity_ordered + 1;
+SELECT summary('P03');
+SELECT pos('{"line_item_status": "unallocated", "status_conjunction": "only"}');
+
+-- changing the smallest sku_id recomputes it; NULL skus never count
+UPDATE crux.line_items SET sku_id = 'Z-9'
+ WHERE sku_id = 'A-1';
+SELECT summary('P05');
+UPDATE crux.line_items SET sku_id = NULL
+ WHERE order_uuid = (SELECT uuid FROM crux.orders WHERE purchase_order_id = 'P05');
+SELECT summary('P05');
+
+-- moving a line item to another order updates both
+UPDATE crux.line_items SET order_uuid = (SELECT uuid FROM crux.orders WHERE purchase_order_id = 'P05')
+ WHERE sku_id = 'S-050';
+SELECT summary('P03'), summary('P05');
+
+-- deleting lines, then an order (its lines go by cascade)
+DELETE FROM crux.line_items
+ WHERE order_uuid = (SELECT uuid FROM crux.orders WHERE purchase_order_id = 'P10')
+   AND status IN ('unallocated', 'cancelled');
+SELECT summary('P10');
+DELETE FROM crux.line_items
+ WHERE order_uuid = (SELECT uuid FROM crux.orders WHERE purchase_order_id = 'P10');
+SELECT summary('P10');
+DELETE FROM crux.orders WHERE purchase_order_id = 'P09';
+SELECT * FROM drift;
+
+-- a rolled back change leaves the summary as it was
+BEGIN;
+UPDATE crux.line_items SET status = 'cancelled';
+SELECT count(*) FROM crux.orders WHERE status_mask = 64;
+ROLLBACK;
+SELECT summary('P03');
+
+-- recount_summaries finds nothing to fix when the triggers did their work, and
+-- fixes summaries damaged behind the triggers' back
+SELECT crux.recount_summaries();
+ALTER TABLE crux.line_items DISABLE TRIGGER line_items_summarize_update;
+UPDATE crux.line_items SET status = 'rejected' WHERE sku_id = 'S-900' OR sku_id LIKE 'S-1%';
+ALTER TABLE crux.line_items ENABLE TRIGGER line_items_summarize_update;
+SELECT count(*) AS drifted FROM drift;
+SELECT crux.recount_summaries();
+SELECT * FROM drift;
+
+-- TRUNCATE empties every summary
+TRUNCATE crux.line_items CASCADE;
+SELECT count(*) FROM crux.orders WHERE status_mask <> 0 OR min_sku_id IS NOT NULL;
+SELECT pos('{"line_item_status": ["unallocated"]}');
