@@ -75,7 +75,6 @@ CREATE TABLE crux.orders (
 CREATE INDEX orders_retailer_date_idx ON crux.orders (retailer_uuid, created_date, uuid);
 CREATE INDEX orders_date_idx ON crux.orders (created_date, uuid);
 CREATE INDEX orders_purchase_order_id_idx ON crux.orders (purchase_order_id);
-CREATE INDEX orders_user_uuid_idx ON crux.orders (user_uuid);
 
 CREATE TABLE crux.line_items (
     uuid uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),

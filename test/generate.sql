@@ -1,6 +1,9 @@
 -- Deterministic sample orders: the same data for the same size, on every machine.
 --   psql -v orders=1000 -f test/generate.sql          (demo size; the default)
---   psql -v orders=1000000 -f test/generate.sql       (benchmark size)
+--   bash test/generate.sh 1000000                     (benchmark size, in parallel)
+-- With -v first=F -v last=L it loads orders F..L only (default 1..orders), so that
+-- test/generate.sh can load disjoint ranges in parallel sessions; every value
+-- derives from the order's number, so the data is the same however it is split.
 -- 100 retailers (the first holds about a third of all orders), 3 users each,
 -- created dates spread over three years (2016-2018), 1 to 4 line items per order
 -- (2.5 on average) with a realistic status mix, and a tracking number for every
@@ -10,17 +13,27 @@
 \else
 \set orders 1000
 \endif
+\if :{?first}
+\else
+\set first 1
+\endif
+\if :{?last}
+\else
+\set last :orders
+\endif
 
 BEGIN;
 
 INSERT INTO crux.organizations (uuid, name)
 SELECT md5('org-' || g)::uuid, 'Retailer ' || g
-  FROM generate_series(1, 100) g;
+  FROM generate_series(1, 100) g
+ON CONFLICT DO NOTHING;
 
 INSERT INTO crux.users (uuid, organization_uuid, name, email)
 SELECT md5('user-' || g)::uuid, md5('org-' || ((g - 1) / 3 + 1))::uuid,
        'User ' || g, 'user' || g || '@retailer' || ((g - 1) / 3 + 1) || '.example'
-  FROM generate_series(1, 300) g;
+  FROM generate_series(1, 300) g
+ON CONFLICT DO NOTHING;
 
 INSERT INTO crux.orders (uuid, retailer_uuid, user_uuid, status, purchase_order_id,
                          created_date, notes, estimated_shipping_cost, drop_ship_fee,
@@ -46,7 +59,7 @@ SELECT md5('order-' || i)::uuid,
   FROM (SELECT i, abs(hashint8extended(i, 1)) AS h,
                CASE WHEN abs(hashint8extended(i, 3)) % 3 = 0 THEN 1
                     ELSE 2 + abs(hashint8extended(i, 4)) % 99 END AS org
-          FROM generate_series(1, :orders) i) s;
+          FROM generate_series(:first, :last) i) s;
 
 INSERT INTO crux.line_items (uuid, order_uuid, position, item_uuid, item_name, sku_uuid,
                              sku_id, sku_name, cost, supplier_uuid, supplier_name, status,
@@ -70,7 +83,7 @@ SELECT md5('line-' || i || '-' || n)::uuid,
                     WHEN r < 60 THEN 'has_tracking' WHEN r < 85 THEN 'delivered'
                     WHEN r < 91 THEN 'backordered' WHEN r < 95 THEN 'rejected'
                     ELSE 'cancelled' END AS st
-          FROM generate_series(1, :orders) i,
+          FROM generate_series(:first, :last) i,
                generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n,
                LATERAL (SELECT abs(hashint8extended(i * 8 + n, 8)) % 100 AS r) rr) s;
 
@@ -82,7 +95,11 @@ SELECT md5('tracking-' || li.uuid)::uuid, li.uuid,
        'UPS', 'Ground', (1 + li.quantity_ordered) || ' lb', 5 + li.quantity_ordered,
        o.created_date + interval '2 days', li.quantity_ordered
   FROM crux.line_items li JOIN crux.orders o ON o.uuid = li.order_uuid
- WHERE li.status IN ('has_tracking', 'delivered');
+ WHERE li.status IN ('has_tracking', 'delivered')
+   AND o.uuid IN (SELECT md5('order-' || i)::uuid FROM generate_series(:first, :last) i);
 
 COMMIT;
+\if :{?skip_analyze}
+\else
 ANALYZE crux.organizations, crux.users, crux.orders, crux.line_items, crux.tracking_numbers;
+\endif

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The first README command: install what is missing, build, start a throwaway
+# PostgreSQL 15 (pg_virtualenv), load 1,000 sample orders and show a real answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash test/setup.sh
+pg_virtualenv -v 15 bash -c '
+    set -e
+    psql -X -q -c "CREATE EXTENSION crux_orders"
+    psql -X -q -v orders=1000 -f test/generate.sql
+    psql -X -c "SELECT jsonb_pretty(crux_get_orders(\$\$
+        {\"limit\": 2, \"line_item_statuses\": [\"HasTracking\"],
+         \"sort\": {\"key\": \"date\", \"dir\": \"desc\"}}\$\$))"
+'

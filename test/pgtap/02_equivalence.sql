@@ -1,0 +1,46 @@
+-- crux_get_orders against the plain-SQL baseline (test/baseline.sql), which reads
+-- only the contract's columns: for several hundred requests over the 1,000 sample
+-- orders, combining every filter, conjunction, sort key and direction with paging,
+-- both must return identical jsonb.
+BEGIN;
+
+CREATE TEMP TABLE requests (req jsonb);
+INSERT INTO requests
+-- every conjunction over single statuses, pairs and all seven, each sort both ways
+SELECT jsonb_build_object('line_item_status', s, 'status_conjunction', c,
+                          'sort', jsonb_build_object('key', k, 'dir', d), 'start', p, 'limit', p + 20)
+  FROM (VALUES ('["unallocated"]'::jsonb), ('["allocated"]'), ('["rejected"]'), ('["HasTracking"]'),
+               ('["backordered"]'), ('["delivered"]'), ('["Cancelled"]'),
+               ('["unallocated", "delivered"]'), ('["allocated", "has_tracking"]'),
+               ('["rejected", "cancelled", "backordered"]'),
+               ('["unallocated", "allocated", "rejected", "has_tracking", "backordered", "delivered", "cancelled"]')) s(s),
+       (VALUES ('or'), ('and'), ('only')) c(c),
+       (VALUES ('date'), ('status'), ('sku_id'), ('uuid')) k(k),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (0), (35)) p(p)
+ WHERE c <> 'only' OR jsonb_array_length(s) = 1;
+
+INSERT INTO requests
+-- date ranges, terms and organizations, with and without statuses
+SELECT jsonb_strip_nulls(jsonb_build_object(
+           'start_date', sd, 'end_date', ed, 'term', t, 'org_uuids', o,
+           'line_item_statuses', s, 'sort', jsonb_build_object('key', k)))
+  FROM (VALUES (NULL), ('2016-06-01T00:00:00Z'), ('2018-01-01T00:00:00.000Z')) sd(sd),
+       (VALUES (NULL), ('2017-06-01T00:00:00Z')) ed(ed),
+       (VALUES (NULL), ('PO-00000042'), ('SKU000123'),
+               ((SELECT upper(uuid::text) FROM crux.orders ORDER BY uuid LIMIT 1))) t(t),
+       (VALUES (NULL::jsonb), (jsonb_build_array(md5('org-1')::uuid)),
+               (jsonb_build_array(md5('org-2')::uuid, md5('org-3')::uuid))) o(o),
+       (VALUES (NULL::jsonb), ('["Delivered", "Allocated"]')) s(s),
+       (VALUES ('date'), ('sku_id')) k(k);
+
+INSERT INTO requests VALUES
+    ('{}'), ('{"start": 990, "limit": 1000}'), ('{"start": 1000, "limit": 1000}'),
+    ('{"start": 5000, "limit": 5010}'), ('{"limit": 1000, "sort": {"key": "status", "dir": "asc"}}'),
+    ('{"limit": 1000, "sort": {"key": "sku_id", "dir": "desc"}}');
+
+SELECT plan((SELECT count(*)::int FROM requests));
+SELECT is(crux_get_orders(req), crux_baseline.get_orders(req), req::text) FROM requests;
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The second README command: install what is missing, build, start a throwaway
+# PostgreSQL 15 (pg_virtualenv) and run every test. Ends with "N passed, N failed"
+# and exits non-zero when anything failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash test/setup.sh
+pg_virtualenv -v 15 bash test/suite.sh

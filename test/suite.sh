@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test against the server in PG* (pg_virtualenv sets them):
+#   1. pg_regress: sql/*.sql against expected/*.out (exact answers)
+#   2. pgTAP: test/pgtap/*.sql with pg_prove (behaviour), on 1,000 sample orders
+# Each pg_regress file and each pgTAP assertion counts once in the closing line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log=$(mktemp -d)
+passed=0
+failed=0
+
+count() {	# count PASSED FAILED
+    passed=$((passed + $1))
+    failed=$((failed + $2))
+}
+
+echo "== pg_regress (sql/, expected/)"
+make -s installcheck PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >"$log/regress.out" 2>&1
+grep -E '^(ok|not ok|test) ' "$log/regress.out" | sed 's/^/   /'
+count "$(grep -cE '^test .* \.\.\. ok|^ok ' "$log/regress.out")" \
+      "$(grep -cE '^test .* \.\.\. FAILED|^not ok ' "$log/regress.out")"
+if grep -q FAILED "$log/regress.out"; then
+    [ -f regression.diffs ] && head -100 regression.diffs
+fi
+
+echo "== pgTAP (test/pgtap/)"
+db=crux_pgtap
+psql -X -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+psql -X -q -d $db -v ON_ERROR_STOP=1 \
+     -c "CREATE EXTENSION crux_orders" -c "CREATE EXTENSION pgtap" \
+     -v orders=1000 -f test/generate.sql -f test/baseline.sql >"$log/fixture.out" 2>&1 \
+    || { cat "$log/fixture.out"; count 0 1; }
+pg_prove -v -d $db test/pgtap/*.sql >"$log/pgtap.out" 2>&1
+grep -E '^(test/|not ok|Result|Files=)' "$log/pgtap.out" | sed 's/^/   /'
+count "$(grep -cE '^ok [0-9]+' "$log/pgtap.out")" "$(grep -cE '^not ok [0-9]+' "$log/pgtap.out")"
+if grep -qE 'Bad plan|Dubious|Parse errors|Wstat' "$log/pgtap.out"; then
+    grep -E 'Bad plan|Dubious|Parse errors|Wstat|ERROR' "$log/pgtap.out" | sed 's/^/   /'
+    count 0 1
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
