@@ -25,7 +25,7 @@ fi
 
 echo "== pgTAP (test/pgtap/)"
 db=crux_pgtap
-psql -X -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+PGOPTIONS="-c client_min_messages=warning" psql -X -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 psql -X -q -d $db -v ON_ERROR_STOP=1 \
      -c "CREATE EXTENSION crux_orders" -c "CREATE EXTENSION pgtap" \
      -v orders=1000 -f test/generate.sql -f test/baseline.sql >"$log/fixture.out" 2>&1 \
