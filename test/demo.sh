@@ -8,7 +8,7 @@ pg_virtualenv -v 15 bash -c '
     set -e
     psql -X -q -c "CREATE EXTENSION crux_orders"
     psql -X -q -v orders=1000 -f test/generate.sql
-    psql -X -c "SELECT jsonb_pretty(crux_get_orders(\$\$
+    psql -X -A -t -c "SELECT jsonb_pretty(crux_get_orders(\$\$
         {\"limit\": 2, \"line_item_statuses\": [\"HasTracking\"],
          \"sort\": {\"key\": \"date\", \"dir\": \"desc\"}}\$\$))"
 '

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+          libtap-parser-sourcehandler-pgtap-perl
           libpq-dev libjson-c-dev libcurl4-openssl-dev python3 python3-aiosmtpd)
 missing=()
 for p in "${packages[@]}"; do
