@@ -16,6 +16,18 @@ SELECT c.relname
   FROM pg_extension e, unnest(e.extconfig) cfg JOIN pg_class c ON c.oid = cfg
  WHERE e.extname = 'crux_orders' ORDER BY 1;
 
+-- row-level security is enabled and forced on every table, with these policies
+SELECT relname, relrowsecurity, relforcerowsecurity
+  FROM pg_class WHERE relnamespace = 'crux'::regnamespace AND relkind = 'r' ORDER BY 1;
+SELECT tablename, policyname, roles, cmd, qual, with_check
+  FROM pg_policies WHERE schemaname = 'crux' ORDER BY 1, 2;
+
+-- the roles, and what they are granted; nothing is granted to PUBLIC
+SELECT grantee, table_name, string_agg(privilege_type, ', ' ORDER BY privilege_type)
+  FROM information_schema.role_table_grants
+ WHERE table_schema = 'crux' AND grantee <> current_user
+ GROUP BY 1, 2 ORDER BY 1, 2;
+
 -- one unnamed jsonb parameter (PostgREST passes the whole body), STABLE, not
 -- STRICT (SQL NULL means every default), not SECURITY DEFINER, pinned search_path
 SELECT p.oid::regprocedure, p.proargnames, p.provolatile, p.proisstrict, p.prosecdef,

@@ -254,6 +254,116 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*) FROM fixed;
 $$;
 
+-- Tenancy (contract section 6). Row-level security is the one mechanism: every
+-- crux table is filtered by the organization the caller acts for, in
+-- crux_get_orders (which runs as the caller), exports and plain SELECTs alike.
+--
+-- Roles, created once per cluster (roles are not extension members, so they stay
+-- when the extension is dropped):
+--   crux_reader  may read the crux tables (rows still filtered per organization);
+--                grant it to application roles, PostgREST roles and tenants
+--   crux_admin   sees every organization and maintains crux.role_organizations
+-- Superusers and BYPASSRLS roles see everything, as PostgreSQL always lets them.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) 'crux_reader') THEN
+        CREATE ROLE crux_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) 'crux_admin') THEN
+        CREATE ROLE crux_admin NOLOGIN;
+    END IF;
+END
+$$;
+GRANT crux_reader TO crux_admin;
+
+-- Roles whose request.jwt.claims are trusted: the roles PostgREST switches to,
+-- which cannot run arbitrary SQL. Only superusers may change this list; any other
+-- role's claims are ignored, since any session can set_config them.
+CREATE TABLE crux.claim_roles (
+    role_name name PRIMARY KEY
+);
+-- Direct SQL: which organization (and user) a database role acts for.
+CREATE TABLE crux.role_organizations (
+    role_name name PRIMARY KEY,
+    organization_uuid uuid NOT NULL REFERENCES crux.organizations (uuid) ON DELETE CASCADE,
+    user_uuid uuid REFERENCES crux.users (uuid) ON DELETE SET NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('crux.claim_roles', '');
+SELECT pg_catalog.pg_extension_config_dump('crux.role_organizations', '');
+
+-- The organization the current role acts for, or NULL (which matches nothing):
+-- for a claim-carrying role, "org_uuid" of request.jwt.claims (empty, missing or
+-- malformed claims give NULL, never everything); for any other role, its row in
+-- crux.role_organizations. Policies call it as (SELECT ...), once per query.
+CREATE FUNCTION crux.acting_organization() RETURNS uuid
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    org uuid;
+BEGIN
+    IF EXISTS (SELECT FROM crux.claim_roles WHERE role_name = current_user) THEN
+        BEGIN
+            org := (current_setting('request.jwt.claims', true)::jsonb ->> 'org_uuid')::uuid;
+        EXCEPTION WHEN data_exception THEN
+            org := NULL;
+        END;
+        RETURN org;
+    END IF;
+    SELECT r.organization_uuid INTO org
+      FROM crux.role_organizations r WHERE r.role_name = current_user;
+    RETURN org;
+END
+$$;
+
+ALTER TABLE crux.organizations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.organizations FORCE ROW LEVEL SECURITY;
+ALTER TABLE crux.users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.users FORCE ROW LEVEL SECURITY;
+ALTER TABLE crux.orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.orders FORCE ROW LEVEL SECURITY;
+ALTER TABLE crux.line_items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.line_items FORCE ROW LEVEL SECURITY;
+ALTER TABLE crux.tracking_numbers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.tracking_numbers FORCE ROW LEVEL SECURITY;
+ALTER TABLE crux.claim_roles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.claim_roles FORCE ROW LEVEL SECURITY;
+ALTER TABLE crux.role_organizations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.role_organizations FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY organization ON crux.organizations
+    USING (uuid OPERATOR(pg_catalog.=) (SELECT crux.acting_organization()));
+CREATE POLICY organization ON crux.users
+    USING (organization_uuid OPERATOR(pg_catalog.=) (SELECT crux.acting_organization()));
+CREATE POLICY organization ON crux.orders
+    USING (retailer_uuid OPERATOR(pg_catalog.=) (SELECT crux.acting_organization()));
+CREATE POLICY organization ON crux.line_items
+    USING (EXISTS (SELECT FROM crux.orders o WHERE o.uuid OPERATOR(pg_catalog.=) order_uuid));
+CREATE POLICY organization ON crux.tracking_numbers
+    USING (EXISTS (SELECT FROM crux.line_items li
+                    WHERE li.uuid OPERATOR(pg_catalog.=) line_item_uuid));
+CREATE POLICY own_row ON crux.claim_roles FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) current_user);
+CREATE POLICY own_row ON crux.role_organizations FOR SELECT
+    USING (role_name OPERATOR(pg_catalog.=) current_user);
+
+CREATE POLICY admin ON crux.organizations TO crux_admin USING (true) WITH CHECK (true);
+CREATE POLICY admin ON crux.users TO crux_admin USING (true) WITH CHECK (true);
+CREATE POLICY admin ON crux.orders TO crux_admin USING (true) WITH CHECK (true);
+CREATE POLICY admin ON crux.line_items TO crux_admin USING (true) WITH CHECK (true);
+CREATE POLICY admin ON crux.tracking_numbers TO crux_admin USING (true) WITH CHECK (true);
+CREATE POLICY admin ON crux.role_organizations TO crux_admin USING (true) WITH CHECK (true);
+
+REVOKE ALL ON ALL TABLES IN SCHEMA crux FROM PUBLIC;
+GRANT USAGE ON SCHEMA crux TO crux_reader;
+GRANT SELECT ON crux.organizations, crux.users, crux.orders, crux.line_items,
+               crux.tracking_numbers, crux.claim_roles, crux.role_organizations
+    TO crux_reader;
+GRANT INSERT, UPDATE, DELETE ON crux.role_organizations TO crux_admin;
+GRANT EXECUTE ON FUNCTION crux.acting_organization() TO crux_reader;
+REVOKE EXECUTE ON FUNCTION crux.acting_organization() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION crux.recount_summaries() FROM PUBLIC;
+
 -- The API. One unnamed jsonb parameter, so that PostgREST passes the whole POST
 -- body; not STRICT, since SQL NULL means "every default".
 CREATE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb

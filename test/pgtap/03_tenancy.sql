@@ -1,0 +1,162 @@
+-- Tenancy: row-level security per organization, through crux_get_orders, plain
+-- SELECTs and PostgREST's request preamble; forged claims and settings; hostile
+-- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
+-- about a third of them, retailer 2 some of the rest).
+BEGIN;
+SELECT plan(38);
+
+-- org A = md5('org-1'), org B = md5('org-2')
+CREATE TEMP TABLE t_org AS
+SELECT md5('org-1')::uuid AS a, md5('org-2')::uuid AS b,
+       (SELECT count(*) FROM crux.orders WHERE retailer_uuid = md5('org-1')::uuid) AS a_orders,
+       (SELECT count(*) FROM crux.orders WHERE retailer_uuid = md5('org-2')::uuid) AS b_orders,
+       (SELECT count(*) FROM crux.orders) AS all_orders;
+GRANT SELECT ON t_org TO PUBLIC;
+
+CREATE ROLE t_web NOLOGIN;            -- PostgREST's role: claim-carrying
+CREATE ROLE t_alice NOLOGIN;          -- a direct SQL user of org A
+CREATE ROLE t_mallory NOLOGIN;        -- a direct SQL user of org B who tries things
+CREATE ROLE t_nobody NOLOGIN;         -- can read, acts for no organization
+CREATE ROLE t_boss NOLOGIN;           -- the administrative role
+GRANT crux_reader TO t_web, t_alice, t_mallory, t_nobody;
+GRANT crux_admin TO t_boss;
+INSERT INTO crux.claim_roles VALUES ('t_web');
+INSERT INTO crux.role_organizations (role_name, organization_uuid)
+SELECT 't_alice', a FROM t_org UNION ALL SELECT 't_mallory', b FROM t_org;
+
+-- what PostgREST sends for POST /rpc/crux_get_orders: search_path, role and claims
+-- set local to the transaction, then the call
+CREATE FUNCTION pg_temp.as_postgrest(role text, claims text, request jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    answer jsonb;
+BEGIN
+    PERFORM set_config('search_path', 'public', true),
+            set_config('role', role, true),
+            set_config('request.jwt.claims', claims, true);
+    answer := public.crux_get_orders(request);
+    PERFORM set_config('role', 'postgres', true);
+    RETURN answer;
+END
+$$;
+
+-- PostgREST with org A's claims: exactly A's orders
+SELECT is((pg_temp.as_postgrest('t_web', format('{"role": "t_web", "org_uuid": "%s"}', a), '{}') ->> 'total_results')::bigint,
+          a_orders, 'claims of org A: all of A''s orders') FROM t_org;
+SELECT is((SELECT count(*) FROM jsonb_array_elements(
+              pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', a), '{"limit": 1000}') -> 'orders') o
+            WHERE o #>> '{retailer,uuid}' <> a::text), 0::bigint, 'and none of anyone else''s') FROM t_org;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', b), '{}') ->> 'total_results')::bigint,
+          b_orders, 'claims of org B: B''s orders') FROM t_org;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', a),
+              jsonb_build_object('org_uuids', jsonb_build_array(b))) ->> 'total_results')::int,
+          0, 'asking for B''s orders by org_uuids with A''s claims gives none') FROM t_org;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', a),
+              jsonb_build_object('term', (SELECT purchase_order_id FROM crux.orders WHERE retailer_uuid = b LIMIT 1)))
+              ->> 'total_results')::int,
+          0, 'nor by term') FROM t_org;
+
+-- empty, missing, malformed claims: nothing, never everything
+SELECT is((pg_temp.as_postgrest('t_web', '', '{}') ->> 'total_results')::int, 0, 'empty claims see nothing');
+SELECT is((pg_temp.as_postgrest('t_web', '{}', '{}') ->> 'total_results')::int, 0, 'claims without org_uuid see nothing');
+SELECT is((pg_temp.as_postgrest('t_web', '{"org_uuid": "not-a-uuid"}', '{}') ->> 'total_results')::int, 0, 'a malformed org_uuid sees nothing');
+SELECT is((pg_temp.as_postgrest('t_web', '{"org_uuid": 42}', '{}') ->> 'total_results')::int, 0, 'a number as org_uuid sees nothing');
+SELECT is((pg_temp.as_postgrest('t_web', '{"org_uuid": null}', '{}') ->> 'total_results')::int, 0, 'a null org_uuid sees nothing');
+SELECT is((pg_temp.as_postgrest('t_web', 'not json at all', '{}') ->> 'total_results')::int, 0, 'claims that are not JSON see nothing');
+SELECT is((pg_temp.as_postgrest('t_web', '["org_uuid"]', '{}') ->> 'total_results')::int, 0, 'claims that are not an object see nothing');
+
+-- the claims as a transaction leaves them ('' once set_config(..., true) ends)
+SELECT set_config('request.jwt.claims', format('{"org_uuid": "%s"}', a), true) FROM t_org;
+SET LOCAL ROLE t_web;
+SELECT is((crux_get_orders('{}') ->> 'total_results')::bigint, (SELECT a_orders FROM t_org), 'claims set in this transaction count');
+RESET ROLE;
+SELECT set_config('request.jwt.claims', '', true);
+SET LOCAL ROLE t_web;
+SELECT is((crux_get_orders('{}') ->> 'total_results')::int, 0, 'claims left as '''' give zero');
+SELECT is((SELECT count(*) FROM crux.orders), 0::bigint, 'and so does a direct SELECT');
+RESET ROLE;
+
+-- a mapped SQL role sees its organization, through the API and plain SELECTs
+SET LOCAL ROLE t_alice;
+SELECT is((crux_get_orders('{}') ->> 'total_results')::bigint, (SELECT a_orders FROM t_org), 'a mapped role sees its organization');
+SELECT is((SELECT count(*) FROM crux.orders), (SELECT a_orders FROM t_org), 'SELECT on crux.orders agrees');
+SELECT is((SELECT count(DISTINCT retailer_uuid) FROM crux.orders), 1::bigint, 'one retailer only');
+SELECT is((SELECT count(*) FROM crux.line_items li JOIN crux.orders o ON o.uuid = li.order_uuid),
+          (SELECT count(*) FROM crux.line_items), 'every visible line item belongs to a visible order');
+SELECT is((SELECT count(*) FROM crux.organizations), 1::bigint, 'it sees its own organization only');
+SELECT is((SELECT array_agg(role_name) FROM crux.role_organizations), ARRAY['t_alice']::name[], 'and only its own mapping');
+SELECT is((SELECT count(*) FROM crux.claim_roles), 0::bigint, 'and no claim roles');
+RESET ROLE;
+
+-- the same role with forged claims, settings and roles gets nothing extra
+SET LOCAL ROLE t_mallory;
+SELECT set_config('request.jwt.claims', format('{"org_uuid": "%s"}', a), true) FROM t_org;
+SELECT is((crux_get_orders('{}') ->> 'total_results')::bigint, (SELECT b_orders FROM t_org),
+          'a role not declared claim-carrying cannot forge claims');
+SELECT is((SELECT count(*) FROM crux.orders WHERE retailer_uuid = (SELECT a FROM t_org)), 0::bigint,
+          'not in a direct SELECT either');
+SELECT throws_ok($$INSERT INTO crux.claim_roles VALUES ('t_mallory')$$, '42501', NULL,
+                 'it cannot declare itself claim-carrying');
+SELECT throws_ok($$UPDATE crux.role_organizations SET organization_uuid = organization_uuid$$, '42501', NULL,
+                 'nor change its mapping');
+SELECT throws_ok($$SET crux_orders.max_page_size = 100000$$, '42501', NULL,
+                 'nor raise the page cap');
+SET LOCAL row_security = off;
+SELECT throws_ok($$SELECT crux_get_orders('{}')$$, '42501', NULL,
+                 'row_security = off makes queries fail, not leak');
+RESET row_security;
+RESET ROLE;
+
+-- no identity: zero, not an error
+SET LOCAL ROLE t_nobody;
+SELECT is(crux_get_orders('{}'), '{"orders": [], "total_results": 0}'::jsonb, 'a role with no identity sees zero orders');
+SELECT is((SELECT count(*) FROM crux.line_items), 0::bigint, 'and zero line items');
+RESET ROLE;
+
+-- the administrative role sees every organization
+SET LOCAL ROLE t_boss;
+SELECT is((crux_get_orders('{}') ->> 'total_results')::bigint, (SELECT all_orders FROM t_org), 'crux_admin sees all');
+SELECT is((SELECT count(*) FROM crux.orders), (SELECT all_orders FROM t_org), 'in SELECTs too');
+RESET ROLE;
+SELECT is((crux_get_orders('{}') ->> 'total_results')::bigint, (SELECT all_orders FROM t_org), 'a superuser sees all');
+
+-- hostile objects in the caller's search_path change nothing: an "=" on uuids that
+-- is always true, tables named like ours, functions shadowing built-ins
+CREATE SCHEMA t_hostile;
+CREATE FUNCTION t_hostile.always(uuid, uuid) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR t_hostile.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = t_hostile.always);
+CREATE FUNCTION t_hostile.int2and(smallint, smallint) RETURNS smallint LANGUAGE sql AS 'SELECT 127::smallint';
+CREATE OPERATOR t_hostile.& (LEFTARG = smallint, RIGHTARG = smallint, FUNCTION = t_hostile.int2and);
+CREATE TABLE t_hostile.orders (uuid uuid);
+CREATE FUNCTION t_hostile.count(uuid) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+CREATE FUNCTION t_hostile.acting_organization() RETURNS uuid LANGUAGE sql AS 'SELECT NULL::uuid';
+GRANT USAGE ON SCHEMA t_hostile TO PUBLIC;
+CREATE TEMP TABLE t_reference AS
+SELECT r, crux_get_orders(r) AS answer
+  FROM (VALUES ('{}'::jsonb), ('{"line_item_status": "delivered", "limit": 3}'),
+               ('{"term": "PO-00000042"}'), ('{"line_item_status": ["allocated", "rejected"], "status_conjunction": "and"}')) v(r);
+GRANT SELECT ON t_reference TO PUBLIC;
+SET LOCAL search_path = t_hostile, public, pg_catalog;
+SELECT is((SELECT count(*) FROM t_reference WHERE crux_get_orders(r) IS DISTINCT FROM answer), 0::bigint,
+          'hostile objects first in the search_path: same answers for a superuser');
+SET LOCAL ROLE t_alice;
+SELECT is((crux_get_orders('{}') ->> 'total_results')::bigint, (SELECT a_orders FROM t_org),
+          'and for a tenant');
+RESET ROLE;
+RESET search_path;
+
+-- writes through the policies: a tenant cannot place an order for someone else
+GRANT INSERT ON crux.orders TO t_alice;
+SET LOCAL ROLE t_alice;
+SELECT throws_ok(format($$INSERT INTO crux.orders (retailer_uuid, purchase_order_id) VALUES ('%s', 'x')$$,
+                        (SELECT b FROM t_org)), '42501', NULL, 'a tenant cannot write into another organization');
+SELECT lives_ok(format($$INSERT INTO crux.orders (retailer_uuid, purchase_order_id) VALUES ('%s', 'x')$$,
+                       (SELECT a FROM t_org)), 'but may into its own, given the grant');
+RESET ROLE;
+
+-- nothing in crux is granted to PUBLIC
+SELECT is((SELECT count(*) FROM information_schema.role_table_grants
+            WHERE table_schema = 'crux' AND grantee = 'PUBLIC'), 0::bigint, 'no table grants to PUBLIC');
+
+SELECT * FROM finish();
+ROLLBACK;
