@@ -4,7 +4,7 @@
 
 EXTENSION = crux_orders
 MODULE_big = crux_orders
-OBJS = src/crux_orders.o src/request.o src/query.o src/output.o
+OBJS = src/crux_orders.o src/request.o src/query.o src/output.o src/export.o
 DATA = $(wildcard src/crux_orders--*.sql)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -17,3 +17,6 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the shared header
+$(OBJS): src/crux_orders.h

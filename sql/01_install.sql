@@ -28,12 +28,14 @@ SELECT grantee, table_name, string_agg(privilege_type, ', ' ORDER BY privilege_t
  WHERE table_schema = 'crux' AND grantee <> current_user
  GROUP BY 1, 2 ORDER BY 1, 2;
 
--- one unnamed jsonb parameter (PostgREST passes the whole body), STABLE, not
+-- the API: one unnamed jsonb parameter (PostgREST passes the whole body), STABLE
+-- (crux_export_orders VOLATILE: it writes), not
 -- STRICT (SQL NULL means every default), not SECURITY DEFINER, pinned search_path
 SELECT p.oid::regprocedure, p.proargnames, p.provolatile, p.proisstrict, p.prosecdef,
        p.proconfig, n.nspname
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE p.proname = 'crux_get_orders';
+ WHERE n.nspname = 'public' AND p.proname LIKE 'crux\_%'
+ ORDER BY 1::text;
 
 -- an empty database answers with zero orders
 SELECT crux_get_orders('{}');

@@ -372,3 +372,152 @@ LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS
     'Get Orders: filter, sort and page orders; returns {"total_results", "orders"}';
+
+-- Exports (contract section 5), the database side. crux_export_orders records a
+-- job here and announces it with NOTIFY crux_orders_export; the worker program
+-- claims it, writes the CSV and emails it. Who asked is recorded by the insert
+-- trigger from the session itself, never from the inserted values, so a job can
+-- only ever export what its requester could see: the worker replays the
+-- requester's role (and claims) when it runs the export.
+CREATE TABLE crux.export_jobs (
+    uuid uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    request jsonb NOT NULL,
+    fields text[],                                  -- CSV columns; NULL = all
+    requested_by name NOT NULL,                     -- the role that asked
+    claims jsonb,                                   -- its JWT claims, for a claim-carrying role
+    organization_uuid uuid,                         -- the organization it acted for
+    user_uuid uuid,
+    email text,                                     -- where the file goes; NULL = file only
+    status text NOT NULL DEFAULT 'queued'
+        CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running', 'done', 'failed'])),
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    attempts integer NOT NULL DEFAULT 0,
+    lease_until timestamptz,
+    worker text,
+    row_count bigint,
+    bytes bigint,
+    file_path text,
+    error text
+);
+CREATE INDEX export_jobs_queued_idx ON crux.export_jobs (created_at)
+    WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running']);
+CREATE INDEX export_jobs_organization_idx ON crux.export_jobs (organization_uuid, created_at);
+SELECT pg_catalog.pg_extension_config_dump('crux.export_jobs', '');
+
+-- The requester of a new job, from the session: role, claims (for claim-carrying
+-- roles), organization, user and email. SECURITY INVOKER on purpose: current_user
+-- and crux.acting_organization() are the caller's.
+CREATE FUNCTION crux.export_jobs_requester() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    claims jsonb;
+BEGIN
+    NEW.requested_by := current_user;
+    NEW.organization_uuid := crux.acting_organization();
+    NEW.status := 'queued';
+    NEW.created_at := now();
+    NEW.started_at := NULL; NEW.finished_at := NULL; NEW.attempts := 0;
+    NEW.lease_until := NULL; NEW.worker := NULL; NEW.row_count := NULL;
+    NEW.bytes := NULL; NEW.file_path := NULL; NEW.error := NULL;
+    NEW.claims := NULL; NEW.user_uuid := NULL; NEW.email := NULL;
+    IF EXISTS (SELECT FROM crux.claim_roles WHERE role_name = current_user) THEN
+        BEGIN
+            claims := current_setting('request.jwt.claims', true)::jsonb;
+            NEW.claims := jsonb_build_object('org_uuid', claims -> 'org_uuid',
+                                             'user_uuid', claims -> 'user_uuid',
+                                             'email', claims -> 'email');
+            NEW.user_uuid := (claims ->> 'user_uuid')::uuid;
+            NEW.email := claims ->> 'email';
+        EXCEPTION WHEN data_exception THEN
+            NULL;           -- malformed claims: no user, no email
+        END;
+    ELSE
+        SELECT r.user_uuid INTO NEW.user_uuid
+          FROM crux.role_organizations r WHERE r.role_name = current_user;
+    END IF;
+    IF NEW.email IS NULL AND NEW.user_uuid IS NOT NULL THEN
+        SELECT u.email INTO NEW.email FROM crux.users u WHERE u.uuid = NEW.user_uuid;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER export_jobs_requester BEFORE INSERT ON crux.export_jobs
+    FOR EACH ROW EXECUTE FUNCTION crux.export_jobs_requester();
+
+ALTER TABLE crux.export_jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.export_jobs FORCE ROW LEVEL SECURITY;
+CREATE POLICY organization ON crux.export_jobs
+    USING (organization_uuid OPERATOR(pg_catalog.=) (SELECT crux.acting_organization()));
+CREATE POLICY admin ON crux.export_jobs TO crux_admin USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT ON crux.export_jobs TO crux_reader;
+
+-- One CSV row: an order and one of its line items (an order without line items
+-- gives one row with empty line-item columns). tracking_numbers joins the line
+-- item's tracking numbers with "; ".
+CREATE TYPE crux.export_row AS (
+    order_uuid uuid, order_status text, is_allocated boolean, purchase_order_id text,
+    created_date timestamptz, notes text, estimated_shipping_cost numeric,
+    drop_ship_fee numeric, order_fee numeric, retailer_name text, retailer_uuid uuid,
+    user_name text, user_email text, address_name text, address_business_name text,
+    address_address1 text, address_address2 text, address_city text,
+    address_state text, address_postal_code text, address_phone_number text,
+    shipping_carrier text, shipping_method text, line_item_uuid uuid,
+    line_item_status crux.line_item_status, item_uuid uuid, item_name text,
+    sku_uuid uuid, sku_id text, sku_name text, cost numeric, supplier_uuid uuid,
+    supplier_name text, quantity_ordered integer, quantity_allocated integer,
+    quantity_backordered integer, quantity_rejected integer, backorder_date date,
+    tracking_numbers text);
+
+CREATE FUNCTION crux.export_order_uuids(jsonb) RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'crux_export_order_uuids'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.crux_export_rows(jsonb) RETURNS SETOF crux.export_row
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT o.uuid, o.status, (o.status_mask <> 0 AND o.n_unallocated = 0),
+           o.purchase_order_id, o.created_date, o.notes, o.estimated_shipping_cost,
+           o.drop_ship_fee, o.order_fee, r.name, o.retailer_uuid, u.name, u.email,
+           o.address_name, o.address_business_name, o.address_address1,
+           o.address_address2, o.address_city, o.address_state, o.address_postal_code,
+           o.address_phone_number, o.shipping_carrier, o.shipping_method,
+           li.uuid, li.status, li.item_uuid, li.item_name, li.sku_uuid, li.sku_id,
+           li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,
+           li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,
+           li.quantity_rejected, li.backorder_date,
+           (SELECT string_agg(t.tracking_number, '; '
+                              ORDER BY t.shipping_date NULLS LAST, t.tracking_number COLLATE "C", t.uuid)
+              FROM crux.tracking_numbers t WHERE t.line_item_uuid = li.uuid)
+      FROM crux.export_order_uuids($1) WITH ORDINALITY AS p(uuid, n)
+      JOIN crux.orders o ON o.uuid = p.uuid
+      LEFT JOIN crux.organizations r ON r.uuid = o.retailer_uuid
+      LEFT JOIN crux.users u ON u.uuid = o.user_uuid
+      LEFT JOIN crux.line_items li ON li.order_uuid = o.uuid
+     ORDER BY p.n, li.position, li.uuid
+$$;
+COMMENT ON FUNCTION @extschema@.crux_export_rows(jsonb) IS
+    'The rows an export of this request holds, one per line item; for \copy';
+
+CREATE FUNCTION @extschema@.crux_export_orders(jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crux_export_orders'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.crux_export_orders(jsonb) IS
+    'Queue an export of the selection as CSV by email; returns {"uuid"}';
+
+-- A job as the requester sees it (row-level security applies); NULL if it does not
+-- exist or is not visible.
+CREATE FUNCTION @extschema@.crux_get_export(uuid) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+               'uuid', j.uuid, 'status', j.status,
+               'created_at', to_char(j.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'started_at', to_char(j.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'finished_at', to_char(j.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'row_count', j.row_count, 'error', j.error)
+      FROM crux.export_jobs j WHERE j.uuid = $1
+$$;
+GRANT EXECUTE ON FUNCTION crux.export_order_uuids(jsonb) TO crux_reader;
+REVOKE EXECUTE ON FUNCTION crux.export_order_uuids(jsonb) FROM PUBLIC;

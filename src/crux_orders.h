@@ -64,7 +64,14 @@ typedef struct CruxRequest
 
 	int			n_org_uuids;	/* 0 = no filter */
 	pg_uuid_t  *org_uuids;
+
+	int			n_fields;		/* exports: CSV columns named; 0 = all */
+	const char **fields;
 } CruxRequest;
+
+/* The columns of an export row (type crux.export_row), in order. */
+#define CRUX_N_EXPORT_FIELDS 39
+extern const char *const crux_export_fields[CRUX_N_EXPORT_FIELDS];
 
 /*
  * The columns of the order-details query (query.c), one row per tracking number,
@@ -133,6 +140,7 @@ extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 extern int64 crux_count_orders(const CruxRequest *req);
 extern int	crux_page_order_uuids(const CruxRequest *req, int64 offset,
 								  int64 count, Datum **uuids);
+extern SPITupleTable *crux_all_order_uuids(const CruxRequest *req);
 extern SPITupleTable *crux_fetch_order_details(Datum *uuids, int n_uuids);
 
 /* output.c */

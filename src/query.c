@@ -244,12 +244,14 @@ crux_count_orders(const CruxRequest *req)
  * The uuids of the orders at sorted positions [offset, offset + count), copied
  * into the current memory context. Returns how many there are.
  */
-int
-crux_page_order_uuids(const CruxRequest *req, int64 offset, int64 count,
-					  Datum **uuids)
+/*
+ * Runs the sorted selection of order uuids from position offset on: count of them,
+ * or all when count < 0 (LIMIT NULL).
+ */
+static void
+run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count)
 {
 	QueryBuilder qb = {0};
-	int			n;
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT o.uuid");
@@ -258,8 +260,26 @@ crux_page_order_uuids(const CruxRequest *req, int64 offset, int64 count,
 	appendStringInfo(&qb.sql, " OFFSET $%d",
 					 add_param(&qb, INT8OID, Int64GetDatum(offset), false));
 	appendStringInfo(&qb.sql, " LIMIT $%d",
-					 add_param(&qb, INT8OID, Int64GetDatum(count), false));
+					 add_param(&qb, INT8OID, Int64GetDatum(count), count < 0));
 	run_query(&qb, query_shape(req, QUERY_PAGE));
+}
+
+/* Every selected order uuid, sorted: start to limit, or to the end without one. */
+SPITupleTable *
+crux_all_order_uuids(const CruxRequest *req)
+{
+	run_order_uuid_query(req, req->start,
+						 req->has_limit ? req->limit - req->start : -1);
+	return SPI_tuptable;
+}
+
+int
+crux_page_order_uuids(const CruxRequest *req, int64 offset, int64 count,
+					  Datum **uuids)
+{
+	int			n;
+
+	run_order_uuid_query(req, offset, count);
 
 	n = (int) SPI_processed;
 	*uuids = palloc(sizeof(Datum) * Max(n, 1));

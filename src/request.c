@@ -23,6 +23,19 @@ const char *const crux_status_labels[CRUX_N_STATUSES] = {
 	"backordered", "delivered", "cancelled"
 };
 
+const char *const crux_export_fields[CRUX_N_EXPORT_FIELDS] = {
+	"order_uuid", "order_status", "is_allocated", "purchase_order_id", "created_date",
+	"notes", "estimated_shipping_cost", "drop_ship_fee", "order_fee",
+	"retailer_name", "retailer_uuid", "user_name", "user_email",
+	"address_name", "address_business_name", "address_address1", "address_address2",
+	"address_city", "address_state", "address_postal_code", "address_phone_number",
+	"shipping_carrier", "shipping_method",
+	"line_item_uuid", "line_item_status", "item_uuid", "item_name", "sku_uuid",
+	"sku_id", "sku_name", "cost", "supplier_uuid", "supplier_name",
+	"quantity_ordered", "quantity_allocated", "quantity_backordered",
+	"quantity_rejected", "backorder_date", "tracking_numbers"
+};
+
 #define STATUS_HINT "Accepted statuses: unallocated, allocated, rejected, has_tracking (or HasTracking), backordered, delivered, cancelled, in any case."
 #define INTEGER_HINT "Give an integer from 0 to 2147483647, as a JSON number or a string of digits."
 #define DATE_HINT "Give an ISO 8601 timestamp such as \"2017-07-31T06:00:00.000Z\"; without a zone it is read as UTC."
@@ -41,6 +54,7 @@ typedef enum RequestSlot
 	SLOT_END_DATE,
 	SLOT_TERM,
 	SLOT_ORG_UUIDS,
+	SLOT_FIELDS,				/* exports only */
 	N_SLOTS
 } RequestSlot;
 
@@ -62,6 +76,7 @@ static const RequestKey request_keys[] = {
 	{"end_date", SLOT_END_DATE},
 	{"term", SLOT_TERM},
 	{"org_uuids", SLOT_ORG_UUIDS},
+	{"fields", SLOT_FIELDS},
 };
 
 #define REQUEST_KEYS_HINT "Accepted keys: start, limit, sort, line_item_status (or line_item_statuses), status_conjunction (or line_item_status_conjunction), start_date, end_date, term, org_uuids."
@@ -630,6 +645,48 @@ is_json_null(Jsonb *request)
 		scalar.type == jbvNull;
 }
 
+/*
+ * fields: a non-empty array of distinct export column names; the CSV has those
+ * columns in that order.
+ */
+static void
+parse_fields(const char *path, const JsonbValue *value, CruxRequest *req)
+{
+	const char *hint = "Name columns of crux.export_row, such as [\"purchase_order_id\", \"sku_id\", \"line_item_status\"]; see the README for all of them.";
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+
+	if (!is_array(value))
+		report_wrong_type(path, value, "an array of column names", hint);
+	if (JsonContainerSize(value->val.binary.data) == 0)
+		report_invalid(path, value, "\"fields\" names at least one column; leave it out for all of them.", hint);
+	req->fields = palloc(sizeof(char *) * JsonContainerSize(value->val.binary.data));
+	it = JsonbIteratorInit(value->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		char	   *elem_path;
+		char	   *name;
+		const char *known = NULL;
+
+		if (tok != WJB_ELEM)
+			continue;
+		elem_path = psprintf("%s[%d]", path, req->n_fields);
+		if (elem.type != jbvString)
+			report_wrong_type(elem_path, &elem, "a column name", hint);
+		name = string_value(&elem);
+		for (int i = 0; i < CRUX_N_EXPORT_FIELDS; i++)
+			if (strcmp(name, crux_export_fields[i]) == 0)
+				known = crux_export_fields[i];
+		if (known == NULL)
+			report_invalid(elem_path, &elem, NULL, hint);
+		for (int i = 0; i < req->n_fields; i++)
+			if (req->fields[i] == known)
+				report_invalid(elem_path, &elem, "A column may be named only once.", hint);
+		req->fields[req->n_fields++] = known;
+	}
+}
+
 /* Records which key filled a slot; a key and its alias together are an error. */
 static const char *
 claim_slot(const char **given, RequestSlot slot, const char *name)
@@ -713,11 +770,12 @@ crux_parse_request(Jsonb *request, CruxRequestKind kind, CruxRequest *req)
 			for (int i = 0; i < (int) lengthof(request_keys); i++)
 				if (strcmp(key, request_keys[i].name) == 0)
 					known = &request_keys[i];
-			if (known == NULL)
+			if (known == NULL || (known->slot == SLOT_FIELDS && kind != CRUX_REQUEST_EXPORT))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unrecognized request key \"%s\"", shortened(key)),
-						 errhint(REQUEST_KEYS_HINT)));
+						 known ? errdetail("\"fields\" chooses the columns of an export; crux_get_orders always answers with whole orders.") : 0,
+						 errhint("%s", kind == CRUX_REQUEST_EXPORT ? REQUEST_KEYS_HINT " Exports also accept fields." : REQUEST_KEYS_HINT)));
 			if (v.type == jbvNull)
 				continue;		/* null counts as absent */
 			claim_slot(given, known->slot, known->name);
@@ -754,6 +812,9 @@ crux_parse_request(Jsonb *request, CruxRequestKind kind, CruxRequest *req)
 					break;
 				case SLOT_ORG_UUIDS:
 					parse_org_uuids(key, &v, req);
+					break;
+				case SLOT_FIELDS:
+					parse_fields(key, &v, req);
 					break;
 				case N_SLOTS:
 					elog(ERROR, "unexpected request slot");

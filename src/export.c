@@ -1,0 +1,152 @@
+/*
+ * export.c
+ *		Exports, the database side: crux_export_orders queues an export job and
+ *		announces it with NOTIFY; crux.export_order_uuids is the selection an export
+ *		covers, which crux_export_rows (SQL, in the install script) turns into flat
+ *		rows. The worker program (crux-export-worker) does the rest.
+ *
+ * Both validate the request exactly as crux_get_orders does, plus "fields", and
+ * have no page cap. They run as the caller, so row-level security applies.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "crux_orders.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#define EXPORT_CHANNEL "crux_orders_export"
+
+static Datum
+fields_array(const CruxRequest *req)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(req->n_fields, 1));
+
+	for (int i = 0; i < req->n_fields; i++)
+		elems[i] = CStringGetTextDatum(req->fields[i]);
+	return PointerGetDatum(construct_array(elems, req->n_fields, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+/*
+ * Records the job (the insert trigger fills in who asks) and queues the
+ * notification, both inside the caller's transaction. Returns the job's uuid as
+ * text, in the caller's memory context.
+ */
+static char *
+queue_export_job(Jsonb *request, const CruxRequest *req)
+{
+	static SPIPlanPtr insert_plan = NULL;
+	Oid			argtypes[2] = {JSONBOID, TEXTARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	bool		isnull;
+	char	   *uuid;
+	char	   *result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (insert_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("INSERT INTO crux.export_jobs (request, fields)"
+									   " VALUES ($1, $2) RETURNING uuid",
+									   2, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_prepare failed for the export job: %s",
+				 SPI_result_code_string(SPI_result));
+		insert_plan = plan;
+	}
+	values[0] = JsonbPGetDatum(request);
+	if (req->n_fields > 0)
+		values[1] = fields_array(req);
+	else
+		nulls[1] = 'n';
+	if (SPI_execute_plan(insert_plan, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "could not record the export job");
+
+	uuid = DatumGetCString(DirectFunctionCall1(uuid_out,
+											   SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 1,
+															 &isnull)));
+	Async_Notify(EXPORT_CHANNEL, psprintf("{\"uuid\": \"%s\"}", uuid));
+	result = SPI_palloc(strlen(uuid) + 1);
+	strcpy(result, uuid);
+	SPI_finish();
+	return result;
+}
+
+static Jsonb *
+uuid_response(const char *uuid)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k,
+				v;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "uuid";
+	k.val.string.len = 4;
+	pushJsonbValue(&state, WJB_KEY, &k);
+	v.type = jbvString;
+	v.val.string.val = (char *) uuid;
+	v.val.string.len = strlen(uuid);
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+PG_FUNCTION_INFO_V1(crux_export_orders);
+
+/* crux_export_orders(jsonb) returns jsonb: {"uuid": "<export uuid>"} */
+Datum
+crux_export_orders(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *request = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
+	CruxRequest req;
+
+	crux_parse_request(request, CRUX_REQUEST_EXPORT, &req);
+	if (request == NULL)
+		request = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	PG_RETURN_JSONB_P(uuid_response(queue_export_job(request, &req)));
+}
+
+PG_FUNCTION_INFO_V1(crux_export_order_uuids);
+
+/*
+ * crux.export_order_uuids(jsonb) returns setof uuid: the orders an export of this
+ * request covers, in the request's sort order.
+ */
+Datum
+crux_export_order_uuids(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CruxRequest req;
+	SPITupleTable *uuids;
+	MemoryContext oldcontext;
+
+	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+					   CRUX_REQUEST_EXPORT, &req);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	uuids = crux_all_order_uuids(&req);
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	for (uint64 i = 0; i < uuids->numvals; i++)
+	{
+		bool		isnull;
+		Datum		value = SPI_getbinval(uuids->vals[i], uuids->tupdesc, 1, &isnull);
+
+		CHECK_FOR_INTERRUPTS();
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	MemoryContextSwitchTo(oldcontext);
+	SPI_finish();
+	return (Datum) 0;
+}
