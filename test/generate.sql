@@ -87,16 +87,24 @@ SELECT md5('line-' || i || '-' || n)::uuid,
                generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n,
                LATERAL (SELECT abs(hashint8extended(i * 8 + n, 8)) % 100 AS r) rr) s;
 
+-- tracking numbers for the line items that shipped (has_tracking, delivered), from
+-- the same formulas as above rather than by reading the tables back
 INSERT INTO crux.tracking_numbers (uuid, line_item_uuid, tracking_number,
                                    shipping_carrier, shipping_method, shipping_weight,
                                    shipping_cost, shipping_date, quantity)
-SELECT md5('tracking-' || li.uuid)::uuid, li.uuid,
-       '1Z' || upper(substr(md5('tn-' || li.uuid), 1, 16)),
-       'UPS', 'Ground', (1 + li.quantity_ordered) || ' lb', 5 + li.quantity_ordered,
-       o.created_date + interval '2 days', li.quantity_ordered
-  FROM crux.line_items li JOIN crux.orders o ON o.uuid = li.order_uuid
- WHERE li.status IN ('has_tracking', 'delivered')
-   AND o.uuid IN (SELECT md5('order-' || i)::uuid FROM generate_series(:first, :last) i);
+SELECT md5('tracking-' || li)::uuid, li::uuid,
+       '1Z' || upper(substr(md5('tn-' || li), 1, 16)),
+       'UPS', 'Ground', (1 + q) || ' lb', 5 + q,
+       timestamptz '2016-01-01 00:00:00+00'
+           + (abs(hashint8extended(i, 2)) % 94608000000000) * interval '1 microsecond'
+           + interval '2 days',
+       q
+  FROM (SELECT i, md5('line-' || i || '-' || n)::uuid::text AS li,
+               1 + abs(hashint8extended(i * 8 + n, 7)) % 10 AS q,
+               abs(hashint8extended(i * 8 + n, 8)) % 100 AS r
+          FROM generate_series(:first, :last) i,
+               generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n) s
+ WHERE r >= 45 AND r < 85;
 
 COMMIT;
 \if :{?skip_analyze}
