@@ -20,3 +20,16 @@ include $(PGXS)
 
 # every object depends on the shared header
 $(OBJS): src/crux_orders.h
+
+# The export worker, a client program: its own build rule, installed next to
+# PostgreSQL's programs (pg_config --bindir).
+WORKER = src/crux-export-worker
+EXTRA_CLEAN = $(WORKER)
+all: $(WORKER)
+$(WORKER): src/worker.c
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
+		-o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl
+install: install-worker
+install-worker: $(WORKER)
+	$(INSTALL_PROGRAM) $(WORKER) '$(DESTDIR)$(bindir)/crux-export-worker'
+.PHONY: install-worker

@@ -2,6 +2,8 @@
 # Runs every test against the server in PG* (pg_virtualenv sets them):
 #   1. pg_regress: sql/*.sql against expected/*.out (exact answers)
 #   2. pgTAP: test/pgtap/*.sql with pg_prove (behaviour), on 1,000 sample orders
+#   3. the export worker end to end: test/worker/test_worker.py (TAP), with real
+#      LISTEN/NOTIFY and an SMTP server on loopback, on the same database
 # Each pg_regress file and each pgTAP assertion counts once in the closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,16 @@ grep -E '^(test/|not ok|Result|Files=)' "$log/pgtap.out" | sed 's/^/   /'
 count "$(grep -cE '^ok [0-9]+' "$log/pgtap.out")" "$(grep -cE '^not ok [0-9]+' "$log/pgtap.out")"
 if grep -qE 'Bad plan|Dubious|Parse errors|Wstat' "$log/pgtap.out"; then
     grep -E 'Bad plan|Dubious|Parse errors|Wstat|ERROR' "$log/pgtap.out" | sed 's/^/   /'
+    count 0 1
+fi
+
+echo "== export worker (test/worker/)"
+PGDATABASE=$db timeout 900 /usr/bin/python3 test/worker/test_worker.py >"$log/worker.out" 2>&1
+status=$?
+grep -E '^(not )?ok ' "$log/worker.out" | sed 's/^/   /'
+count "$(grep -cE '^ok [0-9]+' "$log/worker.out")" "$(grep -cE '^not ok [0-9]+' "$log/worker.out")"
+if [ $status -ne 0 ] && ! grep -q '^not ok' "$log/worker.out"; then
+    tail -20 "$log/worker.out" | sed 's/^/   /'
     count 0 1
 fi
 

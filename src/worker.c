@@ -1,0 +1,680 @@
+/*
+ * worker.c
+ *		crux-export-worker: turns queued export jobs (crux.export_jobs) into CSV
+ *		files and emails them to their requesters.
+ *
+ * It LISTENs on crux_orders_export and also sweeps for queued jobs when it starts
+ * and every --interval seconds, since a notification sent while no worker listened
+ * is never delivered. A job is claimed with FOR UPDATE SKIP LOCKED and a lease; a
+ * job whose lease lapsed (its worker died) is claimed again, and a worker whose
+ * lease lapsed cannot complete it: completion is fenced by the attempt number.
+ * Each export runs as the job's requester (SET ROLE, and its JWT claims), so it
+ * holds exactly what the requester could see. The CSV is streamed from
+ * COPY ... TO STDOUT into a temporary file, renamed into place when complete, then
+ * sent through SMTP (attached up to --attach-limit, otherwise named). Failed
+ * attempts are retried with exponential backoff; after --max-attempts the job is
+ * failed with the reason.
+ *
+ * Connect as a superuser (or a role that may SET ROLE to every requester and
+ * bypasses row-level security on crux.export_jobs).
+ */
+#define _GNU_SOURCE				/* asprintf */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct Options
+{
+	const char *conninfo;
+	const char *output_dir;
+	const char *smtp_url;
+	const char *from;
+	bool		once;
+	int			interval;		/* seconds between sweeps */
+	int			lease;			/* seconds a claim lasts */
+	int			max_attempts;
+	long		attach_limit;	/* bytes; larger files are named, not attached */
+	int			backoff;		/* seconds before the first retry, doubling */
+} Options;
+
+typedef struct Job
+{
+	char		uuid[64];
+	int			attempt;
+	char	   *request;		/* jsonb as text */
+	char	   *select_list;	/* quoted column names, or "*" */
+	char	   *requested_by;
+	char	   *claims;			/* NULL for roles without claims */
+	char	   *email;			/* NULL: the file alone */
+} Job;
+
+static volatile sig_atomic_t stop_requested = 0;
+static char worker_name[128];
+
+static void
+log_msg(const char *fmt,...)
+{
+	char		stamp[32];
+	time_t		now = time(NULL);
+	va_list		ap;
+
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	fprintf(stderr, "%s crux-export-worker[%d]: ", stamp, (int) getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void
+handle_stop(int sig)
+{
+	(void) sig;
+	stop_requested = 1;
+}
+
+static void
+usage(void)
+{
+	printf("crux-export-worker turns queued crux_orders exports into CSV files and emails them.\n\n"
+		   "Usage: crux-export-worker [OPTION]...\n\n"
+		   "  -d, --dbname=CONNINFO      database to connect to (default: the PG* variables)\n"
+		   "  -o, --output-dir=DIR       where CSV files go (default: .)\n"
+		   "  -s, --smtp-url=URL         SMTP server, e.g. smtp://localhost:25 (default: no email)\n"
+		   "  -f, --from=ADDRESS         sender address (default: crux-orders@localhost)\n"
+		   "      --once                 drain the queue, then exit\n"
+		   "      --interval=SECONDS     sweep for queued jobs this often (default: 30)\n"
+		   "      --lease=SECONDS        how long a claimed job is ours (default: 600)\n"
+		   "      --max-attempts=N       attempts before a job fails (default: 5)\n"
+		   "      --attach-limit=BYTES   largest file attached to the email (default: 10485760)\n"
+		   "      --backoff=SECONDS      wait before the first retry, doubling after each (default: 30)\n"
+		   "  -h, --help                 show this help, then exit\n");
+}
+
+static void
+parse_options(int argc, char **argv, Options *opt)
+{
+	static const struct option long_options[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"output-dir", required_argument, NULL, 'o'},
+		{"smtp-url", required_argument, NULL, 's'},
+		{"from", required_argument, NULL, 'f'},
+		{"once", no_argument, NULL, 1},
+		{"interval", required_argument, NULL, 2},
+		{"lease", required_argument, NULL, 3},
+		{"max-attempts", required_argument, NULL, 4},
+		{"attach-limit", required_argument, NULL, 5},
+		{"backoff", required_argument, NULL, 6},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+
+	*opt = (Options) {
+		.conninfo = "", .output_dir = ".", .smtp_url = NULL,
+		.from = "crux-orders@localhost", .once = false, .interval = 30,
+		.lease = 600, .max_attempts = 5, .attach_limit = 10 * 1024 * 1024, .backoff = 30
+	};
+	while ((c = getopt_long(argc, argv, "d:o:s:f:h", long_options, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				opt->conninfo = optarg;
+				break;
+			case 'o':
+				opt->output_dir = optarg;
+				break;
+			case 's':
+				opt->smtp_url = optarg;
+				break;
+			case 'f':
+				opt->from = optarg;
+				break;
+			case 1:
+				opt->once = true;
+				break;
+			case 2:
+				opt->interval = atoi(optarg);
+				break;
+			case 3:
+				opt->lease = atoi(optarg);
+				break;
+			case 4:
+				opt->max_attempts = atoi(optarg);
+				break;
+			case 5:
+				opt->attach_limit = atol(optarg);
+				break;
+			case 6:
+				opt->backoff = atoi(optarg);
+				break;
+			case 'h':
+				usage();
+				exit(0);
+			default:
+				fprintf(stderr, "Try \"crux-export-worker --help\" for more information.\n");
+				exit(2);
+		}
+	}
+	if (optind < argc || opt->interval < 1 || opt->lease < 1 || opt->max_attempts < 1 ||
+		opt->attach_limit < 0 || opt->backoff < 0)
+	{
+		fprintf(stderr, "crux-export-worker: invalid arguments\n"
+				"Try \"crux-export-worker --help\" for more information.\n");
+		exit(2);
+	}
+}
+
+/* Runs a command with text parameters; returns the result or NULL after logging. */
+static PGresult *
+run(PGconn *conn, ExecStatusType expected, const char *sql, int nparams,
+	const char *const *params)
+{
+	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != expected)
+	{
+		log_msg("query failed: %s", PQerrorMessage(conn));
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static char *
+dup_or_null(PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? NULL : strdup(PQgetvalue(res, 0, col));
+}
+
+static void
+free_job(Job *job)
+{
+	free(job->request);
+	free(job->select_list);
+	free(job->requested_by);
+	free(job->claims);
+	free(job->email);
+}
+
+/*
+ * Claims the oldest job that is queued and due, or running with a lapsed lease.
+ * Returns false when there is none.
+ */
+static bool
+claim_job(PGconn *conn, const Options *opt, Job *job)
+{
+	char		lease[32];
+	const char *params[2] = {lease, worker_name};
+	PGresult   *res;
+
+	snprintf(lease, sizeof(lease), "%d seconds", opt->lease);
+	res = run(conn, PGRES_TUPLES_OK,
+			  "UPDATE crux.export_jobs j"
+			  "   SET status = 'running', attempts = j.attempts + 1,"
+			  "       started_at = now(), lease_until = now() + $1::interval, worker = $2"
+			  " WHERE j.uuid = (SELECT q.uuid FROM crux.export_jobs q"
+			  "                  WHERE q.status IN ('queued', 'running')"
+			  "                    AND (q.lease_until IS NULL OR q.lease_until < now())"
+			  "                  ORDER BY q.created_at"
+			  "                  FOR UPDATE SKIP LOCKED LIMIT 1)"
+			  " RETURNING j.uuid, j.attempts, j.request::text,"
+			  "   coalesce((SELECT string_agg(quote_ident(f), ', ' ORDER BY n)"
+			  "               FROM unnest(j.fields) WITH ORDINALITY AS x(f, n)), '*'),"
+			  "   j.requested_by, j.claims::text, j.email",
+			  2, params);
+	if (res == NULL || PQntuples(res) == 0)
+	{
+		PQclear(res);
+		return false;
+	}
+	memset(job, 0, sizeof(*job));
+	snprintf(job->uuid, sizeof(job->uuid), "%s", PQgetvalue(res, 0, 0));
+	job->attempt = atoi(PQgetvalue(res, 0, 1));
+	job->request = dup_or_null(res, 2);
+	job->select_list = dup_or_null(res, 3);
+	job->requested_by = dup_or_null(res, 4);
+	job->claims = dup_or_null(res, 5);
+	job->email = dup_or_null(res, 6);
+	PQclear(res);
+	return true;
+}
+
+/* The schema crux_export_rows lives in (the extension's schema), quoted. */
+static char *
+api_schema(PGconn *conn)
+{
+	PGresult   *res = run(conn, PGRES_TUPLES_OK,
+						  "SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+						  " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+						  " WHERE e.extname = 'crux_orders'", 0, NULL);
+	char	   *schema = NULL;
+
+	if (res != NULL && PQntuples(res) == 1)
+		schema = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return schema;
+}
+
+/*
+ * Streams the job's CSV into tmp_path as its requester. Returns the number of data
+ * rows, or -1 with *error set.
+ */
+static long
+write_csv(PGconn *conn, const Job *job, const char *tmp_path, long *bytes, char **error)
+{
+	const char *role_params[2] = {job->requested_by, job->claims ? job->claims : ""};
+	char	   *schema = api_schema(conn);
+	char	   *sql;
+	PGresult   *res;
+	FILE	   *out;
+	char	   *buf;
+	int			len;
+	long		rows = -1;		/* the header line is not a data row */
+
+	*bytes = 0;
+	if (schema == NULL)
+	{
+		*error = strdup("the crux_orders extension is not installed in this database");
+		return -1;
+	}
+	{
+		const char *params[3] = {role_params[0], role_params[1], job->request};
+
+		res = run(conn, PGRES_TUPLES_OK,
+				  "SELECT set_config('role', $1, true),"
+				  "       set_config('request.jwt.claims', $2, true),"
+				  "       set_config('crux_export.request', $3, true)",
+				  3, params);
+	}
+	if (res == NULL)
+	{
+		*error = strdup(PQerrorMessage(conn));
+		free(schema);
+		return -1;
+	}
+	PQclear(res);
+
+	if (asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("
+				 "current_setting('crux_export.request')::jsonb)) TO STDOUT (FORMAT csv, HEADER)",
+				 job->select_list, schema) < 0)
+		abort();
+	free(schema);
+	res = PQexec(conn, sql);
+	free(sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+	{
+		*error = strdup(PQerrorMessage(conn));
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+
+	out = fopen(tmp_path, "w");
+	if (out == NULL)
+	{
+		if (asprintf(error, "could not create \"%s\": %s", tmp_path, strerror(errno)) < 0)
+			abort();
+		/* drain the COPY so the connection stays usable */
+		while (PQgetCopyData(conn, &buf, 0) > 0)
+			PQfreemem(buf);
+		PQclear(PQgetResult(conn));
+		return -1;
+	}
+	while ((len = PQgetCopyData(conn, &buf, 0)) > 0)
+	{
+		if (fwrite(buf, 1, len, out) != (size_t) len)
+		{
+			PQfreemem(buf);
+			break;
+		}
+		PQfreemem(buf);
+		*bytes += len;
+		rows++;
+		if (rows > 0 && rows % 100000 == 0)
+			log_msg("export %s: %ld rows so far", job->uuid, rows);
+	}
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		*error = strdup(PQerrorMessage(conn));
+		rows = -1;
+	}
+	PQclear(res);
+	if (fflush(out) != 0 || fsync(fileno(out)) != 0 || fclose(out) != 0)
+	{
+		if (rows >= 0 && asprintf(error, "could not write \"%s\": %s", tmp_path, strerror(errno)) < 0)
+			abort();
+		rows = -1;
+	}
+	return rows;
+}
+
+/* Emails the file (attached up to the limit); returns NULL or an error text. */
+static char *
+send_email(const Options *opt, const Job *job, const char *path, long rows, long bytes)
+{
+	CURL	   *curl = curl_easy_init();
+	struct curl_slist *rcpt = NULL;
+	curl_mime  *mime;
+	curl_mimepart *part;
+	struct curl_slist *headers = NULL;
+	char	   *text;
+	char	   *subject;
+	char	   *from;
+	char	   *to;
+	char		errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode	rc;
+	char	   *error = NULL;
+	bool		attach = bytes <= opt->attach_limit;
+
+	if (curl == NULL)
+		return strdup("could not initialise libcurl");
+	if (asprintf(&text, "Your crux_orders export %s is ready: %ld rows, %ld bytes.\r\n%s%s\r\n",
+				 job->uuid, rows, bytes,
+				 attach ? "The CSV file is attached: " : "The file is too large to attach; it is at ",
+				 path) < 0 ||
+		asprintf(&subject, "Subject: crux_orders export %s", job->uuid) < 0 ||
+		asprintf(&from, "From: <%s>", opt->from) < 0 ||
+		asprintf(&to, "To: <%s>", job->email) < 0)
+		abort();
+
+	headers = curl_slist_append(headers, subject);
+	headers = curl_slist_append(headers, from);
+	headers = curl_slist_append(headers, to);
+	rcpt = curl_slist_append(rcpt, job->email);
+	mime = curl_mime_init(curl);
+	part = curl_mime_addpart(mime);
+	curl_mime_data(part, text, CURL_ZERO_TERMINATED);
+	curl_mime_type(part, "text/plain; charset=utf-8");
+	if (attach)
+	{
+		part = curl_mime_addpart(mime);
+		curl_mime_filedata(part, path);
+		curl_mime_type(part, "text/csv; charset=utf-8");
+		curl_mime_encoder(part, "base64");
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, opt->smtp_url);
+	curl_easy_setopt(curl, CURLOPT_MAIL_FROM, opt->from);
+	curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 300L);
+	rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK &&
+		asprintf(&error, "email to %s failed: %s", job->email,
+				 errbuf[0] ? errbuf : curl_easy_strerror(rc)) < 0)
+		abort();
+	curl_mime_free(mime);
+	curl_slist_free_all(headers);
+	curl_slist_free_all(rcpt);
+	curl_easy_cleanup(curl);
+	free(text);
+	free(subject);
+	free(from);
+	free(to);
+	return error;
+}
+
+/* Marks our attempt done; false if the lease lapsed and another attempt owns it. */
+static bool
+finish_job(PGconn *conn, const Job *job, long rows, long bytes, const char *path)
+{
+	char		attempt[16],
+				rows_s[32],
+				bytes_s[32];
+	const char *params[5] = {job->uuid, attempt, rows_s, bytes_s, path};
+	PGresult   *res;
+	bool		ours;
+
+	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
+	snprintf(rows_s, sizeof(rows_s), "%ld", rows);
+	snprintf(bytes_s, sizeof(bytes_s), "%ld", bytes);
+	res = run(conn, PGRES_COMMAND_OK,
+			  "UPDATE crux.export_jobs SET status = 'done', finished_at = now(),"
+			  "       row_count = $3, bytes = $4, file_path = $5, lease_until = NULL, error = NULL"
+			  " WHERE uuid = $1 AND attempts = $2 AND status = 'running'",
+			  5, params);
+	ours = res != NULL && strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	return ours;
+}
+
+/* Records a failed attempt: queued again after a backoff, or failed for good. */
+static void
+fail_attempt(PGconn *conn, const Options *opt, const Job *job, const char *error)
+{
+	char		attempt[16],
+				max_attempts[16],
+				backoff[32];
+	const char *params[5] = {job->uuid, attempt, error, max_attempts, backoff};
+	PGresult   *res;
+
+	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
+	snprintf(max_attempts, sizeof(max_attempts), "%d", opt->max_attempts);
+	{
+		long		delay = (long) opt->backoff << (job->attempt < 12 ? job->attempt - 1 : 11);
+
+		snprintf(backoff, sizeof(backoff), "%ld seconds", delay < 3600 ? delay : 3600);
+	}
+	res = run(conn, PGRES_COMMAND_OK,
+			  "UPDATE crux.export_jobs"
+			  "   SET status = CASE WHEN attempts >= $4::int THEN 'failed' ELSE 'queued' END,"
+			  "       finished_at = CASE WHEN attempts >= $4::int THEN now() END,"
+			  "       lease_until = CASE WHEN attempts >= $4::int THEN NULL"
+			  "                          ELSE now() + $5::interval END,"
+			  "       error = $3"
+			  " WHERE uuid = $1 AND attempts = $2 AND status = 'running'",
+			  5, params);
+	PQclear(res);
+	log_msg("export %s attempt %d failed: %s", job->uuid, job->attempt, error);
+}
+
+/* One job, start to end. Returns false if the connection broke. */
+static bool
+process_job(PGconn *conn, const Options *opt, const Job *job)
+{
+	char	   *tmp_path;
+	char	   *path;
+	char	   *error = NULL;
+	long		bytes = 0;
+	long		rows;
+	PGresult   *res;
+
+	log_msg("export %s: attempt %d for %s", job->uuid, job->attempt, job->requested_by);
+	if (asprintf(&tmp_path, "%s/.crux-orders-%s.csv.tmp", opt->output_dir, job->uuid) < 0 ||
+		asprintf(&path, "%s/crux-orders-%s.csv", opt->output_dir, job->uuid) < 0)
+		abort();
+
+	res = run(conn, PGRES_COMMAND_OK, "BEGIN READ ONLY", 0, NULL);
+	PQclear(res);
+	rows = write_csv(conn, job, tmp_path, &bytes, &error);
+	res = PQexec(conn, "ROLLBACK");	/* also ends SET ROLE and the claims */
+	PQclear(res);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		unlink(tmp_path);
+		free(error);
+		free(tmp_path);
+		free(path);
+		return false;
+	}
+
+	if (rows >= 0 && rename(tmp_path, path) != 0 &&
+		asprintf(&error, "could not rename \"%s\": %s", tmp_path, strerror(errno)) < 0)
+		abort();
+	if (error == NULL && job->email != NULL && opt->smtp_url != NULL)
+		error = send_email(opt, job, path, rows, bytes);
+
+	if (error != NULL)
+	{
+		unlink(tmp_path);
+		fail_attempt(conn, opt, job, error);
+	}
+	else if (finish_job(conn, job, rows, bytes, path))
+		log_msg("export %s done: %ld rows, %ld bytes, %s%s", job->uuid, rows, bytes, path,
+				job->email && opt->smtp_url ? ", emailed" : "");
+	else
+		log_msg("export %s: lease lapsed; another attempt owns the job", job->uuid);
+	free(error);
+	free(tmp_path);
+	free(path);
+	return PQstatus(conn) == CONNECTION_OK;
+}
+
+/* Claims and runs jobs until none is due. Returns false if the connection broke. */
+static bool
+sweep(PGconn *conn, const Options *opt)
+{
+	Job			job;
+
+	while (!stop_requested && claim_job(conn, opt, &job))
+	{
+		bool		ok = process_job(conn, opt, &job);
+
+		free_job(&job);
+		if (!ok)
+			return false;
+	}
+	return PQstatus(conn) == CONNECTION_OK;
+}
+
+/* Logs the notifications that arrived (their payload names the job). */
+static void
+consume_notifications(PGconn *conn)
+{
+	PGnotify   *n;
+
+	PQconsumeInput(conn);
+	while ((n = PQnotifies(conn)) != NULL)
+	{
+		json_object *payload = json_tokener_parse(n->extra);
+		json_object *uuid;
+
+		if (payload != NULL && json_object_object_get_ex(payload, "uuid", &uuid))
+			log_msg("notified of export %s", json_object_get_string(uuid));
+		json_object_put(payload);
+		PQfreemem(n);
+	}
+}
+
+static PGconn *
+connect_and_listen(const Options *opt)
+{
+	PGconn	   *conn = PQconnectdb(opt->conninfo);
+	PGresult   *res;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		log_msg("could not connect: %s", PQerrorMessage(conn));
+		PQfinish(conn);
+		return NULL;
+	}
+	res = run(conn, PGRES_COMMAND_OK, "SET application_name = 'crux-export-worker'", 0, NULL);
+	PQclear(res);
+	res = run(conn, PGRES_COMMAND_OK, "LISTEN crux_orders_export", 0, NULL);
+	if (res == NULL)
+	{
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
+int
+main(int argc, char **argv)
+{
+	Options		opt;
+	PGconn	   *conn = NULL;
+	int			retry_delay = 1;
+	struct sigaction sa = {0};
+	sigset_t	stop_signals,
+				wait_mask;
+
+	parse_options(argc, argv, &opt);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	sa.sa_handler = handle_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	/*
+	 * A listening worker takes SIGTERM and SIGINT only while it waits (pselect
+	 * unblocks them atomically), so a job under way is finished before it stops and
+	 * a signal can never slip in between the check and the wait.
+	 */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	if (!opt.once)
+		sigprocmask(SIG_BLOCK, &stop_signals, &wait_mask);
+	signal(SIGPIPE, SIG_IGN);
+	{
+		char		host[64] = "";
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(worker_name, sizeof(worker_name), "%s:%d", host, (int) getpid());
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	mkdir(opt.output_dir, 0700);
+	log_msg("starting; output in %s, %s", opt.output_dir,
+			opt.smtp_url ? opt.smtp_url : "no email");
+
+	while (!stop_requested)
+	{
+		if (conn == NULL)
+		{
+			conn = connect_and_listen(&opt);
+			if (conn == NULL)
+			{
+				if (opt.once)
+					return 1;
+				sleep(retry_delay);		/* backoff while the server is away */
+				retry_delay = retry_delay < 30 ? retry_delay * 2 : 30;
+				continue;
+			}
+			retry_delay = 1;
+		}
+		if (!sweep(conn, &opt))
+		{
+			log_msg("connection lost; reconnecting");
+			PQfinish(conn);
+			conn = NULL;
+			continue;
+		}
+		if (opt.once)
+			break;
+
+		/* wait for a notification, a signal or the next sweep */
+		{
+			int			sock = PQsocket(conn);
+			fd_set		fds;
+			struct timespec ts = {opt.interval, 0};
+
+			FD_ZERO(&fds);
+			FD_SET(sock, &fds);
+			if (pselect(sock + 1, &fds, NULL, NULL, &ts, &wait_mask) < 0 && errno != EINTR)
+				log_msg("pselect failed: %s", strerror(errno));
+			consume_notifications(conn);
+		}
+	}
+	log_msg("stopping");
+	PQfinish(conn);
+	curl_global_cleanup();
+	return 0;
+}

@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+"""End-to-end tests of crux-export-worker against the real server in PG* (with
+crux_orders and the 1,000 sample orders loaded), real LISTEN/NOTIFY, and a real SMTP
+server on loopback (aiosmtpd). Prints TAP ("ok N - ...", "not ok N - ...").
+
+    /usr/bin/python3 test/worker/test_worker.py
+"""
+import asyncio
+import csv
+import email
+import email.policy
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+WORKER = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                        check=True).stdout.strip() + "/crux-export-worker"
+results = []
+
+
+def check(ok, name, detail=""):
+    results.append(ok)
+    print(f"{'ok' if ok else 'not ok'} {len(results)} - {name}", flush=True)
+    if not ok and detail:
+        for line in str(detail).splitlines()[:20]:
+            print(f"# {line}", flush=True)
+
+
+def psql(sql, role=None, check_rc=True):
+    """Runs SQL (as ROLE if given); returns stdout, unaligned without headers."""
+    if role:
+        sql = f"SET ROLE {role};\n{sql}"
+    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-q"],
+                       input=sql, capture_output=True, text=True)
+    if check_rc and p.returncode != 0:
+        raise RuntimeError(p.stderr)
+    return p.stdout.strip()
+
+
+def wait_for(condition, seconds=60):
+    """Polls a condition (a database state) until it holds or time runs out."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+class Sink:
+    """An SMTP server on loopback that keeps every message; it can be told to hold
+    the next message until released, to catch a worker in the middle of a job."""
+
+    def __init__(self):
+        self.messages = []
+        self.hold = None            # threading.Event while holding
+        self.holding = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.hold is not None:
+            self.holding.set()
+            while not self.hold.is_set():
+                await asyncio.sleep(0.05)
+        self.messages.append((envelope.rcpt_tos,
+                              email.message_from_bytes(envelope.content, policy=email.policy.default)))
+        return "250 OK"
+
+
+def run_worker(outdir, smtp, *extra, timeout=120):
+    return subprocess.run([WORKER, "--once", "-o", outdir, "-s", smtp, *extra],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def worker_waiting():
+    """A worker is connected, listening and idle (waiting for notifications)."""
+    return psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'crux-export-worker'"
+                " AND state = 'idle'") != "0"
+
+
+def job(uuid):
+    row = psql(f"SELECT status, attempts, coalesce(row_count, -1), coalesce(error, ''), "
+               f"coalesce(file_path, '') FROM crux.export_jobs WHERE uuid = '{uuid}'")
+    return row.split("|") if row else None
+
+
+def main():
+    sink = Sink()
+    with socket.socket() as probe:          # a free port on loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    smtp = f"smtp://127.0.0.1:{port}"
+    outdir = tempfile.mkdtemp(prefix="crux-exports-")
+    os.chmod(outdir, 0o755)
+
+    psql("""
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'w_alice') THEN
+                CREATE ROLE w_alice NOLOGIN; GRANT crux_reader TO w_alice;
+            END IF;
+        END $$;
+        INSERT INTO crux.role_organizations VALUES ('w_alice', md5('org-2')::uuid, md5('user-4')::uuid)
+            ON CONFLICT DO NOTHING;
+        -- an order whose text needs quoting in CSV
+        INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, notes, created_date)
+        VALUES ('00000000-0000-4000-8000-00000000c5f0', md5('org-2')::uuid, 'PO-CSV',
+                E'comma, "quote", new\\nline, é€𝄞', '2017-01-01Z') ON CONFLICT DO NOTHING;
+        INSERT INTO crux.line_items (order_uuid, sku_id, sku_name, quantity_ordered)
+        SELECT '00000000-0000-4000-8000-00000000c5f0', 'SKU-CSV', E'naïve; "x"\\r\\n,y', 1
+         WHERE NOT EXISTS (SELECT FROM crux.line_items WHERE sku_id = 'SKU-CSV');
+    """)
+
+    # 1. notifications: a rolled back export sends none and leaves no job; a
+    #    committed one sends its uuid.
+    listener = subprocess.Popen(["psql", "-X", "-At", "-q"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    listener.stdin.write("LISTEN crux_orders_export;\n\\echo listening\n")
+    listener.stdin.flush()
+    while listener.stdout.readline().strip() != "listening":
+        pass
+    jobs_before = psql("SELECT count(*) FROM crux.export_jobs")
+    psql("BEGIN; SELECT crux_export_orders('{\"term\": \"rolled-back\"}'); ROLLBACK;", role="w_alice")
+    committed = psql("SELECT crux_export_orders('{\"term\": \"PO-CSV\"}') ->> 'uuid'", role="w_alice")
+    listener.stdin.write("SELECT 'marker';\n\\echo done\n")
+    listener.stdin.flush()
+    heard = []
+    while True:
+        line = listener.stdout.readline()
+        if not line or line.strip() == "done":
+            break
+        heard.append(line.strip())
+    listener.stdin.close()
+    listener.wait()
+    notes = [h for h in heard if h.startswith("Asynchronous notification")]
+    check(psql("SELECT count(*) FROM crux.export_jobs WHERE request ->> 'term' = 'rolled-back'") == "0",
+          "rollback: no job")
+    check(len(notes) == 1 and committed in notes[0],
+          "rollback: no notification; commit: one notification with the export's uuid", heard)
+
+    # 2. the worker exports the job as its requester, writes the CSV, emails it
+    r = run_worker(outdir, smtp)
+    state = job(committed)
+    check(r.returncode == 0 and state[0] == "done" and state[1] == "1",
+          "export then worker: done in one attempt", r.stderr + str(state))
+    path = state[4]
+    with open(path, "rb") as f:
+        produced_bytes = f.read()
+    produced = produced_bytes.decode("utf-8")
+    expected = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "SET ROLE w_alice",
+         "-c", "\\copy (SELECT * FROM crux_export_rows('{\"term\": \"PO-CSV\"}')) TO STDOUT (FORMAT csv, HEADER)"],
+        capture_output=True, check=True).stdout
+    check(produced_bytes == expected, "the CSV equals crux_export_rows for the request, byte for byte",
+          produced + "\n---\n" + expected.decode())
+    rows = list(csv.DictReader(io.StringIO(produced, newline="")))
+    check(len(rows) == 1 and rows[0]["notes"] == 'comma, "quote", new\nline, é€𝄞'
+          and rows[0]["sku_name"] == 'naïve; "x"\r\n,y',
+          "commas, quotes, newlines and non-ASCII text survive the CSV round trip", rows)
+    check(state[2] == "1", "the job records its row count", state)
+    got = [m for rcpt, m in sink.messages if committed in m["Subject"]]
+    attachment = None
+    if got:
+        for part in got[0].iter_attachments():
+            attachment = part.get_content()
+    check(len(got) == 1 and sink.messages[-1][0] == [psql("SELECT email FROM crux.users WHERE uuid = md5('user-4')::uuid")],
+          "one email, to the requester's address", [m[0] for m in sink.messages])
+    check(attachment is not None and (attachment.decode() if isinstance(attachment, bytes) else attachment) == produced,
+          "the email carries the file", str(attachment)[:200])
+
+    # 3. exports hold what the requester sees: alice's export has only her organization
+    uuid = psql("SELECT crux_export_orders('{\"fields\": [\"retailer_uuid\"]}') ->> 'uuid'", role="w_alice")
+    run_worker(outdir, smtp)
+    with open(job(uuid)[4], encoding="utf-8") as f:
+        retailers = set(line.strip() for line in f.readlines()[1:])
+    check(retailers == {psql("SELECT md5('org-2')::uuid")}, "an export holds only its requester's organization",
+          retailers)
+
+    # 4. 50 jobs queued while no worker runs: all done once a worker starts
+    uuids = psql("SELECT string_agg(crux_export_orders(jsonb_build_object('term', 'PO-' || lpad(g::text, 8, '0'))) ->> 'uuid', ' ')"
+                 " FROM generate_series(1, 50) g", role="w_alice").split()
+    r = run_worker(outdir, smtp)
+    done = psql("SELECT count(*) FROM crux.export_jobs WHERE uuid = ANY (string_to_array('%s', ' ')::uuid[]) "
+                "AND status = 'done' AND attempts = 1" % " ".join(uuids))
+    check(done == "50", "50 jobs queued while no worker ran are all done", r.stderr[-2000:])
+
+    # 5. 4 workers, 200 jobs: each done exactly once
+    uuids = psql("SELECT string_agg(crux_export_orders(jsonb_build_object('start', g, 'limit', g + 3)) ->> 'uuid', ' ')"
+                 " FROM generate_series(1, 200) g", role="w_alice").split()
+    workers = [subprocess.Popen([WORKER, "--once", "-o", outdir], stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    logs = [w.communicate(timeout=300)[1] for w in workers]
+    done_lines = [line for log in logs for line in log.splitlines() if " done: " in line]
+    per_job = {u: sum(1 for line in done_lines if f"export {u} done" in line) for u in uuids}
+    check(all(n == 1 for n in per_job.values()) and
+          psql("SELECT count(*) FROM crux.export_jobs WHERE uuid = ANY (string_to_array('%s', ' ')::uuid[]) "
+               "AND status = 'done' AND attempts = 1" % " ".join(uuids)) == "200",
+          "4 workers, 200 jobs: each done exactly once",
+          [u for u, n in per_job.items() if n != 1][:5])
+    check(sum(1 for log in logs if " done: " in log) >= 2, "the jobs were shared between workers",
+          [log.count(" done: ") for log in logs])
+
+    # 6. a worker killed with SIGKILL in the middle of a job: after its lease lapses
+    #    the job is taken up again and done exactly once
+    uuid = psql("SELECT crux_export_orders('{\"limit\": 5}') ->> 'uuid'", role="w_alice")
+    sink.hold = threading.Event()
+    sink.holding.clear()
+    victim = subprocess.Popen([WORKER, "--once", "-o", outdir, "-s", smtp, "--lease", "2"],
+                              stderr=subprocess.DEVNULL)
+    caught = sink.holding.wait(60)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    sink.hold.set()
+    sink.hold = None
+    check(caught and job(uuid)[0] == "running", "a worker killed mid-job leaves it running", job(uuid))
+    lapsed = wait_for(lambda: psql(f"SELECT lease_until < now() FROM crux.export_jobs WHERE uuid = '{uuid}'") == "t")
+    r = run_worker(outdir, smtp)
+    state = job(uuid)
+    check(lapsed and state[0] == "done" and state[1] == "2" and r.stderr.count(f"export {uuid} done") == 1,
+          "after the lease lapses another worker does it, exactly once", r.stderr[-1000:] + str(state))
+
+    # 7. SMTP down: retried, then failed with the reason
+    uuid = psql("SELECT crux_export_orders('{\"limit\": 1}') ->> 'uuid'", role="w_alice")
+    r = run_worker(outdir, "smtp://127.0.0.1:9", "--max-attempts", "3", "--backoff", "0")
+    state = job(uuid)
+    check(state[0] == "failed" and state[1] == "3" and "email" in state[3] and r.stderr.count("failed") >= 3,
+          "SMTP down: three attempts, then failed with the reason", r.stderr[-1500:] + str(state))
+
+    # 8. SIGTERM stops a waiting worker cleanly
+    w = subprocess.Popen([WORKER, "-o", outdir, "--interval", "3600"], stderr=subprocess.PIPE, text=True)
+    started = wait_for(worker_waiting)
+    w.send_signal(signal.SIGTERM)
+    try:
+        err = w.communicate(timeout=30)[1]
+        clean = w.returncode == 0 and "stopping" in err
+    except subprocess.TimeoutExpired:
+        w.kill()
+        clean = False
+    check(started and clean, "SIGTERM stops a listening worker cleanly")
+
+    # 9. a LISTENing worker picks up a new job from its notification alone
+    w = subprocess.Popen([WORKER, "-o", outdir, "-s", smtp, "--interval", "3600"],
+                         stderr=subprocess.PIPE, text=True)
+    wait_for(worker_waiting)
+    uuid = psql("SELECT crux_export_orders('{\"limit\": 2}') ->> 'uuid'", role="w_alice")
+    done = wait_for(lambda: job(uuid)[0] == "done", 30)
+    w.send_signal(signal.SIGTERM)
+    err = w.communicate(timeout=30)[1]
+    check(done and f"notified of export {uuid}" in err, "a listening worker acts on the notification", err[-1000:])
+
+    controller.stop()
+    failed = results.count(False)
+    print(f"1..{len(results)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
