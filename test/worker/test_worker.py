@@ -256,6 +256,27 @@ def main():
     err = w.communicate(timeout=30)[1]
     check(done and f"notified of export {uuid}" in err, "a listening worker acts on the notification", err[-1000:])
 
+    # 10. the server restarts under a listening worker: it reconnects and goes on
+    clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
+    ours = [line.split() for line in clusters.splitlines()
+            if len(line.split()) > 2 and line.split()[1] == "regress" and line.split()[2] == os.environ.get("PGPORT")]
+    if ours:
+        w = subprocess.Popen([WORKER, "-o", outdir, "--interval", "3600"], stderr=subprocess.PIPE, text=True)
+        wait_for(worker_waiting)
+        subprocess.run(["pg_ctlcluster", os.environ.get("PGVERSION", "15"), "regress", "restart", "-m", "fast"],
+                       check=True, capture_output=True)
+        uuid = None
+        if wait_for(lambda: psql("SELECT 1", check_rc=False) == "1"):
+            uuid = psql("SELECT crux_export_orders('{\"limit\": 3}') ->> 'uuid'", role="w_alice")
+        done = uuid is not None and wait_for(lambda: job(uuid)[0] == "done", 60)
+        w.send_signal(signal.SIGTERM)
+        err = w.communicate(timeout=30)[1]
+        check(done and "reconnecting" in err, "after a server restart the worker reconnects and goes on",
+              err[-1500:])
+    else:
+        print("ok %d - # SKIP server restart: not in a pg_virtualenv cluster" % (len(results) + 1))
+        results.append(True)
+
     controller.stop()
     failed = results.count(False)
     print(f"1..{len(results)}")
