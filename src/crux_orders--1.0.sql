@@ -475,9 +475,14 @@ AS 'MODULE_PATHNAME', 'crux_export_order_uuids'
 LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp;
 
+-- Inlinable (no SET clause, a single SELECT), so that COPY streams its rows instead
+-- of materializing them first. Inlined, the body is parsed in the caller's
+-- search_path, so every table, function, operator and collation in it is
+-- schema-qualified and nothing a caller creates can be picked up.
 CREATE FUNCTION @extschema@.crux_export_rows(jsonb) RETURNS SETOF crux.export_row
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT o.uuid, o.status, (o.status_mask <> 0 AND o.n_unallocated = 0),
+LANGUAGE sql STABLE AS $$
+    SELECT o.uuid, o.status,
+           (o.status_mask OPERATOR(pg_catalog.<>) 0 AND o.n_unallocated OPERATOR(pg_catalog.=) 0),
            o.purchase_order_id, o.created_date, o.notes, o.estimated_shipping_cost,
            o.drop_ship_fee, o.order_fee, r.name, o.retailer_uuid, u.name, u.email,
            o.address_name, o.address_business_name, o.address_address1,
@@ -487,14 +492,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,
            li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,
            li.quantity_rejected, li.backorder_date,
-           (SELECT string_agg(t.tracking_number, '; '
-                              ORDER BY t.shipping_date NULLS LAST, t.tracking_number COLLATE "C", t.uuid)
-              FROM crux.tracking_numbers t WHERE t.line_item_uuid = li.uuid)
+           (SELECT pg_catalog.string_agg(t.tracking_number, '; '
+                       ORDER BY t.shipping_date NULLS LAST,
+                                t.tracking_number COLLATE pg_catalog."C", t.uuid)
+              FROM crux.tracking_numbers t
+             WHERE t.line_item_uuid OPERATOR(pg_catalog.=) li.uuid)
       FROM crux.export_order_uuids($1) WITH ORDINALITY AS p(uuid, n)
-      JOIN crux.orders o ON o.uuid = p.uuid
-      LEFT JOIN crux.organizations r ON r.uuid = o.retailer_uuid
-      LEFT JOIN crux.users u ON u.uuid = o.user_uuid
-      LEFT JOIN crux.line_items li ON li.order_uuid = o.uuid
+      JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid
+      LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid
+      LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid
+      LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid
      ORDER BY p.n, li.position, li.uuid
 $$;
 COMMENT ON FUNCTION @extschema@.crux_export_rows(jsonb) IS

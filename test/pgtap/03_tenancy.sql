@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -143,7 +143,14 @@ SELECT r, crux_get_orders(r) AS answer
   FROM (VALUES ('{}'::jsonb), ('{"line_item_status": "delivered", "limit": 3}'),
                ('{"term": "PO-00000042"}'), ('{"line_item_status": ["allocated", "rejected"], "status_conjunction": "and"}')) v(r);
 GRANT SELECT ON t_reference TO PUBLIC;
+CREATE TEMP TABLE t_export_reference AS
+SELECT md5(string_agg(x::text, ',' ORDER BY x.ordinality)) AS digest
+  FROM crux_export_rows('{"line_item_status": "delivered"}') WITH ORDINALITY AS x;
 SET LOCAL search_path = t_hostile, public, pg_catalog;
+SELECT is((SELECT md5(string_agg(x::text, ',' ORDER BY x.ordinality))
+             FROM crux_export_rows('{"line_item_status": "delivered"}') WITH ORDINALITY AS x),
+          (SELECT digest FROM t_export_reference),
+          'crux_export_rows (inlined into the caller''s query) gives the same rows');
 SELECT is((SELECT count(*) FROM t_reference WHERE crux_get_orders(r) IS DISTINCT FROM answer), 0::bigint,
           'hostile objects first in the search_path: same answers for a superuser');
 SET LOCAL ROLE t_alice;
