@@ -184,6 +184,22 @@ def main():
     check(retailers == {psql("SELECT md5('org-2')::uuid")}, "an export holds only its requester's organization",
           retailers)
 
+    # 3b. over the attachment limit the email names the file; no address: the file alone
+    uuid = psql("SELECT crux_export_orders('{\"limit\": 20}') ->> 'uuid'", role="w_alice")
+    sent_before = len(sink.messages)
+    run_worker(outdir, smtp, "--attach-limit", "100")
+    state = job(uuid)
+    msg = sink.messages[-1][1] if len(sink.messages) > sent_before else None
+    check(state[0] == "done" and msg is not None and not list(msg.iter_attachments())
+          and state[4] in msg.get_body(("plain",)).get_content(),
+          "a file over the attachment limit is named in the email, not attached", state)
+    uuid = psql("SELECT crux_export_orders('{\"limit\": 2}') ->> 'uuid'")   # a superuser: no user, no email
+    sent_before = len(sink.messages)
+    run_worker(outdir, smtp)
+    state = job(uuid)
+    check(state[0] == "done" and os.path.exists(state[4]) and len(sink.messages) == sent_before,
+          "a requester without an email address gets the file alone", state)
+
     # 4. 50 jobs queued while no worker runs: all done once a worker starts
     uuids = psql("SELECT string_agg(crux_export_orders(jsonb_build_object('term', 'PO-' || lpad(g::text, 8, '0'))) ->> 'uuid', ' ')"
                  " FROM generate_series(1, 50) g", role="w_alice").split()
