@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Backend memory over many calls (issues #4, #6): one pgbench connection makes CALLS
+# calls (default 100,000) of crux_get_orders with a mix of request shapes (so the
+# plan cache fills) and of bad requests (errors), on 1,000 sample orders; the
+# backend's RSS is sampled from /proc while it runs. Prints the samples and the
+# growth from the first to the last.
+#   bash test/bench/memory.sh [CALLS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+calls=${1:-100000}
+bash test/setup.sh
+pg_virtualenv -v 15 bash -c '
+    set -euo pipefail
+    work=$(mktemp -d)
+    psql -X -q -c "CREATE EXTENSION crux_orders"
+    bash test/generate.sh 1000 >/dev/null
+    echo "SELECT crux_get_orders('"'"'{\"line_item_status\": [\"allocated\", \"delivered\"], \"status_conjunction\": \"and\", \"limit\": 5}'"'"');" >"$work/a.sql"
+    echo "SELECT crux_get_orders('"'"'{\"term\": \"SKU000123\", \"sort\": {\"key\": \"sku_id\", \"dir\": \"asc\"}}'"'"');" >"$work/b.sql"
+    echo "SELECT crux_get_orders('"'"'{\"start\": 100, \"limit\": 110, \"start_date\": \"2017-01-01\", \"org_uuids\": [\"71f82408-0503-1caf-aec6-98e6445b893a\"]}'"'"');" >"$work/c.sql"
+    echo "DO \$\$ BEGIN PERFORM crux_get_orders('"'"'{\"status_conjunction\": \"xor\"}'"'"'); EXCEPTION WHEN invalid_parameter_value THEN NULL; END \$\$;" >"$work/d.sql"
+    pgbench -n -c 1 -t '"$calls"' -f "$work/a.sql" -f "$work/b.sql" -f "$work/c.sql" -f "$work/d.sql" \
+            >"$work/pgbench.out" 2>&1 &
+    bench=$!
+    pid=""
+    while [ -z "$pid" ]; do
+        pid=$(psql -X -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = '"'"'pgbench'"'"'" || true)
+    done
+    samples=()
+    while kill -0 $bench 2>/dev/null; do
+        rss=$(awk "/VmRSS/ { print \$2 }" /proc/$pid/status 2>/dev/null || true)
+        [ -n "$rss" ] && samples+=("$rss")
+        sleep 5        # sampling interval of a measurement, not synchronisation
+    done
+    wait $bench
+    grep -E "processed|tps" "$work/pgbench.out"
+    echo "backend RSS samples (kB): ${samples[*]}"
+    echo "growth first to last: $(( ${samples[-1]} - ${samples[0]} )) kB over '"$calls"' calls"
+'
