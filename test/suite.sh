@@ -2,7 +2,8 @@
 # Runs every test against the server in PG* (pg_virtualenv sets them):
 #   1. pg_regress: sql/*.sql against expected/*.out (exact answers)
 #   2. pgTAP: test/pgtap/*.sql with pg_prove (behaviour), on 1,000 sample orders
-#   3. the export worker end to end: test/worker/test_worker.py (TAP), with real
+#   3. concurrent writers: test/writers/run.sh (8 clients, 5 s, 200 hot orders)
+#   4. the export worker end to end: test/worker/test_worker.py (TAP), with real
 #      LISTEN/NOTIFY and an SMTP server on loopback, on the same database
 # Each pg_regress file and each pgTAP assertion counts once in the closing line.
 set -uo pipefail
@@ -40,6 +41,12 @@ if grep -qE 'Bad plan|Dubious|Parse errors|Wstat' "$log/pgtap.out"; then
     grep -E 'Bad plan|Dubious|Parse errors|Wstat|ERROR' "$log/pgtap.out" | sed 's/^/   /'
     count 0 1
 fi
+
+echo "== concurrent writers (test/writers/)"
+PGDATABASE=$db bash test/writers/run.sh 8 5 200 >"$log/writers.out" 2>&1
+grep -E '^(not )?ok ' "$log/writers.out" | sed 's/^/   /'
+count "$(grep -cE '^ok [0-9]+' "$log/writers.out")" "$(grep -cE '^not ok [0-9]+' "$log/writers.out")"
+grep -q '^not ok' "$log/writers.out" && cat "$log/writers.out"
 
 echo "== export worker (test/worker/)"
 PGDATABASE=$db timeout 900 /usr/bin/python3 test/worker/test_worker.py >"$log/worker.out" 2>&1
