@@ -91,3 +91,9 @@ SELECT * FROM drift;
 TRUNCATE crux.line_items CASCADE;
 SELECT count(*) FROM crux.orders WHERE status_mask <> 0 OR min_sku_id IS NOT NULL;
 SELECT pos('{"line_item_status": ["unallocated"]}');
+
+-- a loader that writes the summary columns cannot corrupt them
+INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, n_delivered, min_sku_id)
+VALUES ('00000000-0000-4000-8000-0000000000ee', 'aaaaaaaa-0000-4000-8000-000000000001', 'P-LIE', 5, 'A');
+SELECT summary('P-LIE');
+SELECT * FROM drift;

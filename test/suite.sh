@@ -5,6 +5,7 @@
 #   3. concurrent writers: test/writers/run.sh (8 clients, 5 s, 200 hot orders)
 #   4. the export worker end to end: test/worker/test_worker.py (TAP), with real
 #      LISTEN/NOTIFY and an SMTP server on loopback, on the same database
+#   5. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
 # Each pg_regress file and each pgTAP assertion counts once in the closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,11 @@ if [ $status -ne 0 ] && ! grep -q '^not ok' "$log/worker.out"; then
     tail -20 "$log/worker.out" | sed 's/^/   /'
     count 0 1
 fi
+
+echo "== backup and restore (test/backup/)"
+PGDATABASE=$db bash test/backup/run.sh >"$log/backup.out" 2>&1
+grep -E '^(not )?ok |^# ' "$log/backup.out" | sed 's/^/   /'
+count "$(grep -cE '^ok [0-9]+' "$log/backup.out")" "$(grep -cE '^not ok [0-9]+' "$log/backup.out")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

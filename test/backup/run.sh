@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Backup and restore (issue #6): pg_dump the database in PG* (crux_orders with sample
+# orders and some export jobs), restore it into a fresh database with pg_restore, and
+# compare: the same crux_get_orders answers, the same export history, exact summaries;
+# then a schema-only dump must restore cleanly into another fresh database. Prints TAP.
+set -uo pipefail
+src=${PGDATABASE:?set PGDATABASE}
+dump=$(mktemp)
+n=0
+tap() {     # tap OK DESCRIPTION
+    n=$((n + 1))
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+answers() {  # answers DB: a digest of many crux_get_orders answers and of the export history
+    psql -X -At -d "$1" -c "
+        SELECT md5(string_agg(crux_get_orders(r)::text, '|' ORDER BY r::text))
+          FROM (VALUES ('{}'::jsonb), ('{\"limit\": 1000}'), ('{\"line_item_status\": \"delivered\", \"limit\": 500}'),
+                       ('{\"line_item_status\": [\"allocated\", \"rejected\"], \"status_conjunction\": \"and\"}'),
+                       ('{\"sort\": {\"key\": \"sku_id\", \"dir\": \"asc\"}, \"limit\": 1000}'),
+                       ('{\"term\": \"PO-00000042\"}')) v(r)" 2>&1
+    psql -X -At -d "$1" -c "SELECT md5(string_agg(j::text, '|' ORDER BY uuid)) FROM crux.export_jobs j" 2>&1
+}
+psql -X -q -c "SELECT crux_export_orders('{\"term\": \"backup\"}'), crux_export_orders('{\"limit\": 3}')" >/dev/null
+for db in crux_restored crux_schema_only; do
+    PGOPTIONS="-c client_min_messages=warning" psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+done
+
+pg_dump -Fc -f "$dump" "$src"
+pg_restore -d crux_restored "$dump" 2>"$dump.err"
+tap $? "pg_restore of a full dump succeeds"; [ -s "$dump.err" ] && sed 's/^/# /' "$dump.err"
+before=$(answers "$src")
+after=$(answers crux_restored)
+[ "$before" = "$after" ]; tap $? "the restored database gives identical answers and export history"
+wrong=$(psql -X -At -d crux_restored -c "SELECT crux.recount_summaries()")
+[ "$wrong" = 0 ]; tap $? "every summary is exact after the restore (found $wrong wrong)"
+
+pg_dump -Fc --schema-only -f "$dump" "$src"
+pg_restore -d crux_schema_only "$dump" 2>"$dump.err"
+tap $? "a schema-only dump restores cleanly"; [ -s "$dump.err" ] && sed 's/^/# /' "$dump.err"
+empty=$(psql -X -At -d crux_schema_only -c "SELECT crux_get_orders('{}')")
+[ "$empty" = '{"orders": [], "total_results": 0}' ]; tap $? "and answers with zero orders"
+rm -f "$dump" "$dump.err"
