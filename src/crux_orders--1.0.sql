@@ -210,14 +210,8 @@ CREATE TRIGGER line_items_summarize_delete
 -- summaries exact when a loader writes those columns, and when pg_restore reloads
 -- orders with their old summaries before reloading their line items.
 CREATE FUNCTION crux.orders_reset_summaries() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    NEW.n_unallocated := 0; NEW.n_allocated := 0; NEW.n_rejected := 0;
-    NEW.n_has_tracking := 0; NEW.n_backordered := 0; NEW.n_delivered := 0;
-    NEW.n_cancelled := 0; NEW.min_sku_id := NULL;
-    RETURN NEW;
-END
-$$;
+AS 'MODULE_PATHNAME', 'crux_orders_reset_summaries'
+LANGUAGE C;
 CREATE TRIGGER orders_reset_summaries BEFORE INSERT ON crux.orders
     FOR EACH ROW EXECUTE FUNCTION crux.orders_reset_summaries();
 
