@@ -5,7 +5,8 @@
 #   3. concurrent writers: test/writers/run.sh (8 clients, 5 s, 200 hot orders)
 #   4. the export worker end to end: test/worker/test_worker.py (TAP), with real
 #      LISTEN/NOTIFY and an SMTP server on loopback, on the same database
-#   5. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
+#   5. cancellation: statement_timeout and pg_cancel_backend (test/cancel/run.sh)
+#   6. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
 # Each pg_regress file and each pgTAP assertion counts once in the closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,11 @@ if [ $status -ne 0 ] && ! grep -q '^not ok' "$log/worker.out"; then
     tail -20 "$log/worker.out" | sed 's/^/   /'
     count 0 1
 fi
+
+echo "== cancellation (test/cancel/)"
+PGDATABASE=$db timeout 300 bash test/cancel/run.sh >"$log/cancel.out" 2>&1
+grep -E '^(not )?ok ' "$log/cancel.out" | sed 's/^/   /'
+count "$(grep -cE '^ok [0-9]+' "$log/cancel.out")" "$(grep -cE '^not ok [0-9]+' "$log/cancel.out")"
 
 echo "== backup and restore (test/backup/)"
 PGDATABASE=$db bash test/backup/run.sh >"$log/backup.out" 2>&1

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.."
 clients=${1:-8}
 seconds=${2:-30}
 bash test/setup.sh
+unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
 source test/bench/server.sh
 pg_virtualenv -v 15 "${bench_server_options[@]}" bash -c '
     set -euo pipefail

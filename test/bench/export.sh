@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 orders=${1:-1000000}
 bash test/setup.sh
+unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
 source test/bench/server.sh
 pg_virtualenv -v 15 "${bench_server_options[@]}" bash -c '
     set -euo pipefail

@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 calls=${1:-100000}
 bash test/setup.sh
+unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
 pg_virtualenv -v 15 bash -c '
     set -euo pipefail
     work=$(mktemp -d)

@@ -15,6 +15,7 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
 export CLIENTS=${BENCH_CLIENTS:-2} SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 bash test/setup.sh
+unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
 source test/bench/server.sh
 mkdir -p test/bench/results
 for orders in "${sizes[@]}"; do

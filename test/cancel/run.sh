@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Cancellation (issue #6): statement_timeout and pg_cancel_backend stop a
+# crux_get_orders and an export (crux_export_rows, what the worker runs) promptly. The calls are made to wait on a lock that
+# another session holds on crux.orders, so they are certain to be running when they
+# are cancelled, whatever the machine's speed. Prints TAP.
+set -uo pipefail
+n=0
+tap() {     # tap OK DESCRIPTION
+    n=$((n + 1))
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+waiting_on_lock() {     # waiting_on_lock APPLICATION_NAME: its backend waits on a lock
+    [ "$(psql -X -At -c "SELECT count(*) FROM pg_stat_activity
+                          WHERE application_name = '$1' AND wait_event_type = 'Lock'")" = 1 ]
+}
+
+# the lock holder: a transaction that stays open until we close its input
+coproc HOLDER { psql -X -q -At -v ON_ERROR_STOP=1 2>&1; }
+echo "BEGIN; LOCK TABLE crux.orders IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&"${HOLDER[1]}"
+read -r line <&"${HOLDER[0]}"
+[ "$line" = locked ]; tap $? "another session holds a lock on crux.orders"
+
+for call in "crux_get_orders('{}')" "count(*) FROM crux_export_rows(NULL)"; do
+    out=$(PGOPTIONS="-c statement_timeout=500" psql -X -At -c "SELECT $call" 2>&1)
+    echo "$out" | grep -q "canceling statement due to statement timeout"
+    tap $? "statement_timeout stops SELECT $call"
+
+    PGAPPNAME=crux_cancel_me psql -X -At -c "SELECT $call" >/tmp/crux_cancel.$$ 2>&1 &
+    client=$!
+    for _ in $(seq 1 300); do waiting_on_lock crux_cancel_me && break; sleep 0.1; done
+    start=$(date +%s%N)
+    psql -X -At -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'crux_cancel_me'" >/dev/null
+    wait $client
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    grep -q "canceling statement due to user request" /tmp/crux_cancel.$$
+    tap $? "pg_cancel_backend stops SELECT $call (${ms} ms)"
+done
+rm -f /tmp/crux_cancel.$$
+
+echo "ROLLBACK;" >&"${HOLDER[1]}"
+exec {HOLDER[1]}>&-
+wait "$HOLDER_PID" 2>/dev/null
+answer=$(psql -X -At -c "SELECT (crux_get_orders('{}') ->> 'total_results')::int > 0")
+[ "$answer" = t ]; tap $? "afterwards the same calls answer again"
