@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Crash recovery (issue #6): while pgbench clients write line items (test/writers/)
+# and an export query runs, one backend is killed with SIGKILL, which makes
+# PostgreSQL restart every backend and recover from its WAL. Afterwards every
+# status summary must be exact and no committed export job lost. Prints TAP.
+# Must run on the machine of the server (it signals a backend process).
+set -uo pipefail
+cd "$(dirname "$0")"
+n=0
+tap() {     # tap OK DESCRIPTION
+    n=$((n + 1))
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+until_true() {  # until_true SQL: poll (bounded, 60 s) until the query answers t
+    for _ in $(seq 1 600); do
+        [ "$(psql -X -At -c "$1" 2>/dev/null)" = t ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+psql -X -At -c "SELECT crux_export_orders(jsonb_build_object('term', 'crash-' || g)) FROM generate_series(1, 5) g" >/dev/null
+jobs_before=$(psql -X -At -c "SELECT count(*) FROM crux.export_jobs")
+
+pgbench -n -c 4 -j 2 -T 60 -D hot=200 -f ../writers/status.sql@5 -f ../writers/insert_delete.sql@2 \
+        -f ../writers/move.sql@1 -f ../writers/two_orders.sql@2 >/dev/null 2>&1 &
+bench=$!
+errors=$(mktemp)
+PGAPPNAME=crux_crash_export psql -X -c "COPY (SELECT r.*, pg_sleep(0.01) FROM crux_export_rows(NULL) r) TO STDOUT" >/dev/null 2>"$errors" &
+export_pid=$!
+until_true "SELECT count(*) = 4 FROM pg_stat_activity WHERE application_name = 'pgbench'"
+tap $? "four writers are connected"
+until_true "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'crux_crash_export' AND state = 'active'"
+tap $? "an export query is running" || true
+[ "$n" -gt 0 ] && grep -q . "$errors" && sed 's/^/# /' "$errors"
+
+victim=$(psql -X -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench'
+                         ORDER BY state = 'active' DESC LIMIT 1")
+kill -9 "$victim"
+wait $bench 2>/dev/null
+wait $export_pid 2>/dev/null
+until_true "SELECT NOT pg_is_in_recovery()"
+tap $? "the server recovered after SIGKILL of a writing backend"
+
+wrong=$(psql -X -At -c "SELECT crux.recount_summaries()")
+[ "$wrong" = 0 ]; tap $? "every status summary is exact after recovery (found ${wrong:-?} wrong)"
+jobs_after=$(psql -X -At -c "SELECT count(*) FROM crux.export_jobs")
+[ "$jobs_after" = "$jobs_before" ]; tap $? "no committed export job was lost ($jobs_before before, $jobs_after after)"
+answer=$(psql -X -At -c "SELECT (crux_get_orders('{}') ->> 'total_results')::int > 0")
+[ "$answer" = t ]; tap $? "crux_get_orders answers again"
