@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash test/setup.sh
 # a throwaway server of its own, whatever PG* variables the caller has set
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
-pg_virtualenv -v 15 bash -c '
+pg_virtualenv -t -v 15 bash -c '
     set -e
     psql -X -q -c "CREATE EXTENSION crux_orders"
     psql -X -q -v orders=1000 -f test/generate.sql

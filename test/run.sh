@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash test/setup.sh
 # a throwaway server of its own, whatever PG* variables the caller has set
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
-pg_virtualenv -v 15 bash test/suite.sh
+pg_virtualenv -t -v 15 bash test/suite.sh

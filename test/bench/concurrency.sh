@@ -10,7 +10,7 @@ seconds=${2:-30}
 bash test/setup.sh
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
 source test/bench/server.sh
-pg_virtualenv -v 15 "${bench_server_options[@]}" bash -c '
+pg_virtualenv -t -v 15 "${bench_server_options[@]}" bash -c '
     set -euo pipefail
     psql -X -q -c "CREATE EXTENSION crux_orders"
     bash test/generate.sh 100000 >/dev/null

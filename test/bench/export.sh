@@ -10,7 +10,7 @@ orders=${1:-1000000}
 bash test/setup.sh
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
 source test/bench/server.sh
-pg_virtualenv -v 15 "${bench_server_options[@]}" bash -c '
+pg_virtualenv -t -v 15 "${bench_server_options[@]}" bash -c '
     set -euo pipefail
     out=$(mktemp -d)
     psql -X -q -c "CREATE EXTENSION crux_orders"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 calls=${1:-100000}
 bash test/setup.sh
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
-pg_virtualenv -v 15 bash -c '
+pg_virtualenv -t -v 15 bash -c '
     set -euo pipefail
     work=$(mktemp -d)
     psql -X -q -c "CREATE EXTENSION crux_orders"

@@ -19,6 +19,6 @@ unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its o
 source test/bench/server.sh
 mkdir -p test/bench/results
 for orders in "${sizes[@]}"; do
-    pg_virtualenv -v 15 "${bench_server_options[@]}" bash test/bench/measure.sh "$orders" \
+    pg_virtualenv -t -v 15 "${bench_server_options[@]}" bash test/bench/measure.sh "$orders" \
         | tee "test/bench/results/queries-$orders.txt"
 done
