@@ -87,8 +87,41 @@ SELECT count(*) AS drifted FROM drift;
 SELECT crux.recount_summaries();
 SELECT * FROM drift;
 
+-- the order counts (crux.order_counts, version 1.1) follow every change to orders:
+-- new and deleted orders, line-item changes, a move to another day and retailer
+CREATE VIEW counts_rows_per_bucket AS
+SELECT count(*) AS bucket_rows,
+       count(DISTINCT (retailer_uuid, period_kind, period, status_mask)) AS buckets
+  FROM crux.order_counts;
+SELECT crux.recount_order_counts();
+UPDATE crux.orders SET created_date = created_date + interval '40 days'
+ WHERE purchase_order_id = 'P03';
+UPDATE crux.orders SET retailer_uuid = (SELECT uuid FROM crux.organizations
+                                          WHERE uuid <> orders.retailer_uuid
+                                          ORDER BY uuid LIMIT 1)
+ WHERE purchase_order_id = 'P04';
+INSERT INTO crux.orders (retailer_uuid, purchase_order_id, created_date)
+SELECT retailer_uuid, 'P-NEW', '2017-12-31 23:59:59.999999+00' FROM crux.orders
+ WHERE purchase_order_id = 'P05';
+INSERT INTO crux.line_items (order_uuid, status, sku_id, quantity_ordered)
+SELECT uuid, 'backordered', 'N-1', 1 FROM crux.orders WHERE purchase_order_id = 'P-NEW';
+DELETE FROM crux.orders WHERE purchase_order_id = 'P08';
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+UPDATE crux.line_items SET status = 'delivered'
+ WHERE order_uuid = (SELECT uuid FROM crux.orders WHERE purchase_order_id = 'P05');
+COMMIT;
+SELECT crux.recount_order_counts();
+-- without concurrent writers every bucket is one row
+SELECT bucket_rows = buckets AS folded FROM counts_rows_per_bucket;
+BEGIN;
+UPDATE crux.line_items SET status = 'cancelled';
+SELECT crux.recount_order_counts();
+ROLLBACK;
+SELECT crux.recount_order_counts();
+
 -- TRUNCATE empties every summary
 TRUNCATE crux.line_items CASCADE;
+SELECT crux.recount_order_counts();
 SELECT count(*) FROM crux.orders WHERE status_mask <> 0 OR min_sku_id IS NOT NULL;
 SELECT pos('{"line_item_status": ["unallocated"]}');
 
@@ -97,3 +130,7 @@ INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, n_delivered, mi
 VALUES ('00000000-0000-4000-8000-0000000000ee', 'aaaaaaaa-0000-4000-8000-000000000001', 'P-LIE', 5, 'A');
 SELECT summary('P-LIE');
 SELECT * FROM drift;
+SELECT crux.recount_order_counts();
+TRUNCATE crux.orders CASCADE;
+SELECT count(*) FROM crux.order_counts;
+SELECT count(*) FROM crux.order_counts_all;

@@ -34,7 +34,7 @@ _PG_init(void)
  * SPI_finish releases everything else.
  */
 static Jsonb *
-get_orders(const CruxRequest *req)
+get_orders(const CruxRequest *req, bool use_count_tables)
 {
 	int64		total;
 	Datum	   *uuids = NULL;
@@ -46,7 +46,7 @@ get_orders(const CruxRequest *req)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	total = crux_count_orders(req);
+	total = crux_count_orders(req, use_count_tables);
 	if (req->limit > req->start && req->start < total)
 		n_uuids = crux_page_order_uuids(req, req->start, req->limit - req->start,
 										&uuids);
@@ -62,8 +62,14 @@ get_orders(const CruxRequest *req)
 }
 
 PG_FUNCTION_INFO_V1(crux_get_orders);
+PG_FUNCTION_INFO_V1(crux_get_orders_1_1);
 
-/* crux_get_orders(jsonb) returns jsonb; SQL NULL means every default. */
+/*
+ * crux_get_orders(jsonb) returns jsonb; SQL NULL means every default. Version 1.0
+ * of the SQL objects binds crux_get_orders (no count tables yet), 1.1 on binds
+ * crux_get_orders_1_1, so that a database keeps working between installing this
+ * library and ALTER EXTENSION crux_orders UPDATE.
+ */
 Datum
 crux_get_orders(PG_FUNCTION_ARGS)
 {
@@ -71,5 +77,15 @@ crux_get_orders(PG_FUNCTION_ARGS)
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_PAGE, &req);
-	PG_RETURN_JSONB_P(get_orders(&req));
+	PG_RETURN_JSONB_P(get_orders(&req, false));
+}
+
+Datum
+crux_get_orders_1_1(PG_FUNCTION_ARGS)
+{
+	CruxRequest req;
+
+	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+					   CRUX_REQUEST_PAGE, &req);
+	PG_RETURN_JSONB_P(get_orders(&req, true));
 }

@@ -137,7 +137,7 @@ extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 							   CruxRequest *req);
 
 /* query.c: run inside SPI_connect()/SPI_finish() */
-extern int64 crux_count_orders(const CruxRequest *req);
+extern int64 crux_count_orders(const CruxRequest *req, bool use_count_tables);
 extern int	crux_page_order_uuids(const CruxRequest *req, int64 offset,
 								  int64 count, Datum **uuids);
 extern SPITupleTable *crux_all_order_uuids(const CruxRequest *req);

@@ -15,19 +15,24 @@
 #include "catalog/pg_type.h"
 #include "crux_orders.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#define MAX_QUERY_PARAMS 8
+#define MAX_QUERY_PARAMS 12
 
 /* What a query returns: the number of matching orders, or one page of uuids. */
 typedef enum QueryKind
 {
 	QUERY_COUNT,
-	QUERY_PAGE
+	QUERY_PAGE,
+	QUERY_COUNT_FROM_COUNTS
 } QueryKind;
 
 typedef struct PlanCacheEntry
@@ -70,6 +75,8 @@ query_shape(const CruxRequest *req, QueryKind kind)
 		shape |= (uint32) req->sort_key << 7;	/* 2 bits */
 		shape |= (req->sort_asc ? 1 : 0) << 9;
 	}
+	if (kind == QUERY_COUNT_FROM_COUNTS)
+		shape |= 1 << 10;
 	return shape;
 }
 
@@ -96,6 +103,25 @@ uuid_array_datum(const pg_uuid_t *uuids, int n)
 										   TYPALIGN_CHAR));
 }
 
+/* " AND <alias>.status_mask matches parameter $p", for the conjunction. */
+static void
+append_status_test(QueryBuilder *qb, const CruxRequest *req, const char *alias,
+				   int p)
+{
+	switch (req->conjunction)
+	{
+		case CRUX_CONJ_OR:
+			appendStringInfo(&qb->sql, " AND (%s.status_mask & $%d) <> 0", alias, p);
+			break;
+		case CRUX_CONJ_AND:
+			appendStringInfo(&qb->sql, " AND (%s.status_mask & $%d) = $%d", alias, p, p);
+			break;
+		case CRUX_CONJ_ONLY:
+			appendStringInfo(&qb->sql, " AND %s.status_mask = $%d", alias, p);
+			break;
+	}
+}
+
 /* The FROM and WHERE clauses for the request's filters. */
 static void
 append_filters(QueryBuilder *qb, const CruxRequest *req)
@@ -103,22 +129,8 @@ append_filters(QueryBuilder *qb, const CruxRequest *req)
 	appendStringInfoString(&qb->sql, " FROM crux.orders o WHERE true");
 
 	if (req->status_mask != 0)
-	{
-		int			p = add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false);
-
-		switch (req->conjunction)
-		{
-			case CRUX_CONJ_OR:
-				appendStringInfo(&qb->sql, " AND (o.status_mask & $%d) <> 0", p);
-				break;
-			case CRUX_CONJ_AND:
-				appendStringInfo(&qb->sql, " AND (o.status_mask & $%d) = $%d", p, p);
-				break;
-			case CRUX_CONJ_ONLY:
-				appendStringInfo(&qb->sql, " AND o.status_mask = $%d", p);
-				break;
-		}
-	}
+		append_status_test(qb, req, "o",
+						   add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	if (req->has_start_date)
 		appendStringInfo(&qb->sql, " AND o.created_date >= $%d",
 						 add_param(qb, TIMESTAMPTZOID,
@@ -224,8 +236,9 @@ run_query(QueryBuilder *qb, uint32 shape)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
 
-int64
-crux_count_orders(const CruxRequest *req)
+/* count(*) of the matching orders, counted order by order. */
+static int64
+count_orders_directly(const CruxRequest *req)
 {
 	QueryBuilder qb = {0};
 	bool		isnull;
@@ -238,6 +251,214 @@ crux_count_orders(const CruxRequest *req)
 
 	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? 0 : DatumGetInt64(count);
+}
+
+/*
+ * How a date range [start, end) splits for the count tables: whole months
+ * [month_from, month_to) from the month buckets, whole days [day_from, month_from)
+ * and [month_to, day_to) from the day buckets, and the parts of a day at either
+ * end, [start, first_midnight) and [last_midnight, end), from crux.orders. Days
+ * and months are UTC, as the buckets are. A missing bound is infinite.
+ */
+typedef struct CountRanges
+{
+	DateADT		month_from;
+	DateADT		month_to;
+	DateADT		day_from;
+	DateADT		day_to;
+	TimestampTz start;
+	TimestampTz first_midnight;
+	TimestampTz last_midnight;
+	TimestampTz end;
+} CountRanges;
+
+static DateADT
+day_floor(TimestampTz t)
+{
+	int64		day = t / USECS_PER_DAY;
+
+	if (t % USECS_PER_DAY < 0)
+		day--;
+	return (DateADT) day;
+}
+
+static DateADT
+day_ceil(TimestampTz t)
+{
+	DateADT		day = day_floor(t);
+
+	return (int64) day * USECS_PER_DAY < t ? day + 1 : day;
+}
+
+static DateADT
+month_floor(DateADT day)
+{
+	int			year,
+				month,
+				mday;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+	return date2j(year, month, 1) - POSTGRES_EPOCH_JDATE;
+}
+
+static DateADT
+month_ceil(DateADT day)
+{
+	int			year,
+				month,
+				mday;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+	if (mday == 1)
+		return day;
+	return (month == 12 ? date2j(year + 1, 1, 1) : date2j(year, month + 1, 1))
+		- POSTGRES_EPOCH_JDATE;
+}
+
+/*
+ * Splits the request's date range; false when the count tables would not help
+ * (a range within one day, or an empty one).
+ */
+static bool
+split_date_range(const CruxRequest *req, CountRanges *r)
+{
+	DateADT		first_day = DATEVAL_NOBEGIN;
+	DateADT		last_day = DATEVAL_NOEND;
+
+	r->start = req->has_start_date ? req->start_date : DT_NOBEGIN;
+	r->end = req->has_end_date ? req->end_date : DT_NOEND;
+	if ((req->has_start_date && !IS_VALID_TIMESTAMP(r->start)) ||
+		(req->has_end_date && !IS_VALID_TIMESTAMP(r->end)))
+		return false;
+
+	r->first_midnight = r->start;
+	r->last_midnight = r->end;
+	if (req->has_start_date)
+	{
+		first_day = day_ceil(r->start);
+		r->first_midnight = (TimestampTz) first_day * USECS_PER_DAY;
+	}
+	if (req->has_end_date)
+	{
+		last_day = day_floor(r->end);
+		r->last_midnight = (TimestampTz) last_day * USECS_PER_DAY;
+	}
+	if (req->has_start_date && req->has_end_date && first_day >= last_day)
+		return false;
+
+	r->day_from = first_day;
+	r->day_to = last_day;
+	r->month_from = req->has_start_date ? month_ceil(first_day) : DATEVAL_NOBEGIN;
+	r->month_to = req->has_end_date ? month_floor(last_day) : DATEVAL_NOEND;
+	if (r->month_from >= r->month_to)
+		r->month_from = r->month_to = last_day;	/* no whole month: days only */
+	return true;
+}
+
+/*
+ * Whether the caller sees every order: then the counts over all retailers apply.
+ * Mirrors row-level security on crux.orders: superusers and BYPASSRLS roles skip
+ * it, and the "admin" policy lets crux_admin's members see every row. Anyone
+ * else reads crux.order_counts, where row-level security leaves exactly the
+ * buckets of the orders they see.
+ */
+static bool
+caller_sees_all_orders(void)
+{
+	Oid			user = GetUserId();
+	Oid			admin = get_role_oid("crux_admin", true);
+
+	return superuser_arg(user) || has_bypassrls_privilege(user) ||
+		(OidIsValid(admin) && has_privs_of_role(user, admin));
+}
+
+/* " + (sum of the <kind> buckets with period in [$from, $to))" */
+static void
+append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
+				  char kind, int from, int to, int mask, int orgs)
+{
+	appendStringInfo(&qb->sql,
+					 " + (SELECT coalesce(sum(c.n), 0)::bigint FROM %s c"
+					 " WHERE c.period_kind = '%c' AND c.period >= $%d AND c.period < $%d",
+					 all_retailers ? "crux.order_counts_all" : "crux.order_counts",
+					 kind, from, to);
+	if (mask > 0)
+		append_status_test(qb, req, "c", mask);
+	if (orgs > 0)
+		appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
+	appendStringInfoChar(&qb->sql, ')');
+}
+
+/*
+ * The count from the buckets the triggers keep (crux.order_counts): whole months
+ * and days summed from a few hundred bucket rows, the partial days at the ends of
+ * the range counted from crux.orders. Exact: the buckets change in the same
+ * transactions as the orders, and this runs in the same snapshot as the page.
+ */
+static int64
+count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
+{
+	QueryBuilder qb = {0};
+	bool		all_retailers = caller_sees_all_orders() && req->n_org_uuids == 0;
+	int			month_from,
+				month_to,
+				day_from,
+				day_to,
+				mask = 0,
+				orgs = 0;
+	bool		isnull;
+	Datum		count;
+	uint32		shape;
+
+	initStringInfo(&qb.sql);
+	month_from = add_param(&qb, DATEOID, DateADTGetDatum(r->month_from), false);
+	month_to = add_param(&qb, DATEOID, DateADTGetDatum(r->month_to), false);
+	day_from = add_param(&qb, DATEOID, DateADTGetDatum(r->day_from), false);
+	day_to = add_param(&qb, DATEOID, DateADTGetDatum(r->day_to), false);
+	if (req->status_mask != 0)
+		mask = add_param(&qb, INT2OID, Int16GetDatum(req->status_mask), false);
+	if (req->n_org_uuids > 0)
+		orgs = add_param(&qb, UUIDARRAYOID,
+						 uuid_array_datum(req->org_uuids, req->n_org_uuids), false);
+
+	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
+	append_bucket_sum(&qb, req, all_retailers, 'm', month_from, month_to, mask, orgs);
+	append_bucket_sum(&qb, req, all_retailers, 'd', day_from, month_from, mask, orgs);
+	append_bucket_sum(&qb, req, all_retailers, 'd', month_to, day_to, mask, orgs);
+
+	appendStringInfoString(&qb.sql, " + (SELECT count(*) FROM crux.orders o WHERE true");
+	if (mask > 0)
+		append_status_test(&qb, req, "o", mask);
+	if (orgs > 0)
+		appendStringInfo(&qb.sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
+	appendStringInfo(&qb.sql,
+					 " AND ((o.created_date >= $%d AND o.created_date < $%d)"
+					 " OR (o.created_date >= $%d AND o.created_date < $%d)))",
+					 add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->start), false),
+					 add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->first_midnight), false),
+					 add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->last_midnight), false),
+					 add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->end), false));
+
+	shape = query_shape(req, QUERY_COUNT_FROM_COUNTS) | (all_retailers ? 1 << 11 : 0);
+	run_query(&qb, shape);
+
+	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(count);
+}
+
+/*
+ * The number of matching orders. With the count tables (version 1.1 on), from
+ * the buckets unless the request searches a term, whose matches are few and are
+ * counted directly.
+ */
+int64
+crux_count_orders(const CruxRequest *req, bool use_count_tables)
+{
+	CountRanges ranges;
+
+	if (use_count_tables && req->term == NULL && split_date_range(req, &ranges))
+		return count_orders_from_buckets(req, &ranges);
+	return count_orders_directly(req);
 }
 
 /*
