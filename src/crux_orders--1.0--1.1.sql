@@ -458,3 +458,10 @@ SET search_path = pg_catalog, pg_temp;
 -- The status and sku_id sorts walk an index instead of sorting every order.
 CREATE INDEX orders_status_idx ON crux.orders (status COLLATE "C", uuid);
 CREATE INDEX orders_min_sku_id_idx ON crux.orders (min_sku_id, uuid);
+
+-- The count tables are read with index-only scans: vacuum them often, so that
+-- their pages stay all-visible under a steady stream of writes.
+ALTER TABLE crux.order_counts SET (autovacuum_vacuum_scale_factor = 0.02,
+                                   autovacuum_vacuum_insert_scale_factor = 0.02);
+ALTER TABLE crux.order_counts_all SET (autovacuum_vacuum_scale_factor = 0.02,
+                                       autovacuum_vacuum_insert_scale_factor = 0.02);

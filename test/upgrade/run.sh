@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Upgrade (issue #6): version 1.0 is released; later versions ship as
+# src/crux_orders--A--B.sql. Against the server in PG*: database "upgraded" gets
+# crux_orders 1.0 and sample orders, is used with the new library while still at
+# 1.0, then ALTER EXTENSION crux_orders UPDATE; database "fresh" gets the default
+# version and the same orders. Both must have the same objects (test/upgrade/
+# fingerprint.sql) and give the same answers. Prints TAP.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+n=0
+tap() {     # tap OK DESCRIPTION
+    n=$((n + 1))
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+q() { psql -X -At -v ON_ERROR_STOP=1 -d "$@"; }
+answers() {  # answers DB: many crux_get_orders answers and export rows, as one text
+    q "$1" -c "
+        SELECT string_agg(crux_get_orders(r)::text, E'\n' ORDER BY r::text)
+          FROM (VALUES ('{}'::jsonb), ('{\"limit\": 1000}'),
+                       ('{\"line_item_status\": \"delivered\", \"limit\": 500}'),
+                       ('{\"line_item_status\": [\"allocated\", \"rejected\"], \"status_conjunction\": \"and\"}'),
+                       ('{\"line_item_status\": [\"delivered\"], \"status_conjunction\": \"only\"}'),
+                       ('{\"start_date\": \"2017-03-04T05:06:07Z\", \"end_date\": \"2018-02-01\", \"line_item_status\": \"backordered\"}'),
+                       ('{\"org_uuids\": [\"$(q "$1" -c "SELECT md5('org-2')::uuid")\"]}'),
+                       ('{\"sort\": {\"key\": \"sku_id\", \"dir\": \"asc\"}, \"limit\": 1000}'),
+                       ('{\"sort\": {\"key\": \"status\", \"dir\": \"desc\"}, \"limit\": 1000}'),
+                       ('{\"term\": \"PO-00000042\"}')) v(r)" 2>&1
+    q "$1" -c "SELECT md5(string_agg(x::text, '|')) FROM crux_export_rows('{\"limit\": 300}') x" 2>&1
+}
+for db in upgraded fresh; do
+    PGOPTIONS="-c client_min_messages=warning" psql -X -q -d postgres \
+        -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+done
+
+q upgraded -q -c "CREATE EXTENSION crux_orders VERSION '1.0'"
+tap $? "CREATE EXTENSION crux_orders VERSION '1.0' (the released version)"
+q upgraded -q -v orders=500 -f test/generate.sql >/dev/null
+total=$(q upgraded -c "SELECT crux_get_orders('{}') -> 'total_results'")
+[ "$total" = 500 ]; tap $? "the new library serves a database still at 1.0 (total_results $total)"
+
+q upgraded -q -c "ALTER EXTENSION crux_orders UPDATE"
+tap $? "ALTER EXTENSION crux_orders UPDATE"
+version=$(q upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'crux_orders'")
+default=$(q upgraded -c "SELECT default_version FROM pg_available_extensions WHERE name = 'crux_orders'")
+[ "$version" = "$default" ]; tap $? "the upgraded database is at the default version ($version)"
+
+q fresh -q -c "CREATE EXTENSION crux_orders"
+q fresh -q -v orders=500 -f test/generate.sql >/dev/null
+work=$(mktemp -d)
+q upgraded -f test/upgrade/fingerprint.sql >"$work/upgraded" 2>&1 &&
+    q fresh -f test/upgrade/fingerprint.sql >"$work/fresh" 2>&1 &&
+    diff "$work/upgraded" "$work/fresh" >"$work/diff" 2>&1
+tap $? "the upgraded and the fresh install have the same objects, definitions and grants"
+head -20 "$work/diff" | sed 's/^/# /'
+objects=$(grep -c '^member ' "$work/fresh")
+lines=$(wc -l <"$work/fresh")
+[ "$objects" -ge 29 ] && [ "$lines" -gt 300 ]
+tap $? "the comparison covers the whole extension ($objects member objects, $lines lines)"
+rm -rf "$work"
+
+[ "$(answers upgraded)" = "$(answers fresh)" ]
+tap $? "both give the same answers (10 requests and an export)"
+
+# the same writes on both keep them equal, summaries and counts included
+for db in upgraded fresh; do
+    q $db -q -c "UPDATE crux.line_items SET status = 'cancelled' WHERE sku_id LIKE 'SKU0001%'" \
+             -c "DELETE FROM crux.orders WHERE purchase_order_id LIKE 'PO-0000004%'"
+done
+[ "$(answers upgraded)" = "$(answers fresh)" ]
+tap $? "after the same writes on both, still the same answers"
+wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
+[ "$wrong" = 0 ]; tap $? "the upgraded database's summaries and counts are exact (found $wrong wrong)"
