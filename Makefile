@@ -28,7 +28,7 @@ EXTRA_CLEAN = $(WORKER)
 all: $(WORKER)
 $(WORKER): src/worker.c
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
-		-o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl
+		-o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl -pthread
 install: install-worker
 install-worker: $(WORKER)
 	$(INSTALL_PROGRAM) $(WORKER) '$(DESTDIR)$(bindir)/crux-export-worker'

@@ -465,3 +465,53 @@ ALTER TABLE crux.order_counts SET (autovacuum_vacuum_scale_factor = 0.02,
                                    autovacuum_vacuum_insert_scale_factor = 0.02);
 ALTER TABLE crux.order_counts_all SET (autovacuum_vacuum_scale_factor = 0.02,
                                        autovacuum_vacuum_insert_scale_factor = 0.02);
+
+-- Exports in slices: the worker exports a large selection as several slices in
+-- parallel, all in one snapshot. crux.export_rows(request, first, count) holds the
+-- rows of the orders at positions [first, first + count) of the selection (NULL
+-- count: to the end); crux_export_rows(request) is the whole of it.
+CREATE FUNCTION crux.export_order_uuids(jsonb, bigint, bigint) RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'crux_export_order_uuids_slice'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION crux.export_order_count(jsonb) RETURNS bigint
+AS 'MODULE_PATHNAME', 'crux_export_order_count'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp;
+
+-- Inlinable, like crux_export_rows in 1.0, and schema-qualified throughout.
+CREATE FUNCTION crux.export_rows(jsonb, bigint, bigint) RETURNS SETOF crux.export_row
+LANGUAGE sql STABLE AS $$
+    SELECT o.uuid, o.status,
+           (o.status_mask OPERATOR(pg_catalog.<>) 0 AND o.n_unallocated OPERATOR(pg_catalog.=) 0),
+           o.purchase_order_id, o.created_date, o.notes, o.estimated_shipping_cost,
+           o.drop_ship_fee, o.order_fee, r.name, o.retailer_uuid, u.name, u.email,
+           o.address_name, o.address_business_name, o.address_address1,
+           o.address_address2, o.address_city, o.address_state, o.address_postal_code,
+           o.address_phone_number, o.shipping_carrier, o.shipping_method,
+           li.uuid, li.status, li.item_uuid, li.item_name, li.sku_uuid, li.sku_id,
+           li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,
+           li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,
+           li.quantity_rejected, li.backorder_date,
+           (SELECT pg_catalog.string_agg(t.tracking_number, '; '
+                       ORDER BY t.shipping_date NULLS LAST,
+                                t.tracking_number COLLATE pg_catalog."C", t.uuid)
+              FROM crux.tracking_numbers t
+             WHERE t.line_item_uuid OPERATOR(pg_catalog.=) li.uuid)
+      FROM crux.export_order_uuids($1, $2, $3) WITH ORDINALITY AS p(uuid, n)
+      JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid
+      LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid
+      LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid
+      LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid
+     ORDER BY p.n, li.position, li.uuid
+$$;
+CREATE OR REPLACE FUNCTION @extschema@.crux_export_rows(jsonb) RETURNS SETOF crux.export_row
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM crux.export_rows($1, 0, NULL)
+$$;
+REVOKE EXECUTE ON FUNCTION crux.export_order_uuids(jsonb, bigint, bigint),
+                           crux.export_order_count(jsonb),
+                           crux.export_rows(jsonb, bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.export_order_uuids(jsonb, bigint, bigint),
+                          crux.export_order_count(jsonb),
+                          crux.export_rows(jsonb, bigint, bigint) TO crux_reader;

@@ -140,7 +140,9 @@ extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 extern int64 crux_count_orders(const CruxRequest *req, bool use_count_tables);
 extern int	crux_page_order_uuids(const CruxRequest *req, int64 offset,
 								  int64 count, Datum **uuids);
-extern SPITupleTable *crux_all_order_uuids(const CruxRequest *req);
+extern SPITupleTable *crux_order_uuid_range(const CruxRequest *req, int64 first,
+											int64 count);
+extern int64 crux_count_export_orders(const CruxRequest *req);
 extern SPITupleTable *crux_fetch_order_details(Datum *uuids, int n_uuids);
 
 /* output.c */

@@ -116,27 +116,22 @@ crux_export_orders(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(uuid_response(queue_export_job(request, &req)));
 }
 
-PG_FUNCTION_INFO_V1(crux_export_order_uuids);
-
 /*
- * crux.export_order_uuids(jsonb) returns setof uuid: the orders an export of this
- * request covers, in the request's sort order.
+ * Returns, as a materialized set, the uuids of the orders at positions
+ * [first, first + count) of the export's selection (count < 0: to the end).
  */
-Datum
-crux_export_order_uuids(PG_FUNCTION_ARGS)
+static void
+return_order_uuids(FunctionCallInfo fcinfo, const CruxRequest *req, int64 first,
+				   int64 count)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CruxRequest req;
 	SPITupleTable *uuids;
 	MemoryContext oldcontext;
 
-	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
-					   CRUX_REQUEST_EXPORT, &req);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	uuids = crux_all_order_uuids(&req);
+	uuids = crux_order_uuid_range(req, first, count);
 	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	for (uint64 i = 0; i < uuids->numvals; i++)
 	{
@@ -148,5 +143,75 @@ crux_export_order_uuids(PG_FUNCTION_ARGS)
 	}
 	MemoryContextSwitchTo(oldcontext);
 	SPI_finish();
+}
+
+static int64
+slice_bound(FunctionCallInfo fcinfo, int argno, const char *name, int64 if_null)
+{
+	int64		value;
+
+	if (PG_ARGISNULL(argno))
+		return if_null;
+	value = PG_GETARG_INT64(argno);
+	if (value < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid \"%s\": %lld", name, (long long) value),
+				 errhint("Slices start at position 0 and hold 0 or more orders.")));
+	return value;
+}
+
+PG_FUNCTION_INFO_V1(crux_export_order_uuids);
+PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice);
+PG_FUNCTION_INFO_V1(crux_export_order_count);
+
+/*
+ * crux.export_order_uuids(jsonb) returns setof uuid: the orders an export of this
+ * request covers, in the request's sort order.
+ */
+Datum
+crux_export_order_uuids(PG_FUNCTION_ARGS)
+{
+	CruxRequest req;
+
+	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+					   CRUX_REQUEST_EXPORT, &req);
+	return_order_uuids(fcinfo, &req, 0, -1);
 	return (Datum) 0;
+}
+
+/*
+ * crux.export_order_uuids(jsonb, first bigint, count bigint) returns setof uuid:
+ * a slice of that selection, positions [first, first + count); NULL count means
+ * to the end. The worker exports large selections as slices in parallel.
+ */
+Datum
+crux_export_order_uuids_slice(PG_FUNCTION_ARGS)
+{
+	CruxRequest req;
+	int64		first;
+	int64		count;
+
+	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+					   CRUX_REQUEST_EXPORT, &req);
+	first = slice_bound(fcinfo, 1, "first", 0);
+	count = slice_bound(fcinfo, 2, "count", -1);
+	return_order_uuids(fcinfo, &req, first, count);
+	return (Datum) 0;
+}
+
+/* crux.export_order_count(jsonb) returns bigint: how many orders it covers. */
+Datum
+crux_export_order_count(PG_FUNCTION_ARGS)
+{
+	CruxRequest req;
+	int64		count;
+
+	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+					   CRUX_REQUEST_EXPORT, &req);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	count = crux_count_export_orders(&req);
+	SPI_finish();
+	PG_RETURN_INT64(count);
 }

@@ -485,13 +485,33 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count)
 	run_query(&qb, query_shape(req, QUERY_PAGE));
 }
 
-/* Every selected order uuid, sorted: start to limit, or to the end without one. */
+/*
+ * The selected order uuids, sorted, from position first (0 = the request's start)
+ * on: count of them, or all up to the request's limit when count < 0.
+ */
 SPITupleTable *
-crux_all_order_uuids(const CruxRequest *req)
+crux_order_uuid_range(const CruxRequest *req, int64 first, int64 count)
 {
-	run_order_uuid_query(req, req->start,
-						 req->has_limit ? req->limit - req->start : -1);
+	int64		offset = req->start + first;
+
+	if (req->has_limit)
+	{
+		int64		room = Max(req->limit - offset, 0);
+
+		count = count < 0 ? room : Min(count, room);
+	}
+	run_order_uuid_query(req, offset, count);
 	return SPI_tuptable;
+}
+
+/* How many orders an export of the request covers: from start to limit. */
+int64
+crux_count_export_orders(const CruxRequest *req)
+{
+	int64		total = crux_count_orders(req, true);
+	int64		end = req->has_limit ? Min(req->limit, total) : total;
+
+	return Max(end - req->start, 0);
 }
 
 int

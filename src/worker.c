@@ -21,9 +21,11 @@
 #define _GNU_SOURCE				/* asprintf */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -47,7 +49,11 @@ typedef struct Options
 	int			max_attempts;
 	long		attach_limit;	/* bytes; larger files are named, not attached */
 	int			backoff;		/* seconds before the first retry, doubling */
+	int			jobs;			/* connections exporting one job in slices */
+	long long	slice_orders;	/* fewest orders per slice worth a connection */
 } Options;
+
+#define MAX_JOBS 16
 
 typedef struct Job
 {
@@ -100,6 +106,9 @@ usage(void)
 		   "      --max-attempts=N       attempts before a job fails (default: 5)\n"
 		   "      --attach-limit=BYTES   largest file attached to the email (default: 10485760)\n"
 		   "      --backoff=SECONDS      wait before the first retry, doubling after each (default: 30)\n"
+		   "  -j, --jobs=N               export a large selection in N slices in parallel,\n"
+		   "                             one connection each, in one snapshot (default: 2)\n"
+		   "      --slice-orders=N       fewest orders per slice (default: 20000)\n"
 		   "  -h, --help                 show this help, then exit\n");
 }
 
@@ -117,6 +126,8 @@ parse_options(int argc, char **argv, Options *opt)
 		{"max-attempts", required_argument, NULL, 4},
 		{"attach-limit", required_argument, NULL, 5},
 		{"backoff", required_argument, NULL, 6},
+		{"jobs", required_argument, NULL, 'j'},
+		{"slice-orders", required_argument, NULL, 7},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -125,9 +136,10 @@ parse_options(int argc, char **argv, Options *opt)
 	*opt = (Options) {
 		.conninfo = "", .output_dir = ".", .smtp_url = NULL,
 		.from = "crux-orders@localhost", .once = false, .interval = 30,
-		.lease = 600, .max_attempts = 5, .attach_limit = 10 * 1024 * 1024, .backoff = 30
+		.lease = 600, .max_attempts = 5, .attach_limit = 10 * 1024 * 1024, .backoff = 30,
+		.jobs = 2, .slice_orders = 20000
 	};
-	while ((c = getopt_long(argc, argv, "d:o:s:f:h", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:o:s:f:j:h", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -161,6 +173,12 @@ parse_options(int argc, char **argv, Options *opt)
 			case 6:
 				opt->backoff = atoi(optarg);
 				break;
+			case 'j':
+				opt->jobs = atoi(optarg);
+				break;
+			case 7:
+				opt->slice_orders = atoll(optarg);
+				break;
 			case 'h':
 				usage();
 				exit(0);
@@ -170,7 +188,8 @@ parse_options(int argc, char **argv, Options *opt)
 		}
 	}
 	if (optind < argc || opt->interval < 1 || opt->lease < 1 || opt->max_attempts < 1 ||
-		opt->attach_limit < 0 || opt->backoff < 0)
+		opt->attach_limit < 0 || opt->backoff < 0 || opt->jobs < 1 || opt->jobs > MAX_JOBS ||
+		opt->slice_orders < 1)
 	{
 		fprintf(stderr, "crux-export-worker: invalid arguments\n"
 				"Try \"crux-export-worker --help\" for more information.\n");
@@ -269,52 +288,43 @@ api_schema(PGconn *conn)
 	return schema;
 }
 
-/*
- * Streams the job's CSV into tmp_path as its requester. Returns the number of data
- * rows, or -1 with *error set.
- */
-static long
-write_csv(PGconn *conn, const Job *job, const char *tmp_path, long *bytes, char **error)
+/* Acts as the job's requester for the rest of the transaction. */
+static bool
+become_requester(PGconn *conn, const Job *job, char **error)
 {
-	const char *role_params[2] = {job->requested_by, job->claims ? job->claims : ""};
-	char	   *schema = api_schema(conn);
-	char	   *sql;
-	PGresult   *res;
-	FILE	   *out;
-	char	   *buf;
-	int			len;
-	long		rows = -1;		/* the header line is not a data row */
+	const char *params[3] = {job->requested_by, job->claims ? job->claims : "",
+	job->request};
+	PGresult   *res = run(conn, PGRES_TUPLES_OK,
+						  "SELECT set_config('role', $1, true),"
+						  "       set_config('request.jwt.claims', $2, true),"
+						  "       set_config('crux_export.request', $3, true)",
+						  3, params);
 
-	*bytes = 0;
-	if (schema == NULL)
-	{
-		*error = strdup("the crux_orders extension is not installed in this database");
-		return -1;
-	}
-	{
-		const char *params[3] = {role_params[0], role_params[1], job->request};
-
-		res = run(conn, PGRES_TUPLES_OK,
-				  "SELECT set_config('role', $1, true),"
-				  "       set_config('request.jwt.claims', $2, true),"
-				  "       set_config('crux_export.request', $3, true)",
-				  3, params);
-	}
 	if (res == NULL)
 	{
 		*error = strdup(PQerrorMessage(conn));
-		free(schema);
-		return -1;
+		return false;
 	}
 	PQclear(res);
+	return true;
+}
 
-	if (asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("
-				 "current_setting('crux_export.request')::jsonb)) TO STDOUT (FORMAT csv, HEADER)",
-				 job->select_list, schema) < 0)
-		abort();
-	free(schema);
-	res = PQexec(conn, sql);
-	free(sql);
+/*
+ * Runs a COPY ... TO STDOUT and streams it into path. Returns the number of data
+ * rows (header excluded), or -1 with *error set. With durable, the file is on
+ * disk when this returns.
+ */
+static long
+copy_to_file(PGconn *conn, const char *sql, const char *path, bool header, bool durable,
+			 const char *label, long *bytes, char **error)
+{
+	PGresult   *res = PQexec(conn, sql);
+	FILE	   *out;
+	char	   *buf;
+	int			len;
+	long		rows = header ? -1 : 0;
+
+	*bytes = 0;
 	if (PQresultStatus(res) != PGRES_COPY_OUT)
 	{
 		*error = strdup(PQerrorMessage(conn));
@@ -323,10 +333,10 @@ write_csv(PGconn *conn, const Job *job, const char *tmp_path, long *bytes, char 
 	}
 	PQclear(res);
 
-	out = fopen(tmp_path, "w");
+	out = fopen(path, "w");
 	if (out == NULL)
 	{
-		if (asprintf(error, "could not create \"%s\": %s", tmp_path, strerror(errno)) < 0)
+		if (asprintf(error, "could not create \"%s\": %s", path, strerror(errno)) < 0)
 			abort();
 		/* drain the COPY so the connection stays usable */
 		while (PQgetCopyData(conn, &buf, 0) > 0)
@@ -344,8 +354,8 @@ write_csv(PGconn *conn, const Job *job, const char *tmp_path, long *bytes, char 
 		PQfreemem(buf);
 		*bytes += len;
 		rows++;
-		if (rows > 0 && rows % 100000 == 0)
-			log_msg("export %s: %ld rows so far", job->uuid, rows);
+		if (rows > 0 && rows % 500000 == 0)
+			log_msg("export %s: %ld rows so far", label, rows);
 	}
 	res = PQgetResult(conn);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -354,12 +364,249 @@ write_csv(PGconn *conn, const Job *job, const char *tmp_path, long *bytes, char 
 		rows = -1;
 	}
 	PQclear(res);
-	if (fflush(out) != 0 || fsync(fileno(out)) != 0 || fclose(out) != 0)
+	if (fflush(out) != 0 || (durable && fsync(fileno(out)) != 0) || fclose(out) != 0)
 	{
-		if (rows >= 0 && asprintf(error, "could not write \"%s\": %s", tmp_path, strerror(errno)) < 0)
+		if (rows >= 0 && asprintf(error, "could not write \"%s\": %s", path, strerror(errno)) < 0)
 			abort();
 		rows = -1;
 	}
+	return rows;
+}
+
+/* One slice of a parallel export, run by its own thread and connection. */
+typedef struct Slice
+{
+	const Options *opt;
+	const Job  *job;
+	const char *snapshot;		/* the exporting transaction's snapshot */
+	long long	first;			/* positions [first, first + count) of the selection */
+	long long	count;
+	char	   *path;
+	bool		header;
+	long		rows;			/* out: data rows, or -1 */
+	long		bytes;
+	char	   *error;
+} Slice;
+
+static void *
+export_slice(void *arg)
+{
+	Slice	   *slice = arg;
+	PGconn	   *conn = PQconnectdb(slice->opt->conninfo);
+	char	   *snapshot = NULL;
+	char	   *sql = NULL;
+	char		label[128];
+	PGresult   *res;
+
+	slice->rows = -1;
+	snprintf(label, sizeof(label), "%s (orders %lld to %lld)", slice->job->uuid,
+			 slice->first, slice->first + slice->count);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		slice->error = strdup(PQerrorMessage(conn));
+		PQfinish(conn);
+		return NULL;
+	}
+	snapshot = PQescapeLiteral(conn, slice->snapshot, strlen(slice->snapshot));
+	if (asprintf(&sql, "SET TRANSACTION SNAPSHOT %s", snapshot) < 0)
+		abort();
+	res = run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	if (res != NULL)
+	{
+		PQclear(res);
+		res = run(conn, PGRES_COMMAND_OK, sql, 0, NULL);
+	}
+	free(sql);
+	if (res == NULL)
+		slice->error = strdup(PQerrorMessage(conn));
+	else if (PQclear(res), become_requester(conn, slice->job, &slice->error))
+	{
+		if (asprintf(&sql, "COPY (SELECT %s FROM crux.export_rows("
+					 "current_setting('crux_export.request')::jsonb, %lld, %lld))"
+					 " TO STDOUT (FORMAT csv%s)", slice->job->select_list,
+					 slice->first, slice->count, slice->header ? ", HEADER" : "") < 0)
+			abort();
+		slice->rows = copy_to_file(conn, sql, slice->path, slice->header, false, label,
+								   &slice->bytes, &slice->error);
+		free(sql);
+	}
+	PQfreemem(snapshot);
+	PQfinish(conn);
+	return NULL;
+}
+
+/* Appends the file at from to the open file descriptor out; false on failure. */
+static bool
+append_file(int out, const char *from)
+{
+	int			in = open(from, O_RDONLY);
+	bool		ok = in >= 0;
+
+	while (ok)
+	{
+		ssize_t		n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+
+		if (n == 0)
+			break;
+		if (n < 0)
+		{
+			char		buf[1 << 16];
+			ssize_t		r;
+
+			/* file systems without copy_file_range: read and write */
+			if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP)
+				ok = false;
+			while (ok && (r = read(in, buf, sizeof(buf))) > 0)
+				ok = write(out, buf, r) == r;
+			ok = ok && r == 0;
+			break;
+		}
+	}
+	if (in >= 0)
+		close(in);
+	return ok;
+}
+
+/*
+ * The requester's selection in slices, exported by --jobs connections in parallel,
+ * all in the snapshot of this transaction (REPEATABLE READ), then joined in order
+ * into tmp_path. Returns the number of data rows, or -1 with *error set.
+ */
+static long
+write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long orders,
+					const char *tmp_path, long *bytes, char **error)
+{
+	PGresult   *res = run(conn, PGRES_TUPLES_OK, "SELECT pg_export_snapshot()", 0, NULL);
+	Slice		slices[MAX_JOBS];
+	pthread_t	threads[MAX_JOBS];
+	long		rows = 0;
+	int			out;
+
+	*bytes = 0;
+	if (res == NULL)
+	{
+		*error = strdup(PQerrorMessage(conn));
+		return -1;
+	}
+	for (int k = 0; k < opt->jobs; k++)
+	{
+		slices[k] = (Slice) {
+			.opt = opt, .job = job, .snapshot = PQgetvalue(res, 0, 0),
+			.first = orders * k / opt->jobs,
+			.count = orders * (k + 1) / opt->jobs - orders * k / opt->jobs,
+			.header = k == 0, .rows = -1
+		};
+		if (k == 0)
+			slices[k].path = strdup(tmp_path);
+		else if (asprintf(&slices[k].path, "%s.%d", tmp_path, k) < 0)
+			abort();
+		if (pthread_create(&threads[k], NULL, export_slice, &slices[k]) != 0)
+			abort();
+	}
+	for (int k = 0; k < opt->jobs; k++)
+		pthread_join(threads[k], NULL);
+	PQclear(res);
+
+	for (int k = 0; k < opt->jobs && rows >= 0; k++)
+	{
+		if (slices[k].rows < 0)
+		{
+			*error = slices[k].error ? strdup(slices[k].error) : strdup("a slice failed");
+			rows = -1;
+		}
+		else
+		{
+			rows += slices[k].rows;
+			*bytes += slices[k].bytes;
+		}
+	}
+	out = rows >= 0 ? open(tmp_path, O_WRONLY) : -1;
+	if (out >= 0)
+		lseek(out, 0, SEEK_END);	/* copy_file_range refuses O_APPEND */
+	for (int k = 1; k < opt->jobs && rows >= 0; k++)
+		if (!append_file(out, slices[k].path))
+		{
+			if (asprintf(error, "could not join \"%s\": %s", slices[k].path, strerror(errno)) < 0)
+				abort();
+			rows = -1;
+		}
+	if (rows >= 0 && (out < 0 || fsync(out) != 0))
+	{
+		if (asprintf(error, "could not write \"%s\": %s", tmp_path, strerror(errno)) < 0)
+			abort();
+		rows = -1;
+	}
+	if (out >= 0)
+		close(out);
+	for (int k = 0; k < opt->jobs; k++)
+	{
+		if (k > 0)
+			unlink(slices[k].path);
+		free(slices[k].path);
+		free(slices[k].error);
+	}
+	return rows;
+}
+
+/*
+ * Streams the job's CSV into tmp_path as its requester, inside the caller's
+ * REPEATABLE READ transaction: in slices when the selection is large and --jobs
+ * allows, otherwise in one COPY. Returns the number of data rows, or -1 with
+ * *error set.
+ */
+static long
+write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path,
+		  long *bytes, char **error)
+{
+	char	   *schema = api_schema(conn);
+	char	   *sql;
+	long		rows;
+
+	*bytes = 0;
+	if (schema == NULL)
+	{
+		*error = strdup("the crux_orders extension is not installed in this database");
+		return -1;
+	}
+	if (!become_requester(conn, job, error))
+	{
+		free(schema);
+		return -1;
+	}
+	if (opt->jobs > 1)
+	{
+		/* slices need crux.export_rows (version 1.1 on) */
+		PGresult   *res = run(conn, PGRES_TUPLES_OK,
+							  "SELECT crux.export_order_count("
+							  "current_setting('crux_export.request')::jsonb)"
+							  " WHERE to_regprocedure('crux.export_rows(jsonb,bigint,bigint)')"
+							  "       IS NOT NULL", 0, NULL);
+		long long	orders = -1;
+
+		if (res == NULL)
+		{
+			*error = strdup(PQerrorMessage(conn));
+			free(schema);
+			return -1;
+		}
+		if (PQntuples(res) == 1)
+			orders = atoll(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		if (orders >= opt->slice_orders * opt->jobs)
+		{
+			free(schema);
+			log_msg("export %s: %lld orders in %d slices", job->uuid, orders, opt->jobs);
+			return write_csv_in_slices(conn, opt, job, orders, tmp_path, bytes, error);
+		}
+	}
+
+	if (asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("
+				 "current_setting('crux_export.request')::jsonb)) TO STDOUT (FORMAT csv, HEADER)",
+				 job->select_list, schema) < 0)
+		abort();
+	free(schema);
+	rows = copy_to_file(conn, sql, tmp_path, true, true, job->uuid, bytes, error);
+	free(sql);
 	return rows;
 }
 
@@ -501,9 +748,9 @@ process_job(PGconn *conn, const Options *opt, const Job *job)
 		asprintf(&path, "%s/crux-orders-%s.csv", opt->output_dir, job->uuid) < 0)
 		abort();
 
-	res = run(conn, PGRES_COMMAND_OK, "BEGIN READ ONLY", 0, NULL);
+	res = run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 	PQclear(res);
-	rows = write_csv(conn, job, tmp_path, &bytes, &error);
+	rows = write_csv(conn, opt, job, tmp_path, &bytes, &error);
 	res = PQexec(conn, "ROLLBACK");	/* also ends SET ROLE and the claims */
 	PQclear(res);
 	if (PQstatus(conn) != CONNECTION_OK)
