@@ -133,6 +133,23 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION crux.add_order_counts(uuid[], date[], smallint[], bigint[]) FROM PUBLIC;
 
+-- Orders of retailer r[i], created on day d[i], whose status mask went from
+-- before[i] to after[i]: one fewer in the first bucket, one more in the second.
+CREATE FUNCTION crux.move_order_counts(r uuid[], d date[], before smallint[],
+                                       after smallint[])
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF cardinality(r) > 0 THEN
+        PERFORM crux.add_order_counts(
+            r || r, d || d, after || before,
+            array_fill(1::bigint, ARRAY[cardinality(r)])
+                || array_fill(-1::bigint, ARRAY[cardinality(r)]));
+    END IF;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION crux.move_order_counts(uuid[], date[], smallint[], smallint[]) FROM PUBLIC;
+
 -- The status mask of summary counts, as the generated column computes it.
 CREATE FUNCTION crux.status_mask_of(integer, integer, integer, integer, integer,
                                     integer, integer) RETURNS smallint
@@ -157,8 +174,8 @@ DECLARE
     old_mask smallint[];
     r uuid[];
     d date[];
-    m smallint[];
-    n bigint[];
+    before_mask smallint[];
+    after_mask smallint[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         WITH delta AS (
@@ -197,23 +214,12 @@ BEGIN
                           o.n_backordered - delta.n_backordered::int,
                           o.n_delivered - delta.n_delivered::int,
                           o.n_cancelled - delta.n_cancelled::int) AS old_mask
-        ), moved AS (
-            SELECT c.retailer_uuid, c.day, c.new_mask AS mask, 1 AS n
-              FROM changed c WHERE c.new_mask <> c.old_mask
-            UNION ALL
-            SELECT c.retailer_uuid, c.day, c.old_mask, -1
-              FROM changed c WHERE c.new_mask <> c.old_mask
         )
-        SELECT array_agg(g.retailer_uuid), array_agg(g.day), array_agg(g.mask),
-               array_agg(g.n)
-          INTO r, d, m, n
-          FROM (SELECT moved.retailer_uuid, moved.day, moved.mask, sum(moved.n)::bigint AS n
-                  FROM moved
-                 GROUP BY moved.retailer_uuid, moved.day, moved.mask
-                HAVING sum(moved.n) <> 0) g;
-        IF r IS NOT NULL THEN
-            PERFORM crux.add_order_counts(r, d, m, n);
-        END IF;
+        SELECT array_agg(c.retailer_uuid), array_agg(c.day), array_agg(c.old_mask),
+               array_agg(c.new_mask)
+          INTO r, d, before_mask, after_mask
+          FROM changed c WHERE c.new_mask <> c.old_mask;
+        PERFORM crux.move_order_counts(r, d, before_mask, after_mask);
         RETURN NULL;
     END IF;
 
@@ -248,25 +254,14 @@ BEGIN
          WHERE o.uuid = ANY (touched)
         RETURNING o.uuid, o.retailer_uuid, (o.created_date AT TIME ZONE 'UTC')::date AS day,
                   o.status_mask AS new_mask
-    ), before AS (
-        SELECT * FROM unnest(old_uuid, old_mask) AS b(uuid, mask)
-    ), moved AS (
-        SELECT c.retailer_uuid, c.day, c.new_mask AS mask, 1 AS n
-          FROM changed c JOIN before b ON b.uuid = c.uuid WHERE c.new_mask <> b.mask
-        UNION ALL
-        SELECT c.retailer_uuid, c.day, b.mask, -1
-          FROM changed c JOIN before b ON b.uuid = c.uuid WHERE c.new_mask <> b.mask
     )
-    SELECT array_agg(g.retailer_uuid), array_agg(g.day), array_agg(g.mask),
-           array_agg(g.n)
-      INTO r, d, m, n
-      FROM (SELECT moved.retailer_uuid, moved.day, moved.mask, sum(moved.n)::bigint AS n
-              FROM moved
-             GROUP BY moved.retailer_uuid, moved.day, moved.mask
-            HAVING sum(moved.n) <> 0) g;
-    IF r IS NOT NULL THEN
-        PERFORM crux.add_order_counts(r, d, m, n);
-    END IF;
+    SELECT array_agg(c.retailer_uuid), array_agg(c.day), array_agg(b.mask),
+           array_agg(c.new_mask)
+      INTO r, d, before_mask, after_mask
+      FROM changed c
+      JOIN unnest(old_uuid, old_mask) AS b(uuid, mask) ON b.uuid = c.uuid
+     WHERE c.new_mask <> b.mask;
+    PERFORM crux.move_order_counts(r, d, before_mask, after_mask);
     RETURN NULL;
 END
 $$;
@@ -286,7 +281,7 @@ BEGIN
             ARRAY[(OLD.created_date AT TIME ZONE 'UTC')::date,
                   (NEW.created_date AT TIME ZONE 'UTC')::date],
             ARRAY[OLD.status_mask, NEW.status_mask],
-            ARRAY[-1, 1]::bigint[]);
+            ARRAY[-1, 1]::bigint[]);    -- the same mask, another bucket
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN

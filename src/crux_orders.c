@@ -61,31 +61,34 @@ get_orders(const CruxRequest *req, bool use_count_tables)
 	return result;
 }
 
-PG_FUNCTION_INFO_V1(crux_get_orders);
-PG_FUNCTION_INFO_V1(crux_get_orders_1_1);
-
-/*
- * crux_get_orders(jsonb) returns jsonb; SQL NULL means every default. Version 1.0
- * of the SQL objects binds crux_get_orders (no count tables yet), 1.1 on binds
- * crux_get_orders_1_1, so that a database keeps working between installing this
- * library and ALTER EXTENSION crux_orders UPDATE.
- */
-Datum
-crux_get_orders(PG_FUNCTION_ARGS)
+/* The request argument (SQL NULL means every default) parsed, then answered. */
+static Datum
+answer_request(FunctionCallInfo fcinfo, bool use_count_tables)
 {
 	CruxRequest req;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_PAGE, &req);
-	PG_RETURN_JSONB_P(get_orders(&req, false));
+	PG_RETURN_JSONB_P(get_orders(&req, use_count_tables));
+}
+
+PG_FUNCTION_INFO_V1(crux_get_orders);
+PG_FUNCTION_INFO_V1(crux_get_orders_1_1);
+
+/*
+ * crux_get_orders(jsonb) returns jsonb. Version 1.0 of the SQL objects binds
+ * crux_get_orders (no count tables yet), 1.1 on binds crux_get_orders_1_1, so that
+ * a database keeps working between installing this library and ALTER EXTENSION
+ * crux_orders UPDATE.
+ */
+Datum
+crux_get_orders(PG_FUNCTION_ARGS)
+{
+	return answer_request(fcinfo, false);
 }
 
 Datum
 crux_get_orders_1_1(PG_FUNCTION_ARGS)
 {
-	CruxRequest req;
-
-	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
-					   CRUX_REQUEST_PAGE, &req);
-	PG_RETURN_JSONB_P(get_orders(&req, true));
+	return answer_request(fcinfo, true);
 }

@@ -1,35 +1,44 @@
 #!/usr/bin/env bash
 # Times loading N sample orders (default 1,000,000) with test/generate.sh into a
-# throwaway server with the benchmark settings (test/bench/server.sh): first into
-# bare tables (the extension's summary triggers on orders and line items disabled), then as users load, with
-# them. Prints both times and their ratio, and checks the summaries are exact.
-#   bash test/bench/load.sh [ORDERS]
+# throwaway server with the benchmark settings (test/bench/server.sh), ROUNDS times
+# (default 3) each: into bare tables (the extension's triggers on orders and line
+# items disabled: no summaries, no counts) and as users load, with them. Prints
+# every round, the medians and their ratio, and checks summaries and counts.
+#   bash test/bench/load.sh [ORDERS [ROUNDS]]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 orders=${1:-1000000}
+rounds=${2:-3}
 bash test/setup.sh
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
 source test/bench/server.sh
 pg_virtualenv -t -v 15 "${bench_server_options[@]}" bash -c '
     set -euo pipefail
-    orders='"$orders"'
-    timed() {   # timed DB: seconds to load $orders orders into DB
+    orders='"$orders"' rounds='"$rounds"'
+    timed() {   # timed DB: seconds to load $orders orders into a new database DB
         local start end
+        psql -X -q -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" 2>/dev/null
+        psql -X -q -d $1 -c "CREATE EXTENSION crux_orders"
+        if [ $1 = bare ]; then
+            psql -X -q -d bare -c "ALTER TABLE crux.line_items DISABLE TRIGGER USER" \
+                               -c "ALTER TABLE crux.orders DISABLE TRIGGER USER"
+        fi
+        psql -X -q -c "CHECKPOINT"
         start=$(date +%s.%N)
         PGDATABASE=$1 bash test/generate.sh "$orders" >/dev/null
         end=$(date +%s.%N)
         awk "BEGIN { print $end - $start }"
     }
-    for db in bare crux; do
-        psql -X -q -c "CREATE DATABASE $db"
-        psql -X -q -d $db -c "CREATE EXTENSION crux_orders"
+    median() { sort -n | awk "{ v[NR] = \$1 } END { print v[int((NR + 1) / 2)] }"; }
+    : >/tmp/load-bare.$$; : >/tmp/load-crux.$$
+    for r in $(seq 1 $rounds); do
+        b=$(timed bare); echo "$b" >>/tmp/load-bare.$$
+        c=$(timed crux); echo "$c" >>/tmp/load-crux.$$
+        printf "round %d: bare %.1f s, crux_orders %.1f s\n" $r $b $c
     done
-    psql -X -q -d bare -c "ALTER TABLE crux.line_items DISABLE TRIGGER USER" \
-                       -c "ALTER TABLE crux.orders DISABLE TRIGGER USER"
-    bare=$(timed bare)
-    psql -X -q -c "CHECKPOINT"
-    crux=$(timed crux)
+    bare=$(median </tmp/load-bare.$$); crux=$(median </tmp/load-crux.$$)
     wrong=$(psql -X -At -d crux -c "SELECT crux.recount_summaries()")
-    printf "orders: %s\nbare tables: %.1f s\nwith crux_orders summaries: %.1f s\nratio: %.2f\nsummaries wrong after load: %s\n" \
-        "$orders" "$bare" "$crux" "$(awk "BEGIN { print $crux / $bare }")" "$wrong"
+    printf "orders: %s, rounds: %s\nbare tables (median): %.1f s\nwith crux_orders summaries and counts (median): %.1f s\nratio: %.2f\nsummaries and counts wrong after load: %s\n" \
+        "$orders" "$rounds" "$bare" "$crux" "$(awk "BEGIN { print $crux / $bare }")" "$wrong"
+    rm -f /tmp/load-bare.$$ /tmp/load-crux.$$
 '
