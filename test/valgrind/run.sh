@@ -43,7 +43,7 @@ awk -v out="$work/errors" '
     inblock && /^==[0-9]+== *$/ {
         inblock = 0
         if (block ~ /HEAP SUMMARY|LEAK SUMMARY|ERROR SUMMARY|in use at exit/) next
-        ours = (block ~ /crux_orders\.so/) ? "crux" : "postgres"
+        ours = (block ~ /crux_orders\.so|\((crux_orders|request|query|output|export|summaries)\.c:[0-9]+\)/) ? "crux" : "postgres"
         n[ours]++
         print "---- " ours "\n" block > out
     }
