@@ -407,6 +407,7 @@ export_slice(void *arg)
 		PQfinish(conn);
 		return NULL;
 	}
+	PQclear(run(conn, PGRES_COMMAND_OK, "SET application_name = 'crux-export-worker'", 0, NULL));
 	snapshot = PQescapeLiteral(conn, slice->snapshot, strlen(slice->snapshot));
 	if (asprintf(&sql, "SET TRANSACTION SNAPSHOT %s", snapshot) < 0)
 		abort();
