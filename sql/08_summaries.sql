@@ -130,7 +130,17 @@ INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, n_delivered, mi
 VALUES ('00000000-0000-4000-8000-0000000000ee', 'aaaaaaaa-0000-4000-8000-000000000001', 'P-LIE', 5, 'A');
 SELECT summary('P-LIE');
 SELECT * FROM drift;
+-- a bulk insert (over 10,000 line items in one statement) updates the orders
+-- through a hash join; summaries and counts stay exact, the setting is restored
+INSERT INTO crux.line_items (order_uuid, status, sku_id, quantity_ordered)
+SELECT o.uuid, (ARRAY['unallocated', 'allocated', 'delivered', 'cancelled'])[1 + g % 4]::crux.line_item_status,
+       'B-' || lpad(g::text, 5, '0'), 1
+  FROM crux.orders o, generate_series(1, 12000) g;
+SELECT count(*) > 10000 AS bulk FROM crux.line_items;
+SELECT * FROM drift;
 SELECT crux.recount_order_counts();
+SHOW enable_nestloop;
+SELECT summary('P-LIE');
 TRUNCATE crux.orders CASCADE;
 SELECT count(*) FROM crux.order_counts;
 SELECT count(*) FROM crux.order_counts_all;

@@ -176,8 +176,20 @@ DECLARE
     d date[];
     before_mask smallint[];
     after_mask smallint[];
+    bulk boolean;
+    nestloop text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        -- Run as dynamic SQL, planned for each statement's size: a bulk insert (many
+        -- orders) updates them through a hash join, in the order of the orders'
+        -- pages, instead of one index probe per order in random order (about 12%
+        -- of a bulk load of 1,000,000 orders).
+        bulk := (SELECT count(*) > 10000 FROM new_rows);
+        IF bulk THEN
+            nestloop := current_setting('enable_nestloop');
+            PERFORM set_config('enable_nestloop', 'off', true);
+        END IF;
+        EXECUTE $sql$
         WITH delta AS (
             SELECT x.order_uuid,
                    count(*) FILTER (WHERE x.status = 'unallocated') AS n_unallocated,
@@ -217,8 +229,11 @@ BEGIN
         )
         SELECT array_agg(c.retailer_uuid), array_agg(c.day), array_agg(c.old_mask),
                array_agg(c.new_mask)
-          INTO r, d, before_mask, after_mask
-          FROM changed c WHERE c.new_mask <> c.old_mask;
+          FROM changed c WHERE c.new_mask <> c.old_mask
+        $sql$ INTO r, d, before_mask, after_mask;
+        IF bulk THEN
+            PERFORM set_config('enable_nestloop', nestloop, true);
+        END IF;
         PERFORM crux.move_order_counts(r, d, before_mask, after_mask);
         RETURN NULL;
     END IF;
