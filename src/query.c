@@ -9,6 +9,10 @@
  * (set on the API functions), and as the caller, so row-level security applies.
  * The filters read the per-order summaries that the line-item triggers keep
  * (status_mask, min_sku_id), so a status filter is one integer test per order.
+ * total_results comes from the order counts the triggers also keep (version 1.1:
+ * crux.order_counts, per retailer, UTC day or month and status mask): whole months
+ * and days of the date range are summed from bucket rows, only the partial days at
+ * its ends are counted order by order.
  */
 #include "postgres.h"
 
