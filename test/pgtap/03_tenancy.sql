@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(41);
+SELECT plan(45);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -126,6 +126,46 @@ SET LOCAL ROLE t_bypass;
 SELECT is((crux_get_orders('{}') ->> 'total_results')::bigint, (SELECT all_orders FROM t_org), 'a BYPASSRLS role sees all');
 SELECT is((SELECT count(*) FROM crux.line_items), (SELECT all_lines FROM t_org), 'in SELECTs too');
 RESET ROLE;
+
+-- total_results comes from the order counts (1.1): for a tenant (row-level
+-- security on crux.order_counts), crux_admin, a BYPASSRLS role and a superuser it
+-- equals the plain-SQL baseline's count run as the same role, for date ranges with
+-- partial days and whole months, status filters and org_uuids (own, other, both)
+CREATE TEMP TABLE t_requests AS
+SELECT r::jsonb AS r FROM unnest(ARRAY[
+    '{}',
+    '{"line_item_status": ["backordered", "rejected"]}',
+    '{"line_item_status": ["allocated", "delivered"], "status_conjunction": "and"}',
+    '{"line_item_status": ["delivered"], "status_conjunction": "only"}',
+    '{"start_date": "2016-03-15T10:00:00Z", "end_date": "2017-07-04T08:30:00.5Z"}',
+    '{"start_date": "2017-03-01T00:00:00Z", "end_date": "2017-04-01T00:00:00Z", "line_item_status": "has_tracking"}',
+    '{"start_date": "2017-05-05T01:00:00Z", "end_date": "2017-05-05T23:00:00Z"}',
+    '{"start_date": "2016-12-31T23:59:59.999999Z"}',
+    '{"end_date": "2017-02-28T12:00:00+05:00", "line_item_status": "unallocated"}',
+    '{"start_date": "2017-06-01T00:00:00Z", "end_date": "2017-01-01T00:00:00Z"}'
+]) r
+UNION ALL
+SELECT jsonb_build_object('org_uuids', o, 'start_date', '2016-06-10T12:00:00Z',
+                          'line_item_status', 'delivered')
+  FROM t_org, LATERAL (VALUES (jsonb_build_array(a)), (jsonb_build_array(b)),
+                              (jsonb_build_array(a, b))) v(o);
+GRANT SELECT ON t_requests TO PUBLIC;
+GRANT USAGE ON SCHEMA crux_baseline TO PUBLIC;
+CREATE FUNCTION pg_temp.count_mismatches() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM t_requests
+     WHERE (crux_get_orders(r) -> 'total_results')
+           IS DISTINCT FROM (crux_baseline.get_orders(r) -> 'total_results')
+$$;
+SET LOCAL ROLE t_alice;
+SELECT is(pg_temp.count_mismatches(), 0::bigint, 'a tenant''s totals from the counts equal its own count of orders (13 requests)');
+RESET ROLE;
+SET LOCAL ROLE t_boss;
+SELECT is(pg_temp.count_mismatches(), 0::bigint, 'crux_admin''s totals equal the count of every order');
+RESET ROLE;
+SET LOCAL ROLE t_bypass;
+SELECT is(pg_temp.count_mismatches(), 0::bigint, 'a BYPASSRLS role''s totals too');
+RESET ROLE;
+SELECT is(pg_temp.count_mismatches(), 0::bigint, 'a superuser''s totals too');
 
 -- hostile objects in the caller's search_path change nothing: an "=" on uuids that
 -- is always true, tables named like ours, functions shadowing built-ins
