@@ -3,7 +3,9 @@
 # throwaway server with the benchmark settings (test/bench/server.sh), ROUNDS times
 # (default 3) each: into bare tables (the extension's triggers on orders and line
 # items disabled: no summaries, no counts) and as users load, with them. Prints
-# every round, the medians and their ratio, and checks summaries and counts.
+# every round, the medians and their ratio, and checks summaries and counts. Each
+# load runs alone (the previous one's database is dropped first, so that its
+# autovacuum does not compete). test/bench/load-profile.sh shows where the time goes.
 #   bash test/bench/load.sh [ORDERS [ROUNDS]]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +19,9 @@ pg_virtualenv -t -v 15 "${bench_server_options[@]}" bash -c '
     orders='"$orders"' rounds='"$rounds"'
     timed() {   # timed DB: seconds to load $orders orders into a new database DB
         local start end
-        psql -X -q -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" 2>/dev/null
+        # each load alone: dropping the previous load stops autovacuum working on it
+        psql -X -q -c "DROP DATABASE IF EXISTS bare" -c "DROP DATABASE IF EXISTS crux" \
+             -c "CREATE DATABASE $1" 2>/dev/null
         psql -X -q -d $1 -c "CREATE EXTENSION crux_orders"
         if [ $1 = bare ]; then
             psql -X -q -d bare -c "ALTER TABLE crux.line_items DISABLE TRIGGER USER" \
