@@ -1,15 +1,21 @@
--- The per-order summaries (status counts, status_mask, min_sku_id) stay exact
--- through plain INSERT, UPDATE, DELETE and TRUNCATE on crux.line_items.
+-- The per-order summaries (status counts, status_mask, min_sku_id; version 1.2:
+-- rows of crux.order_summaries) stay exact through plain INSERT, UPDATE, DELETE
+-- and TRUNCATE on crux.line_items and crux.orders.
 CREATE FUNCTION summary(po text) RETURNS text LANGUAGE sql AS $$
-    SELECT format('%s mask=%s counts=%s/%s/%s/%s/%s/%s/%s min_sku=%s', purchase_order_id,
-                  status_mask, n_unallocated, n_allocated, n_rejected, n_has_tracking,
-                  n_backordered, n_delivered, n_cancelled, coalesce(min_sku_id, '-'))
-      FROM crux.orders WHERE purchase_order_id = po
+    SELECT format('%s mask=%s counts=%s/%s/%s/%s/%s/%s/%s min_sku=%s', o.purchase_order_id,
+                  s.status_mask, s.n_unallocated, s.n_allocated, s.n_rejected,
+                  s.n_has_tracking, s.n_backordered, s.n_delivered, s.n_cancelled,
+                  coalesce(s.min_sku_id, '-'))
+      FROM crux.orders o LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid
+     WHERE o.purchase_order_id = po
 $$;
--- the summaries that differ from a recount from scratch (none, when all is well)
+-- the summaries that differ from a recount from scratch (none, when all is well):
+-- wrong counts, a wrong retailer or day, a missing summary row, or one left over
+-- from an order that is gone
 CREATE VIEW drift AS
-SELECT o.purchase_order_id
+SELECT coalesce(o.purchase_order_id, 'summary of no order ' || o_gone.order_uuid) AS purchase_order_id
   FROM crux.orders o
+  FULL JOIN crux.order_summaries o_gone ON o_gone.order_uuid = o.uuid
   LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE status = 'unallocated') AS u,
                             count(*) FILTER (WHERE status = 'allocated') AS a,
                             count(*) FILTER (WHERE status = 'rejected') AS r,
@@ -19,9 +25,12 @@ SELECT o.purchase_order_id
                             count(*) FILTER (WHERE status = 'cancelled') AS c,
                             min(sku_id COLLATE "C") AS m
                        FROM crux.line_items li WHERE li.order_uuid = o.uuid) f ON true
- WHERE (o.n_unallocated, o.n_allocated, o.n_rejected, o.n_has_tracking, o.n_backordered,
-        o.n_delivered, o.n_cancelled, o.min_sku_id)
-       IS DISTINCT FROM (f.u::int, f.a::int, f.r::int, f.h::int, f.b::int, f.d::int,
+ WHERE o.uuid IS NULL OR o_gone.order_uuid IS NULL
+    OR (o_gone.retailer_uuid, o_gone.created_day, o_gone.n_unallocated, o_gone.n_allocated,
+        o_gone.n_rejected, o_gone.n_has_tracking, o_gone.n_backordered,
+        o_gone.n_delivered, o_gone.n_cancelled, o_gone.min_sku_id)
+       IS DISTINCT FROM (o.retailer_uuid, (o.created_date AT TIME ZONE 'UTC')::date,
+                         f.u::int, f.a::int, f.r::int, f.h::int, f.b::int, f.d::int,
                          f.c::int, f.m);
 
 SELECT summary('P03'), summary('P05'), summary('P10');
@@ -73,7 +82,7 @@ SELECT * FROM drift;
 -- a rolled back change leaves the summary as it was
 BEGIN;
 UPDATE crux.line_items SET status = 'cancelled';
-SELECT count(*) FROM crux.orders WHERE status_mask = 64;
+SELECT count(*) FROM crux.order_summaries WHERE status_mask = 64;
 ROLLBACK;
 SELECT summary('P03');
 
@@ -122,14 +131,25 @@ SELECT crux.recount_order_counts();
 -- TRUNCATE empties every summary
 TRUNCATE crux.line_items CASCADE;
 SELECT crux.recount_order_counts();
-SELECT count(*) FROM crux.orders WHERE status_mask <> 0 OR min_sku_id IS NOT NULL;
+SELECT count(*) FROM crux.order_summaries WHERE status_mask <> 0 OR min_sku_id IS NOT NULL;
 SELECT pos('{"line_item_status": ["unallocated"]}');
 
--- a loader that writes the summary columns cannot corrupt them
-INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, n_delivered, min_sku_id)
-VALUES ('00000000-0000-4000-8000-0000000000ee', 'aaaaaaaa-0000-4000-8000-000000000001', 'P-LIE', 5, 'A');
+-- a new order gets an empty summary row; the summaries are not columns of
+-- crux.orders (since 1.2), so a loader cannot write them
+INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id)
+VALUES ('00000000-0000-4000-8000-0000000000ee', 'aaaaaaaa-0000-4000-8000-000000000001', 'P-LIE');
 SELECT summary('P-LIE');
 SELECT * FROM drift;
+\set VERBOSITY terse
+INSERT INTO crux.orders (retailer_uuid, purchase_order_id, n_delivered)
+VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 'P-LIE2', 5);
+\set VERBOSITY default
+-- an order's summary follows it to a new uuid (possible while it has no line items)
+UPDATE crux.orders SET uuid = '00000000-0000-4000-8000-0000000000ef'
+ WHERE purchase_order_id = 'P-LIE';
+SELECT summary('P-LIE');
+SELECT * FROM drift;
+SELECT crux.recount_order_counts();
 -- a bulk insert (over 10,000 line items in one statement) updates the orders
 -- through a hash join; summaries and counts stay exact, the setting is restored
 INSERT INTO crux.line_items (order_uuid, status, sku_id, quantity_ordered)
@@ -142,5 +162,6 @@ SELECT crux.recount_order_counts();
 SHOW enable_nestloop;
 SELECT summary('P-LIE');
 TRUNCATE crux.orders CASCADE;
+SELECT count(*) FROM crux.order_summaries;
 SELECT count(*) FROM crux.order_counts;
 SELECT count(*) FROM crux.order_counts_all;

@@ -40,8 +40,9 @@ SELECT count(DISTINCT uuid) AS distinct_uuids, bool_and(created_date > '2000-01-
 INSERT INTO crux.line_items (order_uuid, quantity_ordered) SELECT uuid, 0 FROM crux.orders LIMIT 1;
 \set VERBOSITY default
 -- summaries use the real + and least
-SELECT purchase_order_id, status_mask, n_allocated, n_delivered, min_sku_id
-  FROM crux.orders ORDER BY purchase_order_id;
+SELECT o.purchase_order_id, s.status_mask, s.n_allocated, s.n_delivered, s.min_sku_id
+  FROM crux.orders o JOIN crux.order_summaries s ON s.order_uuid = o.uuid
+ ORDER BY o.purchase_order_id;
 -- the API answers correctly with the traps first in the search_path
 SELECT api.crux_get_orders('{"line_item_status": "delivered"}') ->> 'total_results' AS delivered,
        api.crux_get_orders('{}') ->> 'total_results' AS all_orders,

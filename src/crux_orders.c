@@ -34,7 +34,7 @@ _PG_init(void)
  * SPI_finish releases everything else.
  */
 static Jsonb *
-get_orders(const CruxRequest *req, bool use_count_tables)
+get_orders(const CruxRequest *req)
 {
 	int64		total;
 	Datum	   *uuids = NULL;
@@ -46,12 +46,12 @@ get_orders(const CruxRequest *req, bool use_count_tables)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	total = crux_count_orders(req, use_count_tables);
+	total = crux_count_orders(req);
 	if (req->limit > req->start && req->start < total)
 		n_uuids = crux_page_order_uuids(req, req->start, req->limit - req->start,
 										&uuids);
 	if (n_uuids > 0)
-		details = crux_fetch_order_details(uuids, n_uuids);
+		details = crux_fetch_order_details(req->layout, uuids, n_uuids);
 
 	response = crux_orders_response(total, details);
 	result = SPI_palloc(VARSIZE(response));
@@ -63,32 +63,41 @@ get_orders(const CruxRequest *req, bool use_count_tables)
 
 /* The request argument (SQL NULL means every default) parsed, then answered. */
 static Datum
-answer_request(FunctionCallInfo fcinfo, bool use_count_tables)
+answer_request(FunctionCallInfo fcinfo, CruxLayout layout)
 {
 	CruxRequest req;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_PAGE, &req);
-	PG_RETURN_JSONB_P(get_orders(&req, use_count_tables));
+	req.layout = layout;
+	PG_RETURN_JSONB_P(get_orders(&req));
 }
 
 PG_FUNCTION_INFO_V1(crux_get_orders);
 PG_FUNCTION_INFO_V1(crux_get_orders_1_1);
+PG_FUNCTION_INFO_V1(crux_get_orders_1_2);
 
 /*
- * crux_get_orders(jsonb) returns jsonb. Version 1.0 of the SQL objects binds
- * crux_get_orders (no count tables yet), 1.1 on binds crux_get_orders_1_1, so that
- * a database keeps working between installing this library and ALTER EXTENSION
- * crux_orders UPDATE.
+ * crux_get_orders(jsonb) returns jsonb. Each version of the SQL objects binds its
+ * own entry point: 1.0 crux_get_orders (no count tables yet), 1.1
+ * crux_get_orders_1_1, 1.2 crux_get_orders_1_2 (summaries in their own table), so
+ * that a database keeps working between installing this library and ALTER
+ * EXTENSION crux_orders UPDATE.
  */
 Datum
 crux_get_orders(PG_FUNCTION_ARGS)
 {
-	return answer_request(fcinfo, false);
+	return answer_request(fcinfo, CRUX_LAYOUT_1_0);
 }
 
 Datum
 crux_get_orders_1_1(PG_FUNCTION_ARGS)
 {
-	return answer_request(fcinfo, true);
+	return answer_request(fcinfo, CRUX_LAYOUT_1_1);
+}
+
+Datum
+crux_get_orders_1_2(PG_FUNCTION_ARGS)
+{
+	return answer_request(fcinfo, CRUX_LAYOUT_1_2);
 }

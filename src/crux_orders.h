@@ -40,9 +40,24 @@ typedef enum CruxRequestKind
 	CRUX_REQUEST_EXPORT
 } CruxRequestKind;
 
+/*
+ * Where the SQL objects of the installed version keep what the queries read: 1.0
+ * and 1.1 keep the per-order summaries on crux.orders (1.0 has no count tables
+ * yet), 1.2 on keeps them in crux.order_summaries. Each version's SQL functions
+ * bind entry points of their own, which set this.
+ */
+typedef enum CruxLayout
+{
+	CRUX_LAYOUT_1_0,
+	CRUX_LAYOUT_1_1,
+	CRUX_LAYOUT_1_2
+} CruxLayout;
+
 /* A request, checked completely: every field holds a valid value. */
 typedef struct CruxRequest
 {
+	CruxLayout	layout;			/* set by the entry point, not the request */
+
 	int64		start;			/* first position, 0-based */
 	bool		has_limit;
 	int64		limit;			/* end position, exclusive */
@@ -137,13 +152,14 @@ extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 							   CruxRequest *req);
 
 /* query.c: run inside SPI_connect()/SPI_finish() */
-extern int64 crux_count_orders(const CruxRequest *req, bool use_count_tables);
+extern int64 crux_count_orders(const CruxRequest *req);
 extern int	crux_page_order_uuids(const CruxRequest *req, int64 offset,
 								  int64 count, Datum **uuids);
 extern SPITupleTable *crux_order_uuid_range(const CruxRequest *req, int64 first,
 											int64 count);
 extern int64 crux_count_export_orders(const CruxRequest *req);
-extern SPITupleTable *crux_fetch_order_details(Datum *uuids, int n_uuids);
+extern SPITupleTable *crux_fetch_order_details(CruxLayout layout, Datum *uuids,
+											   int n_uuids);
 
 /* output.c */
 extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details);

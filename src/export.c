@@ -161,21 +161,18 @@ slice_bound(FunctionCallInfo fcinfo, int argno, const char *name, int64 if_null)
 	return value;
 }
 
-PG_FUNCTION_INFO_V1(crux_export_order_uuids);
-PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice);
-PG_FUNCTION_INFO_V1(crux_export_order_count);
-
 /*
  * crux.export_order_uuids(jsonb) returns setof uuid: the orders an export of this
  * request covers, in the request's sort order.
  */
-Datum
-crux_export_order_uuids(PG_FUNCTION_ARGS)
+static Datum
+export_order_uuids(FunctionCallInfo fcinfo, CruxLayout layout)
 {
 	CruxRequest req;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
+	req.layout = layout;
 	return_order_uuids(fcinfo, &req, 0, -1);
 	return (Datum) 0;
 }
@@ -185,8 +182,8 @@ crux_export_order_uuids(PG_FUNCTION_ARGS)
  * a slice of that selection, positions [first, first + count); NULL count means
  * to the end. The worker exports large selections as slices in parallel.
  */
-Datum
-crux_export_order_uuids_slice(PG_FUNCTION_ARGS)
+static Datum
+export_order_uuids_slice(FunctionCallInfo fcinfo, CruxLayout layout)
 {
 	CruxRequest req;
 	int64		first;
@@ -194,6 +191,7 @@ crux_export_order_uuids_slice(PG_FUNCTION_ARGS)
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
+	req.layout = layout;
 	first = slice_bound(fcinfo, 1, "first", 0);
 	count = slice_bound(fcinfo, 2, "count", -1);
 	return_order_uuids(fcinfo, &req, first, count);
@@ -201,17 +199,65 @@ crux_export_order_uuids_slice(PG_FUNCTION_ARGS)
 }
 
 /* crux.export_order_count(jsonb) returns bigint: how many orders it covers. */
-Datum
-crux_export_order_count(PG_FUNCTION_ARGS)
+static Datum
+export_order_count(FunctionCallInfo fcinfo, CruxLayout layout)
 {
 	CruxRequest req;
 	int64		count;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
+	req.layout = layout;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	count = crux_count_export_orders(&req);
 	SPI_finish();
 	PG_RETURN_INT64(count);
+}
+
+/*
+ * The entry points each version's SQL functions bind (see crux_get_orders):
+ * 1.0 the first, 1.1 the slice and the count, 1.2 all three, suffixed _1_2.
+ */
+PG_FUNCTION_INFO_V1(crux_export_order_uuids);
+PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice);
+PG_FUNCTION_INFO_V1(crux_export_order_count);
+PG_FUNCTION_INFO_V1(crux_export_order_uuids_1_2);
+PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice_1_2);
+PG_FUNCTION_INFO_V1(crux_export_order_count_1_2);
+
+Datum
+crux_export_order_uuids(PG_FUNCTION_ARGS)
+{
+	return export_order_uuids(fcinfo, CRUX_LAYOUT_1_1);
+}
+
+Datum
+crux_export_order_uuids_slice(PG_FUNCTION_ARGS)
+{
+	return export_order_uuids_slice(fcinfo, CRUX_LAYOUT_1_1);
+}
+
+Datum
+crux_export_order_count(PG_FUNCTION_ARGS)
+{
+	return export_order_count(fcinfo, CRUX_LAYOUT_1_1);
+}
+
+Datum
+crux_export_order_uuids_1_2(PG_FUNCTION_ARGS)
+{
+	return export_order_uuids(fcinfo, CRUX_LAYOUT_1_2);
+}
+
+Datum
+crux_export_order_uuids_slice_1_2(PG_FUNCTION_ARGS)
+{
+	return export_order_uuids_slice(fcinfo, CRUX_LAYOUT_1_2);
+}
+
+Datum
+crux_export_order_count_1_2(PG_FUNCTION_ARGS)
+{
+	return export_order_count(fcinfo, CRUX_LAYOUT_1_2);
 }

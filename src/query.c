@@ -8,7 +8,9 @@
  * All SQL here is schema-qualified and runs with search_path = pg_catalog, pg_temp
  * (set on the API functions), and as the caller, so row-level security applies.
  * The filters read the per-order summaries that the line-item triggers keep
- * (status_mask, min_sku_id), so a status filter is one integer test per order.
+ * (status_mask, min_sku_id), so a status filter is one integer test per order:
+ * columns of crux.orders up to version 1.1, rows of crux.order_summaries (joined
+ * only when a query reads them) from 1.2 on; req->layout says which.
  * total_results comes from the order counts the triggers also keep (version 1.1:
  * crux.order_counts, per retailer, UTC day or month and status mask): whole months
  * and days of the date range are summed from bucket rows, only the partial days at
@@ -46,7 +48,7 @@ typedef struct PlanCacheEntry
 } PlanCacheEntry;
 
 static HTAB *plan_cache = NULL;
-static SPIPlanPtr details_plan = NULL;
+static SPIPlanPtr details_plans[CRUX_LAYOUT_1_2 + 1];
 
 /* A query under construction: its text and its parameters. */
 typedef struct QueryBuilder
@@ -81,6 +83,8 @@ query_shape(const CruxRequest *req, QueryKind kind)
 	}
 	if (kind == QUERY_COUNT_FROM_COUNTS)
 		shape |= 1 << 10;
+	/* bit 11: all-retailer counts (count_orders_from_buckets) */
+	shape |= (uint32) req->layout << 12;	/* 2 bits */
 	return shape;
 }
 
@@ -126,14 +130,40 @@ append_status_test(QueryBuilder *qb, const CruxRequest *req, const char *alias,
 	}
 }
 
+/*
+ * The alias the per-order summaries are read through: "o" while they are columns
+ * of crux.orders, "s" (crux.order_summaries) from version 1.2 on.
+ */
+static const char *
+summary_alias(const CruxRequest *req)
+{
+	return req->layout >= CRUX_LAYOUT_1_2 ? "s" : "o";
+}
+
+/*
+ * " FROM crux.orders o", joined to the orders' summaries from version 1.2 on when
+ * the query reads them (a status filter, the sku_id sort): every order has its
+ * summary row, so the join keeps every order, and queries that do not read it
+ * (date pages, deep pages) do not pay for it.
+ */
+static void
+append_from(QueryBuilder *qb, const CruxRequest *req, bool reads_summaries)
+{
+	appendStringInfoString(&qb->sql, " FROM crux.orders o");
+	if (reads_summaries && req->layout >= CRUX_LAYOUT_1_2)
+		appendStringInfoString(&qb->sql,
+							   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
+}
+
 /* The FROM and WHERE clauses for the request's filters. */
 static void
-append_filters(QueryBuilder *qb, const CruxRequest *req)
+append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
 {
-	appendStringInfoString(&qb->sql, " FROM crux.orders o WHERE true");
+	append_from(qb, req, req->status_mask != 0 || sorts_by_sku);
+	appendStringInfoString(&qb->sql, " WHERE true");
 
 	if (req->status_mask != 0)
-		append_status_test(qb, req, "o",
+		append_status_test(qb, req, summary_alias(req),
 						   add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	if (req->has_start_date)
 		appendStringInfo(&qb->sql, " AND o.created_date >= $%d",
@@ -164,20 +194,20 @@ append_filters(QueryBuilder *qb, const CruxRequest *req)
 }
 
 static const char *
-sort_expression(CruxSortKey key)
+sort_expression(const CruxRequest *req)
 {
-	switch (key)
+	switch (req->sort_key)
 	{
 		case CRUX_SORT_DATE:
 			return "o.created_date";
 		case CRUX_SORT_STATUS:
 			return "o.status COLLATE \"C\"";
 		case CRUX_SORT_SKU_ID:
-			return "o.min_sku_id";
+			return req->layout >= CRUX_LAYOUT_1_2 ? "s.min_sku_id" : "o.min_sku_id";
 		case CRUX_SORT_UUID:
 			return "o.uuid";
 	}
-	elog(ERROR, "unexpected sort key %d", (int) key);
+	elog(ERROR, "unexpected sort key %d", (int) req->sort_key);
 }
 
 /*
@@ -193,7 +223,7 @@ append_order_by(QueryBuilder *qb, const CruxRequest *req)
 		appendStringInfo(&qb->sql, " ORDER BY o.uuid %s", dir);
 	else
 		appendStringInfo(&qb->sql, " ORDER BY %s %s, o.uuid %s",
-						 sort_expression(req->sort_key), dir, dir);
+						 sort_expression(req), dir, dir);
 }
 
 /* The kept plan for this shape, prepared the first time the shape is seen. */
@@ -250,7 +280,7 @@ count_orders_directly(const CruxRequest *req)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT count(*)");
-	append_filters(&qb, req);
+	append_filters(&qb, req, false);
 	run_query(&qb, query_shape(req, QUERY_COUNT));
 
 	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -394,9 +424,30 @@ append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
 }
 
 /*
+ * " + (the caller's orders of the whole days [$from, $to), counted index-only from
+ * crux.order_summaries)": from version 1.2 on, the counts per retailer keep months
+ * only, and a tenant's days come from the index (retailer_uuid, created_day,
+ * status_mask), which row-level security's retailer test leads into.
+ */
+static void
+append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, int from, int to,
+						 int mask, int orgs)
+{
+	appendStringInfo(&qb->sql,
+					 " + (SELECT count(*) FROM crux.order_summaries s"
+					 " WHERE s.created_day >= $%d AND s.created_day < $%d", from, to);
+	if (mask > 0)
+		append_status_test(qb, req, "s", mask);
+	if (orgs > 0)
+		appendStringInfo(&qb->sql, " AND s.retailer_uuid = ANY ($%d)", orgs);
+	appendStringInfoChar(&qb->sql, ')');
+}
+
+/*
  * The count from the buckets the triggers keep (crux.order_counts): whole months
- * and days summed from a few hundred bucket rows, the partial days at the ends of
- * the range counted from crux.orders. Exact: the buckets change in the same
+ * and days summed from a few hundred bucket rows (from 1.2 on, a tenant's whole
+ * days counted index-only from its order summaries), the partial days at the ends
+ * of the range counted from crux.orders. Exact: the buckets change in the same
  * transactions as the orders, and this runs in the same snapshot as the page.
  */
 static int64
@@ -427,12 +478,22 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 
 	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
 	append_bucket_sum(&qb, req, all_retailers, 'm', month_from, month_to, mask, orgs);
-	append_bucket_sum(&qb, req, all_retailers, 'd', day_from, month_from, mask, orgs);
-	append_bucket_sum(&qb, req, all_retailers, 'd', month_to, day_to, mask, orgs);
+	if (all_retailers || req->layout < CRUX_LAYOUT_1_2)
+	{
+		append_bucket_sum(&qb, req, all_retailers, 'd', day_from, month_from, mask, orgs);
+		append_bucket_sum(&qb, req, all_retailers, 'd', month_to, day_to, mask, orgs);
+	}
+	else
+	{
+		append_summary_day_count(&qb, req, day_from, month_from, mask, orgs);
+		append_summary_day_count(&qb, req, month_to, day_to, mask, orgs);
+	}
 
-	appendStringInfoString(&qb.sql, " + (SELECT count(*) FROM crux.orders o WHERE true");
+	appendStringInfoString(&qb.sql, " + (SELECT count(*)");
+	append_from(&qb, req, mask > 0);
+	appendStringInfoString(&qb.sql, " WHERE true");
 	if (mask > 0)
-		append_status_test(&qb, req, "o", mask);
+		append_status_test(&qb, req, summary_alias(req), mask);
 	if (orgs > 0)
 		appendStringInfo(&qb.sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
 	appendStringInfo(&qb.sql,
@@ -456,11 +517,11 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
  * counted directly.
  */
 int64
-crux_count_orders(const CruxRequest *req, bool use_count_tables)
+crux_count_orders(const CruxRequest *req)
 {
 	CountRanges ranges;
 
-	if (use_count_tables && req->term == NULL && split_date_range(req, &ranges))
+	if (req->layout >= CRUX_LAYOUT_1_1 && req->term == NULL && split_date_range(req, &ranges))
 		return count_orders_from_buckets(req, &ranges);
 	return count_orders_directly(req);
 }
@@ -480,7 +541,7 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT o.uuid");
-	append_filters(&qb, req);
+	append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID);
 	append_order_by(&qb, req);
 	appendStringInfo(&qb.sql, " OFFSET $%d",
 					 add_param(&qb, INT8OID, Int64GetDatum(offset), false));
@@ -512,7 +573,7 @@ crux_order_uuid_range(const CruxRequest *req, int64 first, int64 count)
 int64
 crux_count_export_orders(const CruxRequest *req)
 {
-	int64		total = crux_count_orders(req, true);
+	int64		total = crux_count_orders(req);
 	int64		end = req->has_limit ? Min(req->limit, total) : total;
 
 	return Max(end - req->start, 0);
@@ -547,53 +608,61 @@ crux_page_order_uuids(const CruxRequest *req, int64 offset, int64 count,
  * tracking_number, uuid) order with missing dates last. The columns are those of
  * CruxDetailColumn.
  */
-static const char details_sql[] =
-"SELECT p.n, o.uuid, o.status,"
-"       (o.status_mask <> 0 AND o.n_unallocated = 0),"
-"       o.purchase_order_id, o.created_date, o.notes,"
-"       o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee,"
-"       r.name, o.retailer_uuid, u.name, u.email,"
-"       o.address_name, o.address_business_name, o.address_address1,"
-"       o.address_address2, o.address_city, o.address_state,"
-"       o.address_postal_code, o.address_phone_number,"
-"       o.shipping_carrier, o.shipping_method,"
-"       li.uuid, li.status::text, li.item_uuid, li.item_name, li.sku_uuid,"
-"       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
-"       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
-"       li.quantity_rejected, li.backorder_date,"
-"       t.uuid, t.tracking_number, t.shipping_carrier, t.shipping_method,"
-"       t.shipping_weight, t.shipping_cost, t.shipping_date, t.quantity"
-"  FROM unnest($1::uuid[]) WITH ORDINALITY AS p(uuid, n)"
-"  JOIN crux.orders o ON o.uuid = p.uuid"
-"  LEFT JOIN crux.organizations r ON r.uuid = o.retailer_uuid"
-"  LEFT JOIN crux.users u ON u.uuid = o.user_uuid"
-"  LEFT JOIN crux.line_items li ON li.order_uuid = o.uuid"
-"  LEFT JOIN crux.tracking_numbers t ON t.line_item_uuid = li.uuid"
-" ORDER BY p.n, li.position, li.uuid,"
-"          t.shipping_date NULLS LAST, t.tracking_number COLLATE \"C\", t.uuid";
+#define DETAILS_SQL(summary, summary_join) \
+"SELECT p.n, o.uuid, o.status,"\
+"       (" summary ".status_mask <> 0 AND " summary ".n_unallocated = 0),"\
+"       o.purchase_order_id, o.created_date, o.notes,"\
+"       o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee,"\
+"       r.name, o.retailer_uuid, u.name, u.email,"\
+"       o.address_name, o.address_business_name, o.address_address1,"\
+"       o.address_address2, o.address_city, o.address_state,"\
+"       o.address_postal_code, o.address_phone_number,"\
+"       o.shipping_carrier, o.shipping_method,"\
+"       li.uuid, li.status::text, li.item_uuid, li.item_name, li.sku_uuid,"\
+"       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"\
+"       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"\
+"       li.quantity_rejected, li.backorder_date,"\
+"       t.uuid, t.tracking_number, t.shipping_carrier, t.shipping_method,"\
+"       t.shipping_weight, t.shipping_cost, t.shipping_date, t.quantity"\
+"  FROM unnest($1::uuid[]) WITH ORDINALITY AS p(uuid, n)"\
+"  JOIN crux.orders o ON o.uuid = p.uuid"\
+summary_join \
+"  LEFT JOIN crux.organizations r ON r.uuid = o.retailer_uuid"\
+"  LEFT JOIN crux.users u ON u.uuid = o.user_uuid"\
+"  LEFT JOIN crux.line_items li ON li.order_uuid = o.uuid"\
+"  LEFT JOIN crux.tracking_numbers t ON t.line_item_uuid = li.uuid"\
+" ORDER BY p.n, li.position, li.uuid,"\
+"          t.shipping_date NULLS LAST, t.tracking_number COLLATE \"C\", t.uuid"
+
+/* by layout: the summaries as columns of crux.orders, or their own table */
+static const char *const details_sql[CRUX_LAYOUT_1_2 + 1] = {
+	DETAILS_SQL("o", ""),
+	DETAILS_SQL("o", ""),
+	DETAILS_SQL("s", "  LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid")
+};
 
 SPITupleTable *
-crux_fetch_order_details(Datum *uuids, int n_uuids)
+crux_fetch_order_details(CruxLayout layout, Datum *uuids, int n_uuids)
 {
 	Datum		arg;
 	int			rc;
 
-	if (details_plan == NULL)
+	if (details_plans[layout] == NULL)
 	{
 		Oid			argtype = UUIDARRAYOID;
-		SPIPlanPtr	plan = SPI_prepare(details_sql, 1, &argtype);
+		SPIPlanPtr	plan = SPI_prepare(details_sql[layout], 1, &argtype);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for the order details: %s",
 				 SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		details_plan = plan;
+		details_plans[layout] = plan;
 	}
 
 	arg = PointerGetDatum(construct_array(uuids, n_uuids, UUIDOID, UUID_LEN, false,
 										  TYPALIGN_CHAR));
-	rc = SPI_execute_plan(details_plan, &arg, NULL, true, 0);
+	rc = SPI_execute_plan(details_plans[layout], &arg, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_tuptable;
