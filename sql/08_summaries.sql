@@ -96,11 +96,11 @@ SELECT count(*) AS drifted FROM drift;
 SELECT crux.recount_summaries();
 SELECT * FROM drift;
 
--- the order counts (crux.order_counts, version 1.1) follow every change to orders:
--- new and deleted orders, line-item changes, a move to another day and retailer
+-- the order counts (crux.order_counts, version 1.1; a count per status mask in one
+-- row per bucket since 1.2) follow every change to orders: new and deleted orders,
+-- line-item changes, a move to another day and retailer
 CREATE VIEW counts_rows_per_bucket AS
-SELECT count(*) AS bucket_rows,
-       count(DISTINCT (retailer_uuid, period_kind, period, status_mask)) AS buckets
+SELECT count(*) AS bucket_rows, count(DISTINCT (retailer_uuid, period)) AS buckets
   FROM crux.order_counts;
 SELECT crux.recount_order_counts();
 UPDATE crux.orders SET created_date = created_date + interval '40 days'
@@ -165,3 +165,23 @@ TRUNCATE crux.orders CASCADE;
 SELECT count(*) FROM crux.order_summaries;
 SELECT count(*) FROM crux.order_counts;
 SELECT count(*) FROM crux.order_counts_all;
+
+-- the count arithmetic (version 1.2): one count per status mask in a bigint[128];
+-- NULL when a bucket nets to nothing; a filter sums the masks it matches
+SELECT crux.mask_counts(m, n) IS NULL AS nets_to_nothing
+  FROM (VALUES (3::smallint, 2::bigint), (3::smallint, -2::bigint)) v(m, n);
+WITH c AS (SELECT crux.mask_counts(m, n) AS counts
+             FROM (VALUES (1::smallint, 1::bigint), (3::smallint, 10::bigint),
+                          (2::smallint, 100::bigint), (64::smallint, 1000::bigint)) v(m, n))
+SELECT cardinality(counts) AS masks,
+       crux.count_matching(counts, 0::smallint, 0::smallint) AS no_filter,
+       crux.count_matching(counts, 1::smallint, 0::smallint) AS or_1,
+       crux.count_matching(counts, 3::smallint, 1::smallint) AS and_1_2,
+       crux.count_matching(counts, 1::smallint, 2::smallint) AS only_1,
+       crux.count_matching(counts, 66::smallint, 0::smallint) AS or_2_64,
+       crux.count_matching(crux.mask_counts(counts) OVER (), 2::smallint, 2::smallint) AS merged_only_2
+  FROM c;
+\set VERBOSITY terse
+SELECT crux.mask_counts(128::smallint, 1::bigint);
+SELECT crux.count_matching('{1,2}'::bigint[], 0::smallint, 0::smallint);
+\set VERBOSITY default

@@ -2,10 +2,11 @@
 --  * The per-order summaries move out of crux.orders into a narrow table of their
 --    own, crux.order_summaries: a bulk load no longer writes every order row
 --    twice (with its six index entries and its foreign-key checks fired again).
---  * Per retailer, the order counts keep months only (1.1 also kept days: about
---    one bucket row per order for small retailers). The days of a tenant's range
---    outside whole months are counted index-only from crux.order_summaries. The
---    counts over all retailers keep days and months.
+--  * The order counts keep one row per bucket holding a count for every status
+--    mask (bigint[128]), instead of one row per bucket and mask; per retailer,
+--    months only (1.1 also kept days: about one row per order for small
+--    retailers). The days of a tenant's range outside whole months are counted
+--    index-only from crux.order_summaries. Over all retailers, days and months.
 --  * The count deltas are grouped in SQL before they reach the count tables.
 --
 -- Released install scripts are never edited: 1.2 is 1.0 plus 1.0--1.1 plus this
@@ -294,11 +295,78 @@ CREATE TRIGGER orders_count_move
           OR OLD.created_date IS DISTINCT FROM NEW.created_date)
     EXECUTE FUNCTION crux.orders_count();
 
+-- The order counts, again (1.1's tables go; they are derived, and recounted at the
+-- end of this script). One row per bucket with a count for every status mask:
+-- counts[m + 1] orders of the bucket have status mask m. crux.order_counts holds a
+-- retailer's months (period = the first day of the month), crux.order_counts_all
+-- the days ('d') and months ('m') over all retailers.
+--
+-- Writers never wait for each other here, as in 1.1: each statement that changes
+-- orders adds a row of deltas per bucket; in READ COMMITTED it also folds the
+-- existing rows of the buckets it touches into its own (locking them with SKIP
+-- LOCKED, so a bucket another writer is folding is simply left for later). A
+-- bucket's counts are the element-wise sum of its rows.
+DROP FUNCTION crux.move_order_counts(uuid[], date[], smallint[], smallint[]);
+DROP TABLE crux.order_counts, crux.order_counts_all;
+
+CREATE FUNCTION crux.mask_counts_add(internal, smallint, bigint) RETURNS internal
+AS 'MODULE_PATHNAME', 'crux_mask_counts_add' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION crux.mask_counts_merge(internal, bigint[]) RETURNS internal
+AS 'MODULE_PATHNAME', 'crux_mask_counts_merge' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION crux.mask_counts_final(internal) RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'crux_mask_counts_final' LANGUAGE C PARALLEL SAFE;
+-- n orders more at status mask m, per group; NULL when the group nets to nothing
+CREATE AGGREGATE crux.mask_counts(smallint, bigint) (
+    SFUNC = crux.mask_counts_add, STYPE = internal, FINALFUNC = crux.mask_counts_final);
+-- the element-wise sum of count arrays; NULL when it is all zeros
+CREATE AGGREGATE crux.mask_counts(bigint[]) (
+    SFUNC = crux.mask_counts_merge, STYPE = internal, FINALFUNC = crux.mask_counts_final);
+-- the orders of a count array whose mask matches a status filter (mask 0: all;
+-- conjunction 0 or, 1 and, 2 only), for crux_get_orders
+CREATE FUNCTION crux.count_matching(bigint[], smallint, smallint) RETURNS bigint
+AS 'MODULE_PATHNAME', 'crux_count_matching' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE EXECUTE ON FUNCTION crux.mask_counts_add(internal, smallint, bigint),
+                           crux.mask_counts_merge(internal, bigint[]),
+                           crux.mask_counts_final(internal),
+                           crux.mask_counts(smallint, bigint),
+                           crux.mask_counts(bigint[]),
+                           crux.count_matching(bigint[], smallint, smallint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.count_matching(bigint[], smallint, smallint) TO crux_reader;
+
+CREATE TABLE crux.order_counts (
+    retailer_uuid uuid NOT NULL,
+    period date NOT NULL,
+    counts bigint[] NOT NULL
+);
+CREATE INDEX order_counts_bucket_idx ON crux.order_counts (retailer_uuid, period);
+CREATE TABLE crux.order_counts_all (
+    period_kind "char" NOT NULL,
+    period date NOT NULL,
+    counts bigint[] NOT NULL
+);
+CREATE INDEX order_counts_all_bucket_idx ON crux.order_counts_all (period_kind, period);
+
+-- Tenants read their own retailer's counts (as they read its orders); the counts
+-- over all retailers only those who see every order.
+ALTER TABLE crux.order_counts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.order_counts FORCE ROW LEVEL SECURITY;
+ALTER TABLE crux.order_counts_all ENABLE ROW LEVEL SECURITY;
+ALTER TABLE crux.order_counts_all FORCE ROW LEVEL SECURITY;
+CREATE POLICY organization ON crux.order_counts
+    USING (retailer_uuid OPERATOR(pg_catalog.=) (SELECT crux.acting_organization()));
+CREATE POLICY admin ON crux.order_counts TO crux_admin USING (true);
+CREATE POLICY admin ON crux.order_counts_all TO crux_admin USING (true);
+REVOKE ALL ON crux.order_counts, crux.order_counts_all FROM PUBLIC;
+GRANT SELECT ON crux.order_counts, crux.order_counts_all TO crux_reader;
+-- folded rows leave dead tuples behind: vacuum often
+ALTER TABLE crux.order_counts SET (autovacuum_vacuum_scale_factor = 0.02,
+                                   autovacuum_vacuum_insert_scale_factor = 0.02);
+ALTER TABLE crux.order_counts_all SET (autovacuum_vacuum_scale_factor = 0.02,
+                                       autovacuum_vacuum_insert_scale_factor = 0.02);
+
 -- Adds count deltas: n orders more (or fewer, n < 0) of retailer r, created on UTC
--- day d, with status mask m, to the month buckets of the retailer and to the day
--- and month buckets over all retailers. Called by the triggers only. Writers
--- never wait for each other: see 1.1 (in READ COMMITTED each statement folds the
--- rows of the buckets it touches that no one else is folding).
+-- day d, with status mask m, to the retailer's month and to the day and month
+-- over all retailers. Called by the triggers only.
 CREATE OR REPLACE FUNCTION crux.add_order_counts(r uuid[], d date[], m smallint[], n bigint[])
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -307,68 +375,73 @@ BEGIN
         -- Under REPEATABLE READ and SERIALIZABLE, locking a bucket row that another
         -- transaction folded would raise a serialization failure: only add.
         INSERT INTO crux.order_counts
-        SELECT t.r, 'm'::"char", date_trunc('month', t.d)::date, t.m, sum(t.n)
-          FROM unnest(r, d, m, n) AS t(r, d, m, n)
-         GROUP BY 1, 2, 3, 4
-        HAVING sum(t.n) <> 0;
+        SELECT k.retailer_uuid, k.period, k.counts
+          FROM (SELECT t.r AS retailer_uuid, date_trunc('month', t.d)::date AS period,
+                       crux.mask_counts(t.m, t.n) AS counts
+                  FROM unnest(r, d, m, n) AS t(r, d, m, n)
+                 GROUP BY 1, 2) k
+         WHERE k.counts IS NOT NULL;
         INSERT INTO crux.order_counts_all
-        SELECT x.kind, x.p, x.m, sum(x.n)
-          FROM (SELECT 'd'::"char" AS kind, t.d AS p, t.m, t.n
-                  FROM unnest(d, m, n) AS t(d, m, n)
-                UNION ALL
-                SELECT 'm'::"char", date_trunc('month', t.d)::date, t.m, t.n
-                  FROM unnest(d, m, n) AS t(d, m, n)) x
-         GROUP BY x.kind, x.p, x.m
-        HAVING sum(x.n) <> 0;
+        SELECT k.period_kind, k.period, k.counts
+          FROM (SELECT x.kind AS period_kind, x.p AS period, crux.mask_counts(x.m, x.n) AS counts
+                  FROM (SELECT 'd'::"char" AS kind, t.d AS p, t.m, t.n
+                          FROM unnest(d, m, n) AS t(d, m, n)
+                        UNION ALL
+                        SELECT 'm'::"char", date_trunc('month', t.d)::date, t.m, t.n
+                          FROM unnest(d, m, n) AS t(d, m, n)) x
+                 GROUP BY 1, 2) k
+         WHERE k.counts IS NOT NULL;
         RETURN;
     END IF;
 
     WITH k AS (
-        SELECT t.r AS retailer_uuid, 'm'::"char" AS period_kind,
-               date_trunc('month', t.d)::date AS period, t.m AS status_mask, sum(t.n) AS n
-          FROM unnest(r, d, m, n) AS t(r, d, m, n)
-         GROUP BY 1, 2, 3, 4
-        HAVING sum(t.n) <> 0
+        SELECT g.retailer_uuid, g.period, g.counts
+          FROM (SELECT t.r AS retailer_uuid, date_trunc('month', t.d)::date AS period,
+                       crux.mask_counts(t.m, t.n) AS counts
+                  FROM unnest(r, d, m, n) AS t(r, d, m, n)
+                 GROUP BY 1, 2) g
+         WHERE g.counts IS NOT NULL
     ), folded AS (
         DELETE FROM crux.order_counts c
          WHERE c.ctid = ANY (ARRAY(
                    SELECT c2.ctid
                      FROM crux.order_counts c2
-                     JOIN k ON (c2.retailer_uuid, c2.period_kind, c2.period, c2.status_mask)
-                             = (k.retailer_uuid, k.period_kind, k.period, k.status_mask)
+                     JOIN k ON (c2.retailer_uuid, c2.period) = (k.retailer_uuid, k.period)
                       FOR UPDATE OF c2 SKIP LOCKED))
-        RETURNING c.retailer_uuid, c.period_kind, c.period, c.status_mask, c.n
+        RETURNING c.retailer_uuid, c.period, c.counts
     )
     INSERT INTO crux.order_counts
-    SELECT y.retailer_uuid, y.period_kind, y.period, y.status_mask, sum(y.n)
-      FROM (SELECT * FROM k UNION ALL SELECT * FROM folded) y
-     GROUP BY y.retailer_uuid, y.period_kind, y.period, y.status_mask
-    HAVING sum(y.n) <> 0;
+    SELECT z.retailer_uuid, z.period, z.counts
+      FROM (SELECT y.retailer_uuid, y.period, crux.mask_counts(y.counts) AS counts
+              FROM (SELECT * FROM k UNION ALL SELECT * FROM folded) y
+             GROUP BY 1, 2) z
+     WHERE z.counts IS NOT NULL;
 
     WITH k AS (
-        SELECT x.kind AS period_kind, x.p AS period, x.m AS status_mask, sum(x.n) AS n
-          FROM (SELECT 'd'::"char" AS kind, t.d AS p, t.m, t.n
-                  FROM unnest(d, m, n) AS t(d, m, n)
-                UNION ALL
-                SELECT 'm'::"char", date_trunc('month', t.d)::date, t.m, t.n
-                  FROM unnest(d, m, n) AS t(d, m, n)) x
-         GROUP BY x.kind, x.p, x.m
-        HAVING sum(x.n) <> 0
+        SELECT g.period_kind, g.period, g.counts
+          FROM (SELECT x.kind AS period_kind, x.p AS period, crux.mask_counts(x.m, x.n) AS counts
+                  FROM (SELECT 'd'::"char" AS kind, t.d AS p, t.m, t.n
+                          FROM unnest(d, m, n) AS t(d, m, n)
+                        UNION ALL
+                        SELECT 'm'::"char", date_trunc('month', t.d)::date, t.m, t.n
+                          FROM unnest(d, m, n) AS t(d, m, n)) x
+                 GROUP BY 1, 2) g
+         WHERE g.counts IS NOT NULL
     ), folded AS (
         DELETE FROM crux.order_counts_all c
          WHERE c.ctid = ANY (ARRAY(
                    SELECT c2.ctid
                      FROM crux.order_counts_all c2
-                     JOIN k ON (c2.period_kind, c2.period, c2.status_mask)
-                             = (k.period_kind, k.period, k.status_mask)
+                     JOIN k ON (c2.period_kind, c2.period) = (k.period_kind, k.period)
                       FOR UPDATE OF c2 SKIP LOCKED))
-        RETURNING c.period_kind, c.period, c.status_mask, c.n
+        RETURNING c.period_kind, c.period, c.counts
     )
     INSERT INTO crux.order_counts_all
-    SELECT y.period_kind, y.period, y.status_mask, sum(y.n)
-      FROM (SELECT * FROM k UNION ALL SELECT * FROM folded) y
-     GROUP BY y.period_kind, y.period, y.status_mask
-    HAVING sum(y.n) <> 0;
+    SELECT z.period_kind, z.period, z.counts
+      FROM (SELECT y.period_kind, y.period, crux.mask_counts(y.counts) AS counts
+              FROM (SELECT * FROM k UNION ALL SELECT * FROM folded) y
+             GROUP BY 1, 2) z
+     WHERE z.counts IS NOT NULL;
 END
 $$;
 
@@ -383,51 +456,49 @@ DECLARE
 BEGIN
     LOCK TABLE crux.order_counts, crux.order_counts_all IN EXCLUSIVE MODE;
     WITH fresh AS (
-        SELECT o.retailer_uuid, 'm'::"char" AS period_kind,
-               date_trunc('month', o.created_date AT TIME ZONE 'UTC')::date AS period,
-               coalesce(s.status_mask, 0::smallint) AS status_mask, count(*) AS n
+        SELECT o.retailer_uuid, date_trunc('month', o.created_date AT TIME ZONE 'UTC')::date AS period,
+               crux.mask_counts(coalesce(s.status_mask, 0::smallint), 1::bigint) AS counts
           FROM crux.orders o LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid
-         GROUP BY 1, 2, 3, 4
+         GROUP BY 1, 2
     ), kept AS (
-        SELECT c.retailer_uuid, c.period_kind, c.period, c.status_mask, sum(c.n) AS n
-          FROM crux.order_counts c GROUP BY 1, 2, 3, 4
+        SELECT c.retailer_uuid, c.period, crux.mask_counts(c.counts) AS counts
+          FROM crux.order_counts c GROUP BY 1, 2
     )
     SELECT count(*) INTO wrong
       FROM fresh f FULL JOIN kept k
-        ON (f.retailer_uuid, f.period_kind, f.period, f.status_mask)
-         = (k.retailer_uuid, k.period_kind, k.period, k.status_mask)
-     WHERE f.n IS DISTINCT FROM k.n AND coalesce(f.n, 0) + coalesce(k.n, 0) <> 0;
+        ON (f.retailer_uuid, f.period) = (k.retailer_uuid, k.period)
+     WHERE f.counts IS DISTINCT FROM k.counts;
     WITH fresh AS (
         SELECT k.kind AS period_kind, k.period,
-               coalesce(s.status_mask, 0::smallint) AS status_mask, count(*) AS n
+               crux.mask_counts(coalesce(s.status_mask, 0::smallint), 1::bigint) AS counts
           FROM crux.orders o LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid,
                LATERAL (VALUES ('d'::"char", (o.created_date AT TIME ZONE 'UTC')::date),
                                ('m'::"char", date_trunc('month', o.created_date AT TIME ZONE 'UTC')::date))
                    AS k(kind, period)
-         GROUP BY 1, 2, 3
+         GROUP BY 1, 2
     ), kept AS (
-        SELECT c.period_kind, c.period, c.status_mask, sum(c.n) AS n
-          FROM crux.order_counts_all c GROUP BY 1, 2, 3
+        SELECT c.period_kind, c.period, crux.mask_counts(c.counts) AS counts
+          FROM crux.order_counts_all c GROUP BY 1, 2
     )
     SELECT count(*) INTO wrong_all
       FROM fresh f FULL JOIN kept k
-        ON (f.period_kind, f.period, f.status_mask) = (k.period_kind, k.period, k.status_mask)
-     WHERE f.n IS DISTINCT FROM k.n AND coalesce(f.n, 0) + coalesce(k.n, 0) <> 0;
+        ON (f.period_kind, f.period) = (k.period_kind, k.period)
+     WHERE f.counts IS DISTINCT FROM k.counts;
 
     DELETE FROM crux.order_counts;
     INSERT INTO crux.order_counts
-    SELECT o.retailer_uuid, 'm', date_trunc('month', o.created_date AT TIME ZONE 'UTC')::date,
-           coalesce(s.status_mask, 0::smallint), count(*)
+    SELECT o.retailer_uuid, date_trunc('month', o.created_date AT TIME ZONE 'UTC')::date,
+           crux.mask_counts(coalesce(s.status_mask, 0::smallint), 1::bigint)
       FROM crux.orders o LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid
-     GROUP BY 1, 2, 3, 4;
+     GROUP BY 1, 2;
     DELETE FROM crux.order_counts_all;
     INSERT INTO crux.order_counts_all
-    SELECT k.kind, k.period, coalesce(s.status_mask, 0::smallint), count(*)
+    SELECT k.kind, k.period, crux.mask_counts(coalesce(s.status_mask, 0::smallint), 1::bigint)
       FROM crux.orders o LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid,
            LATERAL (VALUES ('d'::"char", (o.created_date AT TIME ZONE 'UTC')::date),
                            ('m'::"char", date_trunc('month', o.created_date AT TIME ZONE 'UTC')::date))
                AS k(kind, period)
-     GROUP BY 1, 2, 3;
+     GROUP BY 1, 2;
     RETURN wrong + wrong_all;
 END
 $$;
@@ -564,5 +635,5 @@ LANGUAGE sql STABLE AS $$
      ORDER BY p.n, li.position, li.uuid
 $$;
 
--- The per-retailer counts by month only (1.1 kept days too).
+-- The counts of the orders already there (an upgrade from 1.1).
 SELECT crux.recount_order_counts();

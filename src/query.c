@@ -406,11 +406,36 @@ caller_sees_all_orders(void)
 		(OidIsValid(admin) && has_privs_of_role(user, admin));
 }
 
-/* " + (sum of the <kind> buckets with period in [$from, $to))" */
+/*
+ * " + (sum of the <kind> buckets with period in [$from, $to))". From version 1.2
+ * on a bucket is one row holding a count per status mask (crux.count_matching
+ * sums those the filter matches), and crux.order_counts holds months only.
+ */
 static void
 append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
 				  char kind, int from, int to, int mask, int orgs)
 {
+	if (req->layout >= CRUX_LAYOUT_1_2)
+	{
+		char		mask_text[16] = "0";
+
+		if (mask > 0)
+			snprintf(mask_text, sizeof(mask_text), "$%d", mask);
+		appendStringInfo(&qb->sql,
+						 " + (SELECT coalesce(sum(crux.count_matching(c.counts, %s::smallint,"
+						 " %d::smallint)), 0)::bigint FROM %s c WHERE",
+						 mask_text, (int) req->conjunction,
+						 all_retailers ? "crux.order_counts_all" : "crux.order_counts");
+		if (all_retailers)
+			appendStringInfo(&qb->sql, " c.period_kind = '%c' AND", kind);
+		else if (kind != 'm')
+			elog(ERROR, "no day buckets per retailer from version 1.2 on");
+		appendStringInfo(&qb->sql, " c.period >= $%d AND c.period < $%d", from, to);
+		if (orgs > 0)
+			appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
+		appendStringInfoChar(&qb->sql, ')');
+		return;
+	}
 	appendStringInfo(&qb->sql,
 					 " + (SELECT coalesce(sum(c.n), 0)::bigint FROM %s c"
 					 " WHERE c.period_kind = '%c' AND c.period >= $%d AND c.period < $%d",

@@ -12,16 +12,21 @@ TOP = OrderedDict([
     ("INSERT INTO crux.line_items", "INSERT line_items"),
     ("INSERT INTO crux.tracking_numbers", "INSERT tracking_numbers"),
 ])
+# statements the extension's triggers run (version 1.2), attributed to the loading
+# statement they ran under by psql's "psql:FILE:LINE:" prefix
 NESTED = OrderedDict([
-    ("SELECT crux.add_order_counts(r, d, m, n)", "  counts of the new orders (orders_count)"),
-    ("WITH delta AS", "  summaries: grouped UPDATE of the orders"),
-    ("SELECT crux.move_order_counts", "  counts: moves between status masks"),
+    ("INSERT INTO crux.order_summaries", "  summaries: rows of the new orders"),
+    ("SELECT array_agg(g.retailer_uuid)", "  counts: the new orders, grouped"),
+    ("WITH delta AS", "  summaries: grouped UPDATE, and the moves between masks"),
+    ("SELECT crux.add_order_counts(r, d, m, n)", "  counts: add and fold the grouped deltas"),
 ])
 
-messages = re.split(r"^.*LOG:  duration: ", sys.stdin.read(), flags=re.M)[1:]
+messages = re.split(r"^(psql:[^ ]*:[0-9]+): LOG:  duration: ", sys.stdin.read(), flags=re.M)[1:]
 times = defaultdict(list)
 order = []
-for m in messages:
+top_of_line = {}
+nested_of_line = defaultdict(list)
+for where, m in zip(messages[0::2], messages[1::2]):
     duration = float(m.split(" ms", 1)[0])
     text = re.search(r"Query Text:\s*(.*?)\n", m)
     text = text.group(1).strip() if text else ""
@@ -29,10 +34,14 @@ for m in messages:
         after = m.split("Query Text:", 1)[1] if "Query Text:" in m else ""
         text = " ".join(after.split())[:60]
     label = None
-    for prefix, name in list(TOP.items()) + list(NESTED.items()):
+    for prefix, name in TOP.items():
         if text.startswith(prefix):
             label = name
+            top_of_line[where] = name
     if label is None:
+        for prefix, name in NESTED.items():
+            if text.startswith(prefix):
+                nested_of_line[where].append((name, duration / 1000))
         continue
     times[label].append(duration / 1000)
     for trig, t in re.findall(r"Trigger (.*?): time=([0-9.]+)", m):
@@ -41,6 +50,14 @@ for m in messages:
         if key not in order:
             order.append(key)
 
+# per session and loading statement: the total of each nested statement
+nested_times = defaultdict(lambda: defaultdict(list))
+for where, items in nested_of_line.items():
+    per = defaultdict(float)
+    for name, t in items:
+        per[name] += t
+    for name, t in per.items():
+        nested_times[top_of_line.get(where, "?")][name].append(t)
 
 
 def show(name, v, indent=""):
@@ -56,9 +73,5 @@ for top in TOP.values():
         if parent == top:
             show(trig, times[(parent, trig)])
     for nested in NESTED.values():
-        if nested in times and ((top == "INSERT orders") == ("new orders" in nested)) \
-                and top != "INSERT tracking_numbers":
-            show(nested.strip() + " (inside the trigger above)", times[nested], "    ")
-            for parent, trig in order:
-                if parent == nested:
-                    show(trig.strip(), times[(parent, trig)], "      ")
+        if nested in nested_times[top]:
+            show(nested.strip() + " (inside the triggers)", nested_times[top][nested], "    ")

@@ -46,6 +46,14 @@ SELECT line FROM (
       FROM pg_proc p
      WHERE p.oid IN (SELECT d.objid FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
                       WHERE e.extname = 'crux_orders' AND d.classid = 'pg_proc'::regclass)
+       AND p.prokind <> 'a'
+    UNION ALL
+    SELECT format('aggregate %s sfunc=%s stype=%s final=%s combine=%s initcond=%s acl=%s',
+                  p.oid::regprocedure, a.aggtransfn::regprocedure, a.aggtranstype::regtype,
+                  a.aggfinalfn::regprocedure, a.aggcombinefn, a.agginitval, p.proacl)
+      FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid
+     WHERE p.oid IN (SELECT d.objid FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+                      WHERE e.extname = 'crux_orders' AND d.classid = 'pg_proc'::regclass)
     UNION ALL
     SELECT format('enum %s %s %s', enumtypid::regtype, enumsortorder, enumlabel)
       FROM pg_enum WHERE enumtypid = 'crux.line_item_status'::regtype
