@@ -637,3 +637,39 @@ $$;
 
 -- The counts of the orders already there (an upgrade from 1.1).
 SELECT crux.recount_order_counts();
+
+-- Large exports (the worker's slices): the same rows as crux.export_rows, with
+-- the tracking numbers of every line item aggregated once, in one pass joined by
+-- hash, instead of a sub-select per line item (about 3 microseconds each). Only
+-- for large selections: it aggregates every tracking number the caller sees.
+CREATE FUNCTION crux.export_rows_bulk(jsonb, bigint, bigint) RETURNS SETOF crux.export_row
+LANGUAGE sql STABLE AS $$
+    SELECT o.uuid, o.status,
+           (s.status_mask OPERATOR(pg_catalog.<>) 0 AND s.n_unallocated OPERATOR(pg_catalog.=) 0),
+           o.purchase_order_id, o.created_date, o.notes, o.estimated_shipping_cost,
+           o.drop_ship_fee, o.order_fee, r.name, o.retailer_uuid, u.name, u.email,
+           o.address_name, o.address_business_name, o.address_address1,
+           o.address_address2, o.address_city, o.address_state, o.address_postal_code,
+           o.address_phone_number, o.shipping_carrier, o.shipping_method,
+           li.uuid, li.status, li.item_uuid, li.item_name, li.sku_uuid, li.sku_id,
+           li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,
+           li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,
+           li.quantity_rejected, li.backorder_date, tr.tracking_numbers
+      FROM crux.export_order_uuids($1, $2, $3) WITH ORDINALITY AS p(uuid, n)
+      JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid
+      LEFT JOIN crux.order_summaries s ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid
+      LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid
+      LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid
+      LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid
+      LEFT JOIN (SELECT t.line_item_uuid,
+                        pg_catalog.string_agg(t.tracking_number, '; '
+                            ORDER BY t.shipping_date NULLS LAST,
+                                     t.tracking_number COLLATE pg_catalog."C", t.uuid)
+                            AS tracking_numbers
+                   FROM crux.tracking_numbers t
+                  GROUP BY t.line_item_uuid) tr
+        ON tr.line_item_uuid OPERATOR(pg_catalog.=) li.uuid
+     ORDER BY p.n, li.position, li.uuid
+$$;
+REVOKE EXECUTE ON FUNCTION crux.export_rows_bulk(jsonb, bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.export_rows_bulk(jsonb, bigint, bigint) TO crux_reader;

@@ -10,7 +10,8 @@
  * The filters read the per-order summaries that the line-item triggers keep
  * (status_mask, min_sku_id), so a status filter is one integer test per order:
  * columns of crux.orders up to version 1.1, rows of crux.order_summaries (joined
- * only when a query reads them) from 1.2 on; req->layout says which.
+ * for the sku_id sort, probed per order for a status filter) from 1.2 on;
+ * req->layout says which.
  * total_results comes from the order counts the triggers also keep (version 1.1:
  * crux.order_counts, per retailer, UTC day or month and status mask): whole months
  * and days of the date range are summed from bucket rows, only the partial days at
@@ -27,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -111,46 +113,52 @@ uuid_array_datum(const pg_uuid_t *uuids, int n)
 										   TYPALIGN_CHAR));
 }
 
-/* " AND <alias>.status_mask matches parameter $p", for the conjunction. */
+/* " AND <mask> matches parameter $p", for the conjunction. */
 static void
-append_status_test(QueryBuilder *qb, const CruxRequest *req, const char *alias,
-				   int p)
+append_status_test(QueryBuilder *qb, const CruxRequest *req, const char *mask, int p)
 {
 	switch (req->conjunction)
 	{
 		case CRUX_CONJ_OR:
-			appendStringInfo(&qb->sql, " AND (%s.status_mask & $%d) <> 0", alias, p);
+			appendStringInfo(&qb->sql, " AND (%s & $%d) <> 0", mask, p);
 			break;
 		case CRUX_CONJ_AND:
-			appendStringInfo(&qb->sql, " AND (%s.status_mask & $%d) = $%d", alias, p, p);
+			appendStringInfo(&qb->sql, " AND (%s & $%d) = $%d", mask, p, p);
 			break;
 		case CRUX_CONJ_ONLY:
-			appendStringInfo(&qb->sql, " AND %s.status_mask = $%d", alias, p);
+			appendStringInfo(&qb->sql, " AND %s = $%d", mask, p);
 			break;
 	}
 }
 
 /*
- * The alias the per-order summaries are read through: "o" while they are columns
- * of crux.orders, "s" (crux.order_summaries) from version 1.2 on.
+ * An order's status mask, for a status filter. Up to 1.1 a column of crux.orders.
+ * From 1.2 on, when the orders are walked in another order than the sku_id sort's,
+ * a probe of the order's summary row by primary key: the planner cannot estimate
+ * how many orders a mask test keeps, and given a join it may read all of a
+ * retailer's summaries and sort, where walking the orders in page order and
+ * stopping at the page's end costs a few probes per row of the page.
  */
 static const char *
-summary_alias(const CruxRequest *req)
+status_mask_expression(const CruxRequest *req, bool joined_summaries)
 {
-	return req->layout >= CRUX_LAYOUT_1_2 ? "s" : "o";
+	if (req->layout < CRUX_LAYOUT_1_2)
+		return "o.status_mask";
+	if (joined_summaries)
+		return "s.status_mask";
+	return "(SELECT s.status_mask FROM crux.order_summaries s WHERE s.order_uuid = o.uuid)";
 }
 
 /*
- * " FROM crux.orders o", joined to the orders' summaries from version 1.2 on when
- * the query reads them (a status filter, the sku_id sort): every order has its
- * summary row, so the join keeps every order, and queries that do not read it
- * (date pages, deep pages) do not pay for it.
+ * " FROM crux.orders o", joined to the orders' summaries (version 1.2 on) for the
+ * sku_id sort, which walks their index on min_sku_id: every order has its summary
+ * row, so the join keeps every order.
  */
 static void
-append_from(QueryBuilder *qb, const CruxRequest *req, bool reads_summaries)
+append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
 {
 	appendStringInfoString(&qb->sql, " FROM crux.orders o");
-	if (reads_summaries && req->layout >= CRUX_LAYOUT_1_2)
+	if (sorts_by_sku && req->layout >= CRUX_LAYOUT_1_2)
 		appendStringInfoString(&qb->sql,
 							   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
 }
@@ -159,11 +167,11 @@ append_from(QueryBuilder *qb, const CruxRequest *req, bool reads_summaries)
 static void
 append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
 {
-	append_from(qb, req, req->status_mask != 0 || sorts_by_sku);
+	append_from(qb, req, sorts_by_sku);
 	appendStringInfoString(&qb->sql, " WHERE true");
 
 	if (req->status_mask != 0)
-		append_status_test(qb, req, summary_alias(req),
+		append_status_test(qb, req, status_mask_expression(req, sorts_by_sku),
 						   add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	if (req->has_start_date)
 		appendStringInfo(&qb->sql, " AND o.created_date >= $%d",
@@ -268,6 +276,26 @@ run_query(QueryBuilder *qb, uint32 shape)
 
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Runs a query with enable_sort off, so that its rows come in the order of an
+ * index walk: the sku_id sort from version 1.2 on. Row-level security's
+ * retailer test is a parameter the planner guesses at 1% of the rows; it then
+ * prefers reading all of a retailer's order summaries and sorting them (300 ms
+ * for a retailer with a third of 1,000,000 orders) to walking the index on
+ * min_sku_id and stopping at the page's end (a few milliseconds). The setting
+ * is restored afterwards, on error too (as a function's SET clause is).
+ */
+static void
+run_query_walking_index(QueryBuilder *qb, uint32 shape)
+{
+	int			nest_level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	run_query(qb, shape);
+	AtEOXact_GUC(true, nest_level);
 }
 
 /* count(*) of the matching orders, counted order by order. */
@@ -442,7 +470,7 @@ append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
 					 all_retailers ? "crux.order_counts_all" : "crux.order_counts",
 					 kind, from, to);
 	if (mask > 0)
-		append_status_test(qb, req, "c", mask);
+		append_status_test(qb, req, "c.status_mask", mask);
 	if (orgs > 0)
 		appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
 	appendStringInfoChar(&qb->sql, ')');
@@ -462,7 +490,7 @@ append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, int from, int
 					 " + (SELECT count(*) FROM crux.order_summaries s"
 					 " WHERE s.created_day >= $%d AND s.created_day < $%d", from, to);
 	if (mask > 0)
-		append_status_test(qb, req, "s", mask);
+		append_status_test(qb, req, "s.status_mask", mask);
 	if (orgs > 0)
 		appendStringInfo(&qb->sql, " AND s.retailer_uuid = ANY ($%d)", orgs);
 	appendStringInfoChar(&qb->sql, ')');
@@ -515,10 +543,10 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 	}
 
 	appendStringInfoString(&qb.sql, " + (SELECT count(*)");
-	append_from(&qb, req, mask > 0);
+	append_from(&qb, req, false);
 	appendStringInfoString(&qb.sql, " WHERE true");
 	if (mask > 0)
-		append_status_test(&qb, req, summary_alias(req), mask);
+		append_status_test(&qb, req, status_mask_expression(req, false), mask);
 	if (orgs > 0)
 		appendStringInfo(&qb.sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
 	appendStringInfo(&qb.sql,
@@ -572,7 +600,10 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count)
 					 add_param(&qb, INT8OID, Int64GetDatum(offset), false));
 	appendStringInfo(&qb.sql, " LIMIT $%d",
 					 add_param(&qb, INT8OID, Int64GetDatum(count), count < 0));
-	run_query(&qb, query_shape(req, QUERY_PAGE));
+	if (req->layout >= CRUX_LAYOUT_1_2 && req->sort_key == CRUX_SORT_SKU_ID)
+		run_query_walking_index(&qb, query_shape(req, QUERY_PAGE));
+	else
+		run_query(&qb, query_shape(req, QUERY_PAGE));
 }
 
 /*

@@ -50,14 +50,17 @@ for where, m in zip(messages[0::2], messages[1::2]):
         if key not in order:
             order.append(key)
 
-# per session and loading statement: the total of each nested statement
+# per loading statement: the total of each nested statement, over the sessions
+# (which share the statement's line), as a mean per session
 nested_times = defaultdict(lambda: defaultdict(list))
 for where, items in nested_of_line.items():
+    top = top_of_line.get(where, "?")
+    sessions = max(len(times.get(top, [])), 1)
     per = defaultdict(float)
     for name, t in items:
         per[name] += t
     for name, t in per.items():
-        nested_times[top_of_line.get(where, "?")][name].append(t)
+        nested_times[top][name] = [t / sessions] * sessions
 
 
 def show(name, v, indent=""):
