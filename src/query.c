@@ -132,10 +132,12 @@ append_status_test(QueryBuilder *qb, const CruxRequest *req, const char *mask, i
 }
 
 /*
- * An order's status mask, for a status filter. Up to 1.1 a column of crux.orders;
- * from 1.2 on, of the joined summary row (pages: see page_joins_summaries), or,
- * in counts order by order (partial days, terms), a probe of the order's summary
- * by primary key.
+ * An order's status mask, for a status filter. Up to 1.1 a column of crux.orders.
+ * From 1.2 on, when the orders are walked in another order than the sku_id sort's,
+ * a probe of the order's summary row by primary key: the planner cannot estimate
+ * how many orders a mask test keeps, and given a join it may read all of a
+ * retailer's summaries and sort, where walking the orders in page order and
+ * stopping at the page's end costs a few probes per row of the page.
  */
 static const char *
 status_mask_expression(const CruxRequest *req, bool joined_summaries)
@@ -148,8 +150,9 @@ status_mask_expression(const CruxRequest *req, bool joined_summaries)
 }
 
 /*
- * " FROM crux.orders o", joined to the orders' summaries (version 1.2 on) when
- * asked: every order has its summary row, so the join keeps every order.
+ * " FROM crux.orders o", joined to the orders' summaries (version 1.2 on) for the
+ * sku_id sort, which walks their index on min_sku_id: every order has its summary
+ * row, so the join keeps every order.
  */
 static void
 append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
@@ -162,13 +165,13 @@ append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
 
 /* The FROM and WHERE clauses for the request's filters. */
 static void
-append_filters(QueryBuilder *qb, const CruxRequest *req, bool joins_summaries)
+append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
 {
-	append_from(qb, req, joins_summaries);
+	append_from(qb, req, sorts_by_sku);
 	appendStringInfoString(&qb->sql, " WHERE true");
 
 	if (req->status_mask != 0)
-		append_status_test(qb, req, status_mask_expression(req, joins_summaries),
+		append_status_test(qb, req, status_mask_expression(req, sorts_by_sku),
 						   add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	if (req->has_start_date)
 		appendStringInfo(&qb->sql, " AND o.created_date >= $%d",
@@ -277,13 +280,12 @@ run_query(QueryBuilder *qb, uint32 shape)
 
 /*
  * Runs a query with enable_sort off, so that its rows come in the order of an
- * index walk: pages that join the order summaries, from version 1.2 on. The
- * planner cannot estimate how many orders a status test keeps, and guesses
- * row-level security's retailer test (a parameter) at 1% of the rows; it then
- * prefers reading all of a retailer's order summaries and sorting them (250 to
- * 300 ms for a retailer with a third of 1,000,000 orders) to walking an index in
- * page order and stopping at the page's end (a few milliseconds). The setting is
- * restored afterwards, on error too (as a function's SET clause is).
+ * index walk: the sku_id sort from version 1.2 on. Row-level security's
+ * retailer test is a parameter the planner guesses at 1% of the rows; it then
+ * prefers reading all of a retailer's order summaries and sorting them (300 ms
+ * for a retailer with a third of 1,000,000 orders) to walking the index on
+ * min_sku_id and stopping at the page's end (a few milliseconds). The setting
+ * is restored afterwards, on error too (as a function's SET clause is).
  */
 static void
 run_query_walking_index(QueryBuilder *qb, uint32 shape)
@@ -582,20 +584,6 @@ crux_count_orders(const CruxRequest *req)
  * into the current memory context. Returns how many there are.
  */
 /*
- * Whether a page query joins the order summaries (version 1.2 on): for the sku_id
- * sort, and for a status filter, tested on each order as the orders are walked in
- * page order (a nested loop probing the summaries' primary key; run with
- * run_query_walking_index, so that the planner cannot read every summary of a
- * retailer and sort them instead).
- */
-static bool
-page_joins_summaries(const CruxRequest *req)
-{
-	return req->layout >= CRUX_LAYOUT_1_2 &&
-		(req->sort_key == CRUX_SORT_SKU_ID || req->status_mask != 0);
-}
-
-/*
  * Runs the sorted selection of order uuids from position offset on: count of them,
  * or all when count < 0 (LIMIT NULL).
  */
@@ -606,13 +594,13 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT o.uuid");
-	append_filters(&qb, req, page_joins_summaries(req));
+	append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID);
 	append_order_by(&qb, req);
 	appendStringInfo(&qb.sql, " OFFSET $%d",
 					 add_param(&qb, INT8OID, Int64GetDatum(offset), false));
 	appendStringInfo(&qb.sql, " LIMIT $%d",
 					 add_param(&qb, INT8OID, Int64GetDatum(count), count < 0));
-	if (page_joins_summaries(req))
+	if (req->layout >= CRUX_LAYOUT_1_2 && req->sort_key == CRUX_SORT_SKU_ID)
 		run_query_walking_index(&qb, query_shape(req, QUERY_PAGE));
 	else
 		run_query(&qb, query_shape(req, QUERY_PAGE));
