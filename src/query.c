@@ -477,22 +477,37 @@ append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
 }
 
 /*
- * " + (the caller's orders of the whole days [$from, $to), counted index-only from
- * crux.order_summaries)": from version 1.2 on, the counts per retailer keep months
- * only, and a tenant's days come from the index (retailer_uuid, created_day,
- * status_mask), which row-level security's retailer test leads into.
+ * " + (the caller's orders of the whole days [$from, $to))", counted index-only:
+ * from version 1.2 on, the counts per retailer keep months only. With a status
+ * filter from crux.order_summaries' index (retailer_uuid, created_day, status_mask),
+ * which row-level security's retailer test leads into; from 1.3 on it holds only
+ * orders with line items (status_mask <> 0), which every status filter implies.
+ * Without one from crux.orders' index (retailer_uuid, created_date, uuid), between
+ * the days' UTC midnights.
  */
 static void
 append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, int from, int to,
 						 int mask, int orgs)
 {
-	appendStringInfo(&qb->sql,
-					 " + (SELECT count(*) FROM crux.order_summaries s"
-					 " WHERE s.created_day >= $%d AND s.created_day < $%d", from, to);
 	if (mask > 0)
+	{
+		appendStringInfo(&qb->sql,
+						 " + (SELECT count(*) FROM crux.order_summaries s"
+						 " WHERE s.created_day >= $%d AND s.created_day < $%d"
+						 " AND s.status_mask <> 0", from, to);
 		append_status_test(qb, req, "s.status_mask", mask);
-	if (orgs > 0)
-		appendStringInfo(&qb->sql, " AND s.retailer_uuid = ANY ($%d)", orgs);
+		if (orgs > 0)
+			appendStringInfo(&qb->sql, " AND s.retailer_uuid = ANY ($%d)", orgs);
+	}
+	else
+	{
+		appendStringInfo(&qb->sql,
+						 " + (SELECT count(*) FROM crux.orders o"
+						 " WHERE o.created_date >= ($%d::timestamp AT TIME ZONE 'UTC')"
+						 " AND o.created_date < ($%d::timestamp AT TIME ZONE 'UTC')", from, to);
+		if (orgs > 0)
+			appendStringInfo(&qb->sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
+	}
 	appendStringInfoChar(&qb->sql, ')');
 }
 

@@ -25,7 +25,7 @@ INSERT INTO requests
 SELECT jsonb_strip_nulls(jsonb_build_object(
            'start_date', sd, 'end_date', ed, 'term', t, 'org_uuids', o,
            'line_item_statuses', s, 'sort', jsonb_build_object('key', k)))
-  FROM (VALUES (NULL), ('2016-06-01T00:00:00Z'), ('2018-01-01T00:00:00.000Z')) sd(sd),
+  FROM (VALUES (NULL), ('2016-06-01T00:00:00Z'), ('2016-06-10T07:00:00Z'), ('2018-01-01T00:00:00.000Z')) sd(sd),
        (VALUES (NULL), ('2017-06-01T00:00:00Z')) ed(ed),
        (VALUES (NULL), ('PO-00000042'), ('SKU000123'),
                ((SELECT upper(uuid::text) FROM crux.orders ORDER BY uuid LIMIT 1))) t(t),

@@ -71,19 +71,23 @@ tap $? "after the same writes on both, still the same answers"
 wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 [ "$wrong" = 0 ]; tap $? "the upgraded database's summaries and counts are exact (found $wrong wrong)"
 
-# from 1.1 (summaries still columns of crux.orders) to the default version: the
-# summaries move into crux.order_summaries with their values, the answers stay
-q postgres -q -c "DROP DATABASE IF EXISTS upgraded_1_1" -c "CREATE DATABASE upgraded_1_1"
-q upgraded_1_1 -q -c "CREATE EXTENSION crux_orders VERSION '1.1'" &&
-    q upgraded_1_1 -q -v orders=500 -f test/generate.sql >/dev/null &&
-    q upgraded_1_1 -q -c "UPDATE crux.line_items SET status = 'cancelled' WHERE sku_id LIKE 'SKU0001%'" \
-                      -c "DELETE FROM crux.orders WHERE purchase_order_id LIKE 'PO-0000004%'"
-tap $? "CREATE EXTENSION crux_orders VERSION '1.1', orders and the same writes"
-before=$(answers upgraded_1_1)
-q upgraded_1_1 -q -c "ALTER EXTENSION crux_orders UPDATE"
-tap $? "ALTER EXTENSION crux_orders UPDATE from 1.1"
-[ "$(answers upgraded_1_1)" = "$before" ] && [ "$before" = "$(answers fresh)" ]
-tap $? "from 1.1: the same answers before and after the update, and as a fresh install"
-wrong=$(q upgraded_1_1 -c "SELECT crux.recount_summaries()")
-[ "$wrong" = 0 ]; tap $? "from 1.1: the summaries moved with their values (found $wrong wrong)"
-q postgres -q -c "DROP DATABASE upgraded_1_1"
+# from each later released version, with data and writes, to the default version:
+# 1.1 (summaries still columns of crux.orders: they move into crux.order_summaries
+# with their values), 1.2 (the summaries' retailer-day index becomes partial)
+for from in 1.1 1.2; do
+    db=upgraded_${from/./_}
+    q postgres -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    q $db -q -c "CREATE EXTENSION crux_orders VERSION '$from'" &&
+        q $db -q -v orders=500 -f test/generate.sql >/dev/null &&
+        q $db -q -c "UPDATE crux.line_items SET status = 'cancelled' WHERE sku_id LIKE 'SKU0001%'" \
+                 -c "DELETE FROM crux.orders WHERE purchase_order_id LIKE 'PO-0000004%'"
+    tap $? "CREATE EXTENSION crux_orders VERSION '$from', orders and the same writes"
+    before=$(answers $db)
+    q $db -q -c "ALTER EXTENSION crux_orders UPDATE"
+    tap $? "ALTER EXTENSION crux_orders UPDATE from $from"
+    [ "$(answers $db)" = "$before" ] && [ "$before" = "$(answers fresh)" ]
+    tap $? "from $from: the same answers before and after the update, and as a fresh install"
+    wrong=$(q $db -c "SELECT crux.recount_summaries()")
+    [ "$wrong" = 0 ]; tap $? "from $from: the summaries and counts are exact afterwards (found $wrong wrong)"
+    q postgres -q -c "DROP DATABASE $db"
+done
