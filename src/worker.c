@@ -379,7 +379,6 @@ typedef struct Slice
 	const Options *opt;
 	const Job  *job;
 	const char *snapshot;		/* the exporting transaction's snapshot */
-	const char *rows_function;	/* crux.export_rows or crux.export_rows_bulk */
 	long long	first;			/* positions [first, first + count) of the selection */
 	long long	count;
 	char	   *path;
@@ -423,10 +422,10 @@ export_slice(void *arg)
 		slice->error = strdup(PQerrorMessage(conn));
 	else if (PQclear(res), become_requester(conn, slice->job, &slice->error))
 	{
-		if (asprintf(&sql, "COPY (SELECT %s FROM %s("
+		if (asprintf(&sql, "COPY (SELECT %s FROM crux.export_rows("
 					 "current_setting('crux_export.request')::jsonb, %lld, %lld))"
 					 " TO STDOUT (FORMAT csv%s)", slice->job->select_list,
-					 slice->rows_function, slice->first, slice->count,
+					 slice->first, slice->count,
 					 slice->header ? ", HEADER" : "") < 0)
 			abort();
 		slice->rows = copy_to_file(conn, sql, slice->path, slice->header, false, label,
@@ -477,7 +476,7 @@ append_file(int out, const char *from)
  */
 static long
 write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long orders,
-					bool bulk, const char *tmp_path, long *bytes, char **error)
+					const char *tmp_path, long *bytes, char **error)
 {
 	PGresult   *res = run(conn, PGRES_TUPLES_OK, "SELECT pg_export_snapshot()", 0, NULL);
 	Slice		slices[MAX_JOBS];
@@ -495,7 +494,6 @@ write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long 
 	{
 		slices[k] = (Slice) {
 			.opt = opt, .job = job, .snapshot = PQgetvalue(res, 0, 0),
-			.rows_function = bulk ? "crux.export_rows_bulk" : "crux.export_rows",
 			.first = orders * k / opt->jobs,
 			.count = orders * (k + 1) / opt->jobs - orders * k / opt->jobs,
 			.header = k == 0, .rows = -1
@@ -580,18 +578,15 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 	if (opt->jobs > 1)
 	{
 		/*
-		 * slices need crux.export_rows (version 1.1 on); being large, they use
-		 * crux.export_rows_bulk where there is one (1.2 on)
+		 * slices need crux.export_rows (version 1.1 on). Not crux.export_rows_bulk
+		 * (1.2): its hash joins and sort of the wide rows measured slower.
 		 */
 		PGresult   *res = run(conn, PGRES_TUPLES_OK,
 							  "SELECT crux.export_order_count("
-							  "current_setting('crux_export.request')::jsonb),"
-							  " to_regprocedure('crux.export_rows_bulk(jsonb,bigint,bigint)')"
-							  "       IS NOT NULL"
+							  "current_setting('crux_export.request')::jsonb)"
 							  " WHERE to_regprocedure('crux.export_rows(jsonb,bigint,bigint)')"
 							  "       IS NOT NULL", 0, NULL);
 		long long	orders = -1;
-		bool		bulk = false;
 
 		if (res == NULL)
 		{
@@ -600,16 +595,13 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 			return -1;
 		}
 		if (PQntuples(res) == 1)
-		{
 			orders = atoll(PQgetvalue(res, 0, 0));
-			bulk = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-		}
 		PQclear(res);
 		if (orders >= opt->slice_orders * opt->jobs)
 		{
 			free(schema);
 			log_msg("export %s: %lld orders in %d slices", job->uuid, orders, opt->jobs);
-			return write_csv_in_slices(conn, opt, job, orders, bulk, tmp_path, bytes,
+			return write_csv_in_slices(conn, opt, job, orders, tmp_path, bytes,
 									   error);
 		}
 	}
