@@ -2,8 +2,11 @@
 # Backend memory over many calls (issues #4, #6): one pgbench connection makes CALLS
 # calls (default 100,000) of crux_get_orders with a mix of request shapes (so the
 # plan cache fills) and of bad requests (errors), on 1,000 sample orders; the
-# backend's RSS is sampled from /proc while it runs. Prints the samples and the
-# growth from the first to the last.
+# backend's RSS and private memory (RssAnon) are sampled from /proc while it runs.
+# Prints the samples and the growth from the first to the last. Then the same calls
+# again, each its own statement, with the sum of the backend's memory contexts
+# printed after a warm-up and every quarter (memory-contexts.py): RSS moves with
+# malloc's and the kernel's bookkeeping, the contexts are what the backend keeps.
 #   bash test/bench/memory.sh [CALLS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,14 +29,20 @@ pg_virtualenv -t -v 15 bash -c '
     while [ -z "$pid" ]; do
         pid=$(psql -X -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = '"'"'pgbench'"'"'" || true)
     done
-    samples=()
+    samples=() anon=()
     while kill -0 $bench 2>/dev/null; do
-        rss=$(awk "/VmRSS/ { print \$2 }" /proc/$pid/status 2>/dev/null || true)
-        [ -n "$rss" ] && samples+=("$rss")
+        # VmRSS counts the shared buffers the backend has touched too; RssAnon is
+        # its private memory alone
+        read -r rss priv < <(awk "/^VmRSS/ { r = \$2 } /^RssAnon/ { a = \$2 } END { print r, a }" \
+                             /proc/$pid/status 2>/dev/null || true)
+        [ -n "$rss" ] && samples+=("$rss") && anon+=("$priv")
         sleep 5        # sampling interval of a measurement, not synchronisation
     done
     wait $bench
     grep -E "processed|tps" "$work/pgbench.out"
     echo "backend RSS samples (kB): ${samples[*]}"
-    echo "growth first to last: $(( ${samples[-1]} - ${samples[0]} )) kB over '"$calls"' calls"
+    echo "backend private memory (RssAnon) samples (kB): ${anon[*]}"
+    echo "growth first to last: RSS $(( ${samples[-1]} - ${samples[0]} )) kB, private $(( ${anon[-1]} - ${anon[0]} )) kB over '"$calls"' calls"
+    # the same shapes, each call its own statement, measured inside the backend
+    python3 test/bench/memory-contexts.py '"$((calls / 4))"' | psql -X -q
 '
