@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "crux_orders.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -18,11 +19,15 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-/* One row of the details query, and where to push its values. */
+/*
+ * One row of the details query, deformed once (SPI_getbinval per column would
+ * walk every earlier column again for each one after a NULL), and where to push
+ * its values.
+ */
 typedef struct RowReader
 {
-	HeapTuple	tuple;
-	TupleDesc	tupdesc;
+	Datum	   *values;
+	bool	   *nulls;
 	JsonbParseState **state;
 } RowReader;
 
@@ -60,10 +65,12 @@ push_string_value(JsonbParseState **state, const char *key, char *s)
 	push_value(state, &v);
 }
 
+/* Column col (from 1, as the DC_ numbers) of the row. */
 static Datum
 column(const RowReader *row, int col, bool *isnull)
 {
-	return SPI_getbinval(row->tuple, row->tupdesc, col, isnull);
+	*isnull = row->nulls[col - 1];
+	return row->values[col - 1];
 }
 
 static void
@@ -352,6 +359,9 @@ crux_orders_response(int64 total_results, SPITupleTable *details)
 	int64		current_order = -1;
 	pg_uuid_t	current_line_item;
 	bool		in_line_item = false;
+	int			natts = details != NULL ? details->tupdesc->natts : 0;
+	Datum	   *values = palloc(sizeof(Datum) * Max(natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(natts, 1));
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	push_key(&state, "total_results");
@@ -362,9 +372,12 @@ crux_orders_response(int64 total_results, SPITupleTable *details)
 
 	for (uint64 i = 0; details != NULL && i < details->numvals; i++)
 	{
-		RowReader	row = {details->vals[i], details->tupdesc, &state};
+		RowReader	row = {values, nulls, &state};
 		bool		isnull;
-		int64		position = DatumGetInt64(column(&row, DC_PAGE_POSITION, &isnull));
+		int64		position;
+
+		heap_deform_tuple(details->vals[i], details->tupdesc, values, nulls);
+		position = DatumGetInt64(column(&row, DC_PAGE_POSITION, &isnull));
 
 		CHECK_FOR_INTERRUPTS();
 		if (position != current_order)
@@ -402,5 +415,7 @@ crux_orders_response(int64 total_results, SPITupleTable *details)
 
 	end_array(&state);			/* orders */
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	pfree(values);
+	pfree(nulls);
 	return JsonbValueToJsonb(result);
 }
