@@ -1,0 +1,375 @@
+/*
+ * tracking.c
+ *		The tracking-number column of export rows: crux.line_item_tracking(uuid)
+ *		returns a line item's tracking numbers joined by "; ", ordered by shipping
+ *		date (none last), then tracking number (bytewise), then uuid; NULL when it
+ *		has none.
+ *
+ * An export calls it once per line item. The first calls of a query look each
+ * line item up (one indexed query each). Once a query has looked up about a
+ * tenth as many line items as there are tracking numbers (so that the lookups
+ * have cost about what one pass over them does), it reads every tracking number
+ * the caller can see, once and unsorted, into a hash table kept until the query
+ * ends, and answers the rest from memory: an export of millions of line items
+ * then costs one pass over the tracking numbers instead of a B-tree descent per
+ * line item. The table is bounded by work_mem * hash_mem_multiplier; when the
+ * tracking numbers do not fit, the query keeps looking them up one by one.
+ *
+ * Both ways run as the caller, with the query's snapshot, so row-level security
+ * and visibility are those of the sub-select this replaces.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "crux_orders.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+/* one tracking number of a line item that has not been asked for yet */
+typedef struct TrackingNumber
+{
+	struct TrackingNumber *next;
+	TimestampTz shipping_date;
+	bool		has_date;
+	pg_uuid_t	uuid;
+	int			len;
+	char		number[FLEXIBLE_ARRAY_MEMBER];
+} TrackingNumber;
+
+/* a line item with tracking numbers: first a list, joined when first asked for */
+typedef struct TrackingEntry
+{
+	pg_uuid_t	line_item;		/* hash key */
+	uint32		hash;
+	char		status;
+	bool		joined;			/* value is the joined text */
+	void	   *value;			/* text *, or TrackingNumber * when not joined */
+} TrackingEntry;
+
+#define SH_PREFIX tracking
+#define SH_ELEMENT_TYPE TrackingEntry
+#define SH_KEY_TYPE pg_uuid_t
+#define SH_KEY line_item
+#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) &(key), sizeof(pg_uuid_t))
+#define SH_EQUAL(tb, a, b) (memcmp(&(a), &(b), sizeof(pg_uuid_t)) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef enum TrackingMode
+{
+	TRACKING_LOOKUP,			/* one query per line item, may switch to memory */
+	TRACKING_IN_MEMORY,			/* answered from the hash table */
+	TRACKING_LOOKUP_ONLY		/* the table did not fit: one query per line item */
+} TrackingMode;
+
+/* per call site, in fn_extra, for the length of one query */
+typedef struct TrackingState
+{
+	TrackingMode mode;
+	int64		lookups;
+	int64		lookups_before_loading;
+	double		tracking_numbers;	/* the table's estimated size */
+	MemoryContext cache_context;	/* the hash table and the numbers */
+	tracking_hash *cache;
+	char	   *arena;			/* bump allocation of the numbers */
+	Size		arena_free;
+} TrackingState;
+
+#define ARENA_BLOCK_SIZE (256 * 1024)
+#define FETCH_ROWS 10000
+
+static const char *lookup_sql =
+"SELECT pg_catalog.string_agg(t.tracking_number, '; '"
+"           ORDER BY t.shipping_date NULLS LAST,"
+"                    t.tracking_number COLLATE pg_catalog.\"C\", t.uuid)"
+"  FROM crux.tracking_numbers t"
+" WHERE t.line_item_uuid OPERATOR(pg_catalog.=) $1";
+
+static const char *all_numbers_sql =
+"SELECT t.line_item_uuid, t.tracking_number, t.shipping_date, t.uuid"
+"  FROM crux.tracking_numbers t";
+
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_prepare failed for tracking numbers: %s",
+				 SPI_result_code_string(SPI_result));
+		*plan = prepared;
+	}
+	return *plan;
+}
+
+/* One line item's tracking numbers by one indexed query, in the caller's context. */
+static Datum
+look_up_tracking(Datum line_item, bool *isnull)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_plan(kept_plan(&plan, lookup_sql, 1, argtypes), &line_item, NULL,
+						 true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not look up tracking numbers");
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+	if (!*isnull)
+		result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	return result;
+}
+
+static void *
+arena_alloc(TrackingState *state, Size size)
+{
+	char	   *space;
+
+	size = MAXALIGN(size);
+	if (size > state->arena_free)
+	{
+		Size		block = Max(ARENA_BLOCK_SIZE, size);
+
+		state->arena = MemoryContextAlloc(state->cache_context, block);
+		state->arena_free = block;
+	}
+	space = state->arena;
+	state->arena += size;
+	state->arena_free -= size;
+	return space;
+}
+
+/* Adds one row of all_numbers_sql to its line item's list. */
+static void
+remember_number(TrackingState *state, Datum *values, bool *nulls)
+{
+	text	   *number = DatumGetTextPP(values[1]);
+	int			len = VARSIZE_ANY_EXHDR(number);
+	TrackingNumber *item = arena_alloc(state, offsetof(TrackingNumber, number) + len);
+	TrackingEntry *entry;
+	bool		found;
+
+	item->has_date = !nulls[2];
+	item->shipping_date = nulls[2] ? 0 : DatumGetTimestampTz(values[2]);
+	memcpy(&item->uuid, DatumGetUUIDP(values[3]), sizeof(pg_uuid_t));
+	item->len = len;
+	memcpy(item->number, VARDATA_ANY(number), len);
+
+	entry = tracking_insert(state->cache, *DatumGetUUIDP(values[0]), &found);
+	if (!found)
+	{
+		entry->joined = false;
+		entry->value = NULL;
+	}
+	item->next = entry->value;
+	entry->value = item;
+}
+
+/* the estimated number of tracking numbers (pg_class.reltuples, else pages) */
+static double
+estimated_tracking_numbers(void)
+{
+	Oid			relid = get_relname_relid("tracking_numbers", get_namespace_oid("crux", false));
+	Relation	rel;
+	double		tuples;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "crux.tracking_numbers does not exist");
+	rel = table_open(relid, AccessShareLock);
+	tuples = rel->rd_rel->reltuples;
+	if (tuples < 0)				/* never vacuumed or analyzed */
+		tuples = (double) RelationGetNumberOfBlocks(rel) * 50;
+	table_close(rel, AccessShareLock);
+	return tuples;
+}
+
+/*
+ * Reads every tracking number the caller can see into state->cache. Returns
+ * false, with nothing kept, when they would take more than the hash memory limit.
+ */
+static bool
+load_all_tracking(TrackingState *state)
+{
+	static SPIPlanPtr plan = NULL;
+	Size		limit = get_hash_memory_limit();
+	Portal		cursor;
+	bool		fits = true;
+
+	state->cache = tracking_create(state->cache_context,
+								   (uint32) Min(state->tracking_numbers, 1e8) + 64, NULL);
+	state->arena_free = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cursor = SPI_cursor_open(NULL, kept_plan(&plan, all_numbers_sql, 0, NULL),
+							 NULL, NULL, true);
+	while (fits)
+	{
+		SPI_cursor_fetch(cursor, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			Datum		values[4];
+			bool		nulls[4];
+
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+			remember_number(state, values, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+		fits = MemoryContextMemAllocated(state->cache_context, true) <= limit;
+	}
+	SPI_cursor_close(cursor);
+	SPI_finish();
+
+	if (!fits)
+	{
+		MemoryContextReset(state->cache_context);
+		state->cache = NULL;
+	}
+	return fits;
+}
+
+/* ORDER BY shipping_date NULLS LAST, tracking_number COLLATE "C", uuid */
+static int
+compare_numbers(const void *a, const void *b)
+{
+	const TrackingNumber *x = *(TrackingNumber *const *) a;
+	const TrackingNumber *y = *(TrackingNumber *const *) b;
+	int			c;
+
+	if (x->has_date != y->has_date)
+		return x->has_date ? -1 : 1;
+	if (x->has_date && x->shipping_date != y->shipping_date)
+		return x->shipping_date < y->shipping_date ? -1 : 1;
+	c = memcmp(x->number, y->number, Min(x->len, y->len));
+	if (c != 0)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(&x->uuid, &y->uuid, sizeof(pg_uuid_t));
+}
+
+/* Joins an entry's list into its text, once; returns the text. */
+static text *
+joined_numbers(TrackingState *state, TrackingEntry *entry)
+{
+	TrackingNumber *list = entry->value;
+	TrackingNumber **items;
+	int			n = 0;
+	Size		len = 0;
+	text	   *result;
+	char	   *out;
+
+	if (entry->joined)
+		return entry->value;
+	for (TrackingNumber *item = list; item != NULL; item = item->next)
+	{
+		n++;
+		len += item->len + (n > 1 ? 2 : 0);
+	}
+	items = palloc(sizeof(TrackingNumber *) * n);
+	n = 0;
+	for (TrackingNumber *item = list; item != NULL; item = item->next)
+		items[n++] = item;
+	if (n > 1)
+		qsort(items, n, sizeof(TrackingNumber *), compare_numbers);
+
+	result = arena_alloc(state, VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	out = VARDATA(result);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+		{
+			memcpy(out, "; ", 2);
+			out += 2;
+		}
+		memcpy(out, items[i]->number, items[i]->len);
+		out += items[i]->len;
+	}
+	pfree(items);
+	entry->value = result;
+	entry->joined = true;
+	return result;
+}
+
+static TrackingState *
+tracking_state(FmgrInfo *flinfo)
+{
+	TrackingState *state = flinfo->fn_extra;
+
+	if (state == NULL)
+	{
+		state = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(TrackingState));
+		state->mode = TRACKING_LOOKUP;
+		state->tracking_numbers = estimated_tracking_numbers();
+		state->lookups_before_loading = (int64) (state->tracking_numbers / 10);
+		state->cache_context = AllocSetContextCreate(flinfo->fn_mcxt,
+													 "crux_orders tracking numbers",
+													 ALLOCSET_DEFAULT_SIZES);
+		flinfo->fn_extra = state;
+	}
+	return state;
+}
+
+/*
+ * The line item's joined tracking numbers, from memory or by lookup. From memory
+ * the result points into the cache, which lives as long as the query.
+ */
+static Datum
+line_item_tracking(FunctionCallInfo fcinfo)
+{
+	TrackingState *state = tracking_state(fcinfo->flinfo);
+	Datum		line_item = PG_GETARG_DATUM(0);
+	bool		isnull;
+	Datum		result;
+
+	if (state->mode == TRACKING_LOOKUP && state->lookups >= state->lookups_before_loading)
+		state->mode = load_all_tracking(state) ? TRACKING_IN_MEMORY : TRACKING_LOOKUP_ONLY;
+
+	if (state->mode == TRACKING_IN_MEMORY)
+	{
+		TrackingEntry *entry = tracking_lookup(state->cache, *DatumGetUUIDP(line_item));
+
+		if (entry == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_TEXT_P(joined_numbers(state, entry));
+	}
+
+	state->lookups++;
+	result = look_up_tracking(line_item, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(crux_line_item_tracking);
+
+/* crux.line_item_tracking(uuid) returns text (1.4 on) */
+Datum
+crux_line_item_tracking(PG_FUNCTION_ARGS)
+{
+	return line_item_tracking(fcinfo);
+}
