@@ -11,12 +11,15 @@
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.4'" to load this file. \quit
 
 -- a line item's tracking numbers joined by '; ', by shipping date (none last),
--- tracking number (bytewise) and uuid; NULL when it has none
-CREATE FUNCTION crux.line_item_tracking(uuid) RETURNS text
+-- tracking number (bytewise) and uuid; NULL when it has none. expected_calls: how
+-- many line items the calling query will ask for, when known (then a large query
+-- reads the tracking numbers into memory at its first call).
+CREATE FUNCTION crux.line_item_tracking(line_item uuid, expected_calls bigint DEFAULT NULL)
+RETURNS text
 AS 'MODULE_PATHNAME', 'crux_line_item_tracking'
-LANGUAGE C STABLE STRICT;
-REVOKE EXECUTE ON FUNCTION crux.line_item_tracking(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION crux.line_item_tracking(uuid) TO crux_reader;
+LANGUAGE C STABLE;
+REVOKE EXECUTE ON FUNCTION crux.line_item_tracking(uuid, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.line_item_tracking(uuid, bigint) TO crux_reader;
 
 -- Inlinable, as before, and schema-qualified throughout.
 CREATE OR REPLACE FUNCTION crux.export_rows(jsonb, bigint, bigint) RETURNS SETOF crux.export_row
@@ -31,7 +34,9 @@ LANGUAGE sql STABLE AS $$
            li.uuid, li.status, li.item_uuid, li.item_name, li.sku_uuid, li.sku_id,
            li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,
            li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,
-           li.quantity_rejected, li.backorder_date, crux.line_item_tracking(li.uuid)
+           li.quantity_rejected, li.backorder_date,
+           -- a slice of $3 orders asks for at least $3 line items' tracking numbers
+           crux.line_item_tracking(li.uuid, $3)
       FROM crux.export_order_uuids($1, $2, $3) WITH ORDINALITY AS p(uuid, n)
       JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid
       LEFT JOIN crux.order_summaries s ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid

@@ -12,7 +12,9 @@
  * the caller can see, once and unsorted, into a hash table kept until the query
  * ends, and answers the rest from memory: an export of millions of line items
  * then costs one pass over the tracking numbers instead of a B-tree descent per
- * line item. The table is bounded by work_mem * hash_mem_multiplier; when the
+ * line item. The optional second argument says how many line items the query
+ * expects to ask for (the worker's slices know their size): when that is past
+ * the same threshold, the first call reads them into memory at once. The table is bounded by work_mem * hash_mem_multiplier; when the
  * tracking numbers do not fit, the query keeps looking them up one by one.
  *
  * Both ways run as the caller, with the query's snapshot, so row-level security
@@ -316,7 +318,7 @@ joined_numbers(TrackingState *state, TrackingEntry *entry)
 }
 
 static TrackingState *
-tracking_state(FmgrInfo *flinfo)
+tracking_state(FmgrInfo *flinfo, int64 expected_calls)
 {
 	TrackingState *state = flinfo->fn_extra;
 
@@ -326,6 +328,8 @@ tracking_state(FmgrInfo *flinfo)
 		state->mode = TRACKING_LOOKUP;
 		state->tracking_numbers = estimated_tracking_numbers();
 		state->lookups_before_loading = (int64) (state->tracking_numbers / 10);
+		if (expected_calls >= state->lookups_before_loading)
+			state->lookups_before_loading = 0;
 		state->cache_context = AllocSetContextCreate(flinfo->fn_mcxt,
 													 "crux_orders tracking numbers",
 													 ALLOCSET_DEFAULT_SIZES);
@@ -341,10 +345,16 @@ tracking_state(FmgrInfo *flinfo)
 static Datum
 line_item_tracking(FunctionCallInfo fcinfo)
 {
-	TrackingState *state = tracking_state(fcinfo->flinfo);
-	Datum		line_item = PG_GETARG_DATUM(0);
+	TrackingState *state;
+	Datum		line_item;
 	bool		isnull;
 	Datum		result;
+
+	if (PG_ARGISNULL(0))		/* an order without line items */
+		PG_RETURN_NULL();
+	line_item = PG_GETARG_DATUM(0);
+	state = tracking_state(fcinfo->flinfo,
+						   PG_NARGS() > 1 && !PG_ARGISNULL(1) ? PG_GETARG_INT64(1) : -1);
 
 	if (state->mode == TRACKING_LOOKUP && state->lookups >= state->lookups_before_loading)
 		state->mode = load_all_tracking(state) ? TRACKING_IN_MEMORY : TRACKING_LOOKUP_ONLY;
@@ -367,7 +377,7 @@ line_item_tracking(FunctionCallInfo fcinfo)
 
 PG_FUNCTION_INFO_V1(crux_line_item_tracking);
 
-/* crux.line_item_tracking(uuid) returns text (1.4 on) */
+/* crux.line_item_tracking(uuid, expected_calls bigint DEFAULT NULL) returns text (1.4 on) */
 Datum
 crux_line_item_tracking(PG_FUNCTION_ARGS)
 {

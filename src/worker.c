@@ -51,6 +51,7 @@ typedef struct Options
 	int			backoff;		/* seconds before the first retry, doubling */
 	int			jobs;			/* connections exporting one job in slices */
 	long long	slice_orders;	/* fewest orders per slice worth a connection */
+	const char *work_mem;		/* work_mem of the exporting sessions; "" keeps the server's */
 } Options;
 
 #define MAX_JOBS 16
@@ -68,6 +69,7 @@ typedef struct Job
 
 static volatile sig_atomic_t stop_requested = 0;
 static char worker_name[128];
+static const char *export_work_mem = "";	/* --work-mem, for become_requester */
 
 static void
 log_msg(const char *fmt,...)
@@ -109,6 +111,9 @@ usage(void)
 		   "  -j, --jobs=N               export a large selection in N slices in parallel,\n"
 		   "                             one connection each, in one snapshot (default: 2)\n"
 		   "      --slice-orders=N       fewest orders per slice (default: 20000)\n"
+		   "      --work-mem=SIZE        work_mem of the exporting sessions, which holds the\n"
+		   "                             tracking numbers in memory (default: 256MB;\n"
+		   "                             empty: the server's setting)\n"
 		   "  -h, --help                 show this help, then exit\n");
 }
 
@@ -128,6 +133,7 @@ parse_options(int argc, char **argv, Options *opt)
 		{"backoff", required_argument, NULL, 6},
 		{"jobs", required_argument, NULL, 'j'},
 		{"slice-orders", required_argument, NULL, 7},
+		{"work-mem", required_argument, NULL, 8},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -137,7 +143,7 @@ parse_options(int argc, char **argv, Options *opt)
 		.conninfo = "", .output_dir = ".", .smtp_url = NULL,
 		.from = "crux-orders@localhost", .once = false, .interval = 30,
 		.lease = 600, .max_attempts = 5, .attach_limit = 10 * 1024 * 1024, .backoff = 30,
-		.jobs = 2, .slice_orders = 20000
+		.jobs = 2, .slice_orders = 20000, .work_mem = "256MB"
 	};
 	while ((c = getopt_long(argc, argv, "d:o:s:f:j:h", long_options, NULL)) != -1)
 	{
@@ -178,6 +184,9 @@ parse_options(int argc, char **argv, Options *opt)
 				break;
 			case 7:
 				opt->slice_orders = atoll(optarg);
+				break;
+			case 8:
+				opt->work_mem = optarg;
 				break;
 			case 'h':
 				usage();
@@ -292,13 +301,14 @@ api_schema(PGconn *conn)
 static bool
 become_requester(PGconn *conn, const Job *job, char **error)
 {
-	const char *params[3] = {job->requested_by, job->claims ? job->claims : "",
-	job->request};
+	const char *params[4] = {job->requested_by, job->claims ? job->claims : "",
+	job->request, export_work_mem};
 	PGresult   *res = run(conn, PGRES_TUPLES_OK,
 						  "SELECT set_config('role', $1, true),"
 						  "       set_config('request.jwt.claims', $2, true),"
-						  "       set_config('crux_export.request', $3, true)",
-						  3, params);
+						  "       set_config('crux_export.request', $3, true),"
+						  "       CASE WHEN $4 <> '' THEN set_config('work_mem', $4, true) END",
+						  4, params);
 
 	if (res == NULL)
 	{
@@ -861,6 +871,7 @@ main(int argc, char **argv)
 				wait_mask;
 
 	parse_options(argc, argv, &opt);
+	export_work_mem = opt.work_mem;
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	sa.sa_handler = handle_stop;
 	sigaction(SIGTERM, &sa, NULL);
