@@ -217,6 +217,22 @@ def main():
           and state[2] == str(expected_rows) and expected_rows > 6,
           "3 slices in parallel give the file one COPY gives, byte for byte", r.stderr[-1500:] + str(state))
 
+    # 3d. --work-mem: too little for the tracking numbers in memory, the slices look
+    #     them up one by one and give the same bytes; a value the server refuses
+    #     fails the attempt with the server's reason
+    uuid = psql("SELECT crux_export_orders('%s') ->> 'uuid'" % request, role="w_alice")
+    r = run_worker(outdir, smtp, "-j", "3", "--slice-orders", "2", "--work-mem", "64kB")
+    state = job(uuid)
+    with open(state[4], "rb") as f:
+        small_bytes = f.read()
+    check(state[0] == "done" and small_bytes == expected,
+          "--work-mem 64kB: the same file, byte for byte", r.stderr[-1500:] + str(state))
+    uuid = psql("SELECT crux_export_orders('{\"limit\": 2}') ->> 'uuid'", role="w_alice")
+    r = run_worker(outdir, smtp, "--work-mem", "lots", "--max-attempts", "1")
+    state = job(uuid)
+    check(state[0] == "failed" and "work_mem" in state[3],
+          "--work-mem the server refuses: the job fails with the reason", r.stderr[-1500:] + str(state))
+
     # 4. 50 jobs queued while no worker runs: all done once a worker starts
     uuids = psql("SELECT string_agg(crux_export_orders(jsonb_build_object('term', 'PO-' || lpad(g::text, 8, '0'))) ->> 'uuid', ' ')"
                  " FROM generate_series(1, 50) g", role="w_alice").split()
