@@ -3,8 +3,10 @@
 # server with the benchmark settings, then one export of every order run end to end
 # by crux-export-worker --once (claim, COPY, CSV file, no email) for each --jobs
 # value given (default: 1 2), timed, with the worker's peak memory. Prints line-item
-# rows per second for each.
+# rows per second for each run, then the median per --jobs value (give a value
+# several times to repeat it: 1 2 2 2 2 2).
 #   bash test/bench/export.sh [ORDERS [JOBS ...]]
+#   CRUX_BENCH_HUGE_PAGES=1 bash test/bench/export.sh ...   # as root: huge pages
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 orders=${1:-1000000}
@@ -30,9 +32,16 @@ pg_virtualenv -t -v 15 "${bench_server_options[@]}" bash -c '
         awk -v j="$j" -v rows="$rows" -v bytes="$bytes" -v s="$start" -v e="$end" -v rss="$(cat "$out/rss")" "BEGIN {
             printf \"--jobs %d: %d rows, %d bytes in %.1f s: %.0f rows per second; worker max RSS %.1f MB\n\",
                    j, rows, bytes, e - s, rows / (e - s), rss / 1024 }"
+        awk -v j="$j" -v s="$start" -v e="$end" "BEGIN { printf \"%d %.3f\n\", j, e - s }" >>"$out/times"
         md5sum "$path" | cut -c1-32 >>"$out/md5"
         rm -f "$path"
     done
     [ "$(sort -u "$out/md5" | wc -l)" = 1 ] && echo "every run wrote the same file (md5 $(head -1 "$out/md5"))"
+    for j in $(cut -d" " -f1 "$out/times" | sort -un); do
+        awk -v j="$j" -v rows="$rows" "\$1 == j { print \$2 }" "$out/times" | sort -n | awk -v j="$j" -v rows="$rows" "
+            { t[NR] = \$1 }
+            END { m = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
+                  printf \"median of %d runs with --jobs %d: %.1f s, %.0f rows per second\n\", NR, j, m, rows / m }"
+    done
     rm -rf "$out"
 '
