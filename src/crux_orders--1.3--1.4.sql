@@ -25,7 +25,10 @@ GRANT EXECUTE ON FUNCTION crux.line_item_tracking(uuid, bigint) TO crux_reader;
 CREATE OR REPLACE FUNCTION crux.export_rows(jsonb, bigint, bigint) RETURNS SETOF crux.export_row
 LANGUAGE sql STABLE AS $$
     SELECT o.uuid, o.status,
-           (s.status_mask OPERATOR(pg_catalog.<>) 0 AND s.n_unallocated OPERATOR(pg_catalog.=) 0),
+           -- is_allocated (line items, none unallocated) from the order's own rows:
+           -- no probe of its summary
+           (pg_catalog.count(li.uuid) OVER w OPERATOR(pg_catalog.>) 0
+            AND NOT pg_catalog.bool_or(li.status OPERATOR(pg_catalog.=) 'unallocated') OVER w),
            o.purchase_order_id, o.created_date, o.notes, o.estimated_shipping_cost,
            o.drop_ship_fee, o.order_fee, r.name, o.retailer_uuid, u.name, u.email,
            o.address_name, o.address_business_name, o.address_address1,
@@ -39,9 +42,9 @@ LANGUAGE sql STABLE AS $$
            crux.line_item_tracking(li.uuid, $3)
       FROM crux.export_order_uuids($1, $2, $3) WITH ORDINALITY AS p(uuid, n)
       JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid
-      LEFT JOIN crux.order_summaries s ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid
       LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid
       LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid
       LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid
+    WINDOW w AS (PARTITION BY p.n)
      ORDER BY p.n, li.position, li.uuid
 $$;
