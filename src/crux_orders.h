@@ -164,4 +164,13 @@ extern SPITupleTable *crux_fetch_order_details(CruxLayout layout, Datum *uuids,
 /* output.c */
 extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details);
 
+/* tracking.c: an export's tracking numbers, one line item at a time */
+typedef struct TrackingState CruxTracking;
+extern CruxTracking *crux_tracking_begin(MemoryContext parent, int64 expected_calls);
+extern text *crux_tracking_text(CruxTracking *tracking, Datum line_item);
+
+/* export.c: a slice bound argument (first, count), checked; if_null when NULL */
+extern int64 crux_slice_bound(FunctionCallInfo fcinfo, int argno, const char *name,
+							  int64 if_null);
+
 #endif							/* CRUX_ORDERS_H */

@@ -145,8 +145,8 @@ return_order_uuids(FunctionCallInfo fcinfo, const CruxRequest *req, int64 first,
 	SPI_finish();
 }
 
-static int64
-slice_bound(FunctionCallInfo fcinfo, int argno, const char *name, int64 if_null)
+int64
+crux_slice_bound(FunctionCallInfo fcinfo, int argno, const char *name, int64 if_null)
 {
 	int64		value;
 
@@ -192,8 +192,8 @@ export_order_uuids_slice(FunctionCallInfo fcinfo, CruxLayout layout)
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
 	req.layout = layout;
-	first = slice_bound(fcinfo, 1, "first", 0);
-	count = slice_bound(fcinfo, 2, "count", -1);
+	first = crux_slice_bound(fcinfo, 1, "first", 0);
+	count = crux_slice_bound(fcinfo, 2, "count", -1);
 	return_order_uuids(fcinfo, &req, first, count);
 	return (Datum) 0;
 }

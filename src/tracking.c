@@ -14,8 +14,10 @@
  * then costs one pass over the tracking numbers instead of a B-tree descent per
  * line item. The optional second argument says how many line items the query
  * expects to ask for (the worker's slices know their size): when that is past
- * the same threshold, the first call reads them into memory at once. The table is bounded by work_mem * hash_mem_multiplier; when the
- * tracking numbers do not fit, the query keeps looking them up one by one.
+ * the same threshold, the first call reads them into memory at once. The table
+ * is bounded by work_mem * hash_mem_multiplier; when the tracking numbers do not
+ * fit, the query keeps looking them up one by one. crux.export_csv (csv.c) uses
+ * the same state through crux_tracking_begin and crux_tracking_text.
  *
  * Both ways run as the caller, with the query's snapshot, so row-level security
  * and visibility are those of the sub-select this replaces.
@@ -80,7 +82,7 @@ typedef enum TrackingMode
 	TRACKING_LOOKUP_ONLY		/* the table did not fit: one query per line item */
 } TrackingMode;
 
-/* per call site, in fn_extra, for the length of one query */
+/* one query's tracking numbers (CruxTracking in crux_orders.h) */
 typedef struct TrackingState
 {
 	TrackingMode mode;
@@ -317,44 +319,37 @@ joined_numbers(TrackingState *state, TrackingEntry *entry)
 	return result;
 }
 
-static TrackingState *
-tracking_state(FmgrInfo *flinfo, int64 expected_calls)
+/*
+ * Starts answering one query's tracking numbers, in a child of parent that lives
+ * as long as the query. expected_calls: how many line items the query will ask
+ * for, or -1 when it does not know.
+ */
+CruxTracking *
+crux_tracking_begin(MemoryContext parent, int64 expected_calls)
 {
-	TrackingState *state = flinfo->fn_extra;
+	TrackingState *state = MemoryContextAllocZero(parent, sizeof(TrackingState));
 
-	if (state == NULL)
-	{
-		state = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(TrackingState));
-		state->mode = TRACKING_LOOKUP;
-		state->tracking_numbers = estimated_tracking_numbers();
-		state->lookups_before_loading = (int64) (state->tracking_numbers / 10);
-		if (expected_calls >= state->lookups_before_loading)
-			state->lookups_before_loading = 0;
-		state->cache_context = AllocSetContextCreate(flinfo->fn_mcxt,
-													 "crux_orders tracking numbers",
-													 ALLOCSET_DEFAULT_SIZES);
-		flinfo->fn_extra = state;
-	}
+	state->mode = TRACKING_LOOKUP;
+	state->tracking_numbers = estimated_tracking_numbers();
+	state->lookups_before_loading = (int64) (state->tracking_numbers / 10);
+	if (expected_calls >= state->lookups_before_loading)
+		state->lookups_before_loading = 0;
+	state->cache_context = AllocSetContextCreate(parent,
+												 "crux_orders tracking numbers",
+												 ALLOCSET_DEFAULT_SIZES);
 	return state;
 }
 
 /*
- * The line item's joined tracking numbers, from memory or by lookup. From memory
- * the result points into the cache, which lives as long as the query.
+ * The line item's joined tracking numbers, or NULL when it has none. From memory
+ * the text points into the cache, which lives as long as the query; looked up,
+ * it is allocated in the current memory context.
  */
-static Datum
-line_item_tracking(FunctionCallInfo fcinfo)
+text *
+crux_tracking_text(CruxTracking *state, Datum line_item)
 {
-	TrackingState *state;
-	Datum		line_item;
-	bool		isnull;
 	Datum		result;
-
-	if (PG_ARGISNULL(0))		/* an order without line items */
-		PG_RETURN_NULL();
-	line_item = PG_GETARG_DATUM(0);
-	state = tracking_state(fcinfo->flinfo,
-						   PG_NARGS() > 1 && !PG_ARGISNULL(1) ? PG_GETARG_INT64(1) : -1);
+	bool		isnull;
 
 	if (state->mode == TRACKING_LOOKUP && state->lookups >= state->lookups_before_loading)
 		state->mode = load_all_tracking(state) ? TRACKING_IN_MEMORY : TRACKING_LOOKUP_ONLY;
@@ -363,16 +358,30 @@ line_item_tracking(FunctionCallInfo fcinfo)
 	{
 		TrackingEntry *entry = tracking_lookup(state->cache, *DatumGetUUIDP(line_item));
 
-		if (entry == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_TEXT_P(joined_numbers(state, entry));
+		return entry == NULL ? NULL : joined_numbers(state, entry);
 	}
 
 	state->lookups++;
 	result = look_up_tracking(line_item, &isnull);
-	if (isnull)
+	return isnull ? NULL : DatumGetTextPP(result);
+}
+
+/* crux.line_item_tracking's state, per call site, in fn_extra */
+static Datum
+line_item_tracking(FunctionCallInfo fcinfo)
+{
+	text	   *numbers;
+
+	if (PG_ARGISNULL(0))		/* an order without line items */
 		PG_RETURN_NULL();
-	return result;
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra =
+			crux_tracking_begin(fcinfo->flinfo->fn_mcxt,
+								PG_NARGS() > 1 && !PG_ARGISNULL(1) ? PG_GETARG_INT64(1) : -1);
+	numbers = crux_tracking_text(fcinfo->flinfo->fn_extra, PG_GETARG_DATUM(0));
+	if (numbers == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(numbers);
 }
 
 PG_FUNCTION_INFO_V1(crux_line_item_tracking);

@@ -9,8 +9,9 @@
  * job whose lease lapsed (its worker died) is claimed again, and a worker whose
  * lease lapsed cannot complete it: completion is fenced by the attempt number.
  * Each export runs as the job's requester (SET ROLE, and its JWT claims), so it
- * holds exactly what the requester could see. The CSV is streamed from
- * COPY ... TO STDOUT into a temporary file, renamed into place when complete, then
+ * holds exactly what the requester could see. The CSV is streamed into a
+ * temporary file (from crux.export_csv's chunks, or from COPY ... TO STDOUT on
+ * versions before 1.5), renamed into place when complete, then
  * sent through SMTP (attached up to --attach-limit, otherwise named). Failed
  * attempts are retried with exponential backoff; after --max-attempts the job is
  * failed with the reason.
@@ -19,6 +20,7 @@
  * bypasses row-level security on crux.export_jobs).
  */
 #define _GNU_SOURCE				/* asprintf */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -383,6 +385,115 @@ copy_to_file(PGconn *conn, const char *sql, const char *path, bool header, bool 
 	return rows;
 }
 
+/* A 4-byte big-endian integer of a binary result. */
+static uint32_t
+read_uint32(const char *p)
+{
+	uint32_t	n;
+
+	memcpy(&n, p, 4);
+	return ntohl(n);
+}
+
+/*
+ * One crux.export_csv_chunk (rows integer, csv text) in binary: the number of
+ * columns, then per column its type, length and bytes. False if malformed.
+ */
+static bool
+parse_chunk(const char *value, int len, long *rows, const char **csv, int *csv_len)
+{
+	int32_t		rows_len;
+
+	if (len < 24 || read_uint32(value) != 2)
+		return false;
+	rows_len = (int32_t) read_uint32(value + 8);
+	if (rows_len != 4)
+		return false;
+	*rows = (int32_t) read_uint32(value + 12);
+	*csv_len = (int32_t) read_uint32(value + 20);
+	*csv = value + 24;
+	return *csv_len >= 0 && 24 + *csv_len == len;
+}
+
+/*
+ * Streams crux.export_csv (version 1.5 on) for positions [first, first + count)
+ * of the selection (count < 0: to the end) into path: its chunks arrive one at a
+ * time (single-row mode, binary) and are written as they come. Returns the number
+ * of data rows, or -1 with *error set. With durable, the file is on disk when
+ * this returns.
+ */
+static long
+chunks_to_file(PGconn *conn, long long first, long long count, bool header,
+			   const char *path, bool durable, const char *label, long *bytes,
+			   char **error)
+{
+	char		first_text[32];
+	char		count_text[32];
+	const char *params[3] = {first_text, count >= 0 ? count_text : NULL,
+	header ? "true" : "false"};
+	FILE	   *out = NULL;
+	PGresult   *res;
+	long		rows = 0;
+	long		logged = 0;
+
+	*bytes = 0;
+	snprintf(first_text, sizeof(first_text), "%lld", first);
+	snprintf(count_text, sizeof(count_text), "%lld", count);
+	if (!PQsendQueryParams(conn, "SELECT crux.export_csv("
+						   "current_setting('crux_export.request')::jsonb,"
+						   " $1::bigint, $2::bigint, $3::boolean)",
+						   3, NULL, params, NULL, NULL, 1) ||
+		!PQsetSingleRowMode(conn))
+	{
+		*error = strdup(PQerrorMessage(conn));
+		PQclear(PQgetResult(conn));
+		return -1;
+	}
+	out = fopen(path, "w");
+	if (out == NULL && asprintf(error, "could not create \"%s\": %s", path, strerror(errno)) < 0)
+		abort();
+	/* read every result, even after a failure, so the connection stays usable */
+	while ((res = PQgetResult(conn)) != NULL)
+	{
+		ExecStatusType status = PQresultStatus(res);
+		const char *csv;
+		int			csv_len;
+		long		chunk_rows;
+
+		if (status == PGRES_SINGLE_TUPLE && *error == NULL)
+		{
+			if (!parse_chunk(PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0), &chunk_rows,
+							 &csv, &csv_len))
+				*error = strdup("crux.export_csv returned a malformed chunk");
+			else if (fwrite(csv, 1, csv_len, out) != (size_t) csv_len)
+			{
+				if (asprintf(error, "could not write \"%s\": %s", path, strerror(errno)) < 0)
+					abort();
+			}
+			else
+			{
+				*bytes += csv_len;
+				rows += chunk_rows;
+				if (rows / 500000 > logged)
+				{
+					logged = rows / 500000;
+					log_msg("export %s: %ld rows so far", label, rows);
+				}
+			}
+		}
+		else if (status != PGRES_SINGLE_TUPLE && status != PGRES_TUPLES_OK &&
+				 *error == NULL)
+			*error = strdup(PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	if (out != NULL &&
+		(fflush(out) != 0 || (durable && fsync(fileno(out)) != 0) || fclose(out) != 0) &&
+		*error == NULL &&
+		asprintf(error, "could not write \"%s\": %s", path, strerror(errno)) < 0)
+		abort();
+	return *error == NULL ? rows : -1;
+}
+
 /* One slice of a parallel export, run by its own thread and connection. */
 typedef struct Slice
 {
@@ -393,6 +504,7 @@ typedef struct Slice
 	long long	count;
 	char	   *path;
 	bool		header;
+	bool		csv_function;	/* the server has crux.export_csv (1.5 on) */
 	long		rows;			/* out: data rows, or -1 */
 	long		bytes;
 	char	   *error;
@@ -430,7 +542,13 @@ export_slice(void *arg)
 	free(sql);
 	if (res == NULL)
 		slice->error = strdup(PQerrorMessage(conn));
-	else if (PQclear(res), become_requester(conn, slice->job, &slice->error))
+	else if (PQclear(res), !become_requester(conn, slice->job, &slice->error))
+		;
+	else if (slice->csv_function)
+		slice->rows = chunks_to_file(conn, slice->first, slice->count, slice->header,
+									 slice->path, false, label, &slice->bytes,
+									 &slice->error);
+	else
 	{
 		if (asprintf(&sql, "COPY (SELECT %s FROM crux.export_rows("
 					 "current_setting('crux_export.request')::jsonb, %lld, %lld))"
@@ -486,7 +604,7 @@ append_file(int out, const char *from)
  */
 static long
 write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long orders,
-					const char *tmp_path, long *bytes, char **error)
+					bool csv_function, const char *tmp_path, long *bytes, char **error)
 {
 	PGresult   *res = run(conn, PGRES_TUPLES_OK, "SELECT pg_export_snapshot()", 0, NULL);
 	Slice		slices[MAX_JOBS];
@@ -506,7 +624,7 @@ write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long 
 			.opt = opt, .job = job, .snapshot = PQgetvalue(res, 0, 0),
 			.first = orders * k / opt->jobs,
 			.count = orders * (k + 1) / opt->jobs - orders * k / opt->jobs,
-			.header = k == 0, .rows = -1
+			.header = k == 0, .csv_function = csv_function, .rows = -1
 		};
 		if (k == 0)
 			slices[k].path = strdup(tmp_path);
@@ -563,7 +681,7 @@ write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long 
 /*
  * Streams the job's CSV into tmp_path as its requester, inside the caller's
  * REPEATABLE READ transaction: in slices when the selection is large and --jobs
- * allows, otherwise in one COPY. Returns the number of data rows, or -1 with
+ * allows, otherwise in one piece. Returns the number of data rows, or -1 with
  * *error set.
  */
 static long
@@ -573,6 +691,8 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 	char	   *schema = api_schema(conn);
 	char	   *sql;
 	long		rows;
+	bool		csv_function;
+	PGresult   *has_csv_function;
 
 	*bytes = 0;
 	if (schema == NULL)
@@ -580,11 +700,18 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 		*error = strdup("the crux_orders extension is not installed in this database");
 		return -1;
 	}
-	if (!become_requester(conn, job, error))
+	if (!become_requester(conn, job, error) ||
+		(has_csv_function = run(conn, PGRES_TUPLES_OK,
+								"SELECT to_regprocedure('crux.export_csv(jsonb,bigint,bigint,boolean)')"
+								"       IS NOT NULL", 0, NULL)) == NULL)
 	{
+		if (*error == NULL)
+			*error = strdup(PQerrorMessage(conn));
 		free(schema);
 		return -1;
 	}
+	csv_function = strcmp(PQgetvalue(has_csv_function, 0, 0), "t") == 0;
+	PQclear(has_csv_function);
 	if (opt->jobs > 1)
 	{
 		/*
@@ -611,9 +738,14 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 		{
 			free(schema);
 			log_msg("export %s: %lld orders in %d slices", job->uuid, orders, opt->jobs);
-			return write_csv_in_slices(conn, opt, job, orders, tmp_path, bytes,
-									   error);
+			return write_csv_in_slices(conn, opt, job, orders, csv_function, tmp_path,
+									   bytes, error);
 		}
+	}
+	if (csv_function)
+	{
+		free(schema);
+		return chunks_to_file(conn, 0, -1, true, tmp_path, true, job->uuid, bytes, error);
 	}
 
 	if (asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("

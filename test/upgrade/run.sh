@@ -74,8 +74,9 @@ wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 # from each later released version, with data and writes, to the default version:
 # 1.1 (summaries still columns of crux.orders: they move into crux.order_summaries
 # with their values), 1.2 (the summaries' retailer-day index becomes partial), 1.3
-# (export rows take their tracking numbers from crux.line_item_tracking)
-for from in 1.1 1.2 1.3; do
+# (export rows take their tracking numbers from crux.line_item_tracking), 1.4
+# (crux.export_csv writes the worker's CSV)
+for from in 1.1 1.2 1.3 1.4; do
     db=upgraded_${from/./_}
     q postgres -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     q $db -q -c "CREATE EXTENSION crux_orders VERSION '$from'" &&

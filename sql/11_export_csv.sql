@@ -1,0 +1,46 @@
+-- The worker's CSV (1.5: crux.export_csv): the same bytes as COPY of
+-- crux.export_rows, in chunks that say how many records they hold. Each request
+-- below is shown both ways; they must be identical. Values that COPY quotes: empty
+-- text, commas, quotes, CR and LF, and "\." alone in a one-column file; NULL is
+-- nothing. An order without line items has one record with empty line-item
+-- columns; line items come in (position, uuid) order; is_allocated is computed
+-- from the order's line items.
+INSERT INTO crux.organizations (uuid, name) VALUES ('20000000-0000-4000-8000-000000000001', 'CSV, "Quoted" Co');
+INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, notes, address_name, created_date, order_fee) VALUES
+    ('20000000-0000-4000-8000-0000000000a1', '20000000-0000-4000-8000-000000000001', 'PO-CSV-1', E'line one\nline two, "two"', '', '2022-05-01T10:00:00Z', 1.5),
+    ('20000000-0000-4000-8000-0000000000a2', '20000000-0000-4000-8000-000000000001', E'\\.', E'cr\rhere', NULL, '2022-05-02T10:00:00Z', 2.5),
+    ('20000000-0000-4000-8000-0000000000a3', '20000000-0000-4000-8000-000000000001', 'PO-CSV-3', 'Ünïcødé €', 'x', '2022-05-03T10:00:00Z', 0);
+INSERT INTO crux.line_items (uuid, order_uuid, position, sku_id, sku_name, quantity_ordered, status, cost, backorder_date) VALUES
+    ('20000000-0000-4000-8000-0000000000b2', '20000000-0000-4000-8000-0000000000a1', 1, 'CSV-B', '', 1, 'allocated', 2.25, NULL),
+    ('20000000-0000-4000-8000-0000000000b1', '20000000-0000-4000-8000-0000000000a1', 1, 'CSV-A', 'a,b', 2, 'delivered', 0, '2022-06-01'),
+    ('20000000-0000-4000-8000-0000000000b0', '20000000-0000-4000-8000-0000000000a1', 0, 'CSV-0', '"', 3, 'has_tracking', 1, NULL),
+    ('20000000-0000-4000-8000-0000000000b3', '20000000-0000-4000-8000-0000000000a3', 0, 'CSV-C', NULL, 1, 'unallocated', 9.99, NULL);
+INSERT INTO crux.tracking_numbers (line_item_uuid, tracking_number, shipping_date) VALUES
+    ('20000000-0000-4000-8000-0000000000b0', 'T,2', '2022-05-05Z'),
+    ('20000000-0000-4000-8000-0000000000b0', 'T"1', '2022-05-04Z');
+
+\pset format unaligned
+\pset tuples_only on
+SET TIME ZONE 'UTC';
+-- every column, header first
+COPY (SELECT * FROM crux.export_rows('{"org_uuids": ["20000000-0000-4000-8000-000000000001"]}', 0, NULL)) TO STDOUT (FORMAT csv, HEADER);
+SELECT (c).csv FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000001"]}', 0, NULL, true) c) s;
+-- chosen fields in a chosen order, the middle slice, no header
+COPY (SELECT order_status, sku_name, tracking_numbers, is_allocated, purchase_order_id FROM crux.export_rows('{"org_uuids": ["20000000-0000-4000-8000-000000000001"], "fields": ["order_status", "sku_name", "tracking_numbers", "is_allocated", "purchase_order_id"]}', 1, 1)) TO STDOUT (FORMAT csv);
+SELECT (c).csv FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000001"], "fields": ["order_status", "sku_name", "tracking_numbers", "is_allocated", "purchase_order_id"]}', 1, 1, false) c) s;
+-- one column: "\." alone is quoted
+COPY (SELECT purchase_order_id FROM crux.export_rows('{"org_uuids": ["20000000-0000-4000-8000-000000000001"], "fields": ["purchase_order_id"]}', 0, NULL)) TO STDOUT (FORMAT csv, HEADER);
+SELECT (c).csv FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000001"], "fields": ["purchase_order_id"]}', 0, NULL, true) c) s;
+\pset format aligned
+\pset tuples_only off
+-- how many records each chunk holds; nothing selected: the header alone, or nothing
+SELECT (c).rows, length((c).csv) > 0 AS has_text
+  FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000001"]}', 0, NULL, true) c) s;
+SELECT (c).rows, (c).csv FROM (SELECT crux.export_csv('{"term": "no such order"}', 0, NULL, true) c) s;
+SELECT count(*) FROM (SELECT crux.export_csv('{"term": "no such order"}', 0, NULL, false) c) s;
+SELECT count(*) FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000001"]}', 5, NULL, false) c) s;
+-- bad input: the request's errors, and bad slice bounds
+SELECT crux.export_csv('{"limit": -1}', 0, NULL, true);
+SELECT crux.export_csv('{"fields": ["nope"]}', 0, NULL, true);
+SELECT crux.export_csv('{}', -1, NULL, true);
+SELECT crux.export_csv('{}', 0, -5, true);

@@ -1,0 +1,489 @@
+/*
+ * csv.c
+ *		An export slice as CSV text, for crux-export-worker:
+ *		crux.export_csv(request, first, count, header) returns setof
+ *		crux.export_csv_chunk (rows, csv). The chunks, concatenated, are byte for
+ *		byte what COPY (SELECT <fields> FROM crux.export_rows(request, first,
+ *		count)) TO STDOUT (FORMAT csv [, HEADER]) writes; rows says how many CSV
+ *		records each chunk holds.
+ *
+ * Each call answers one batch of ORDERS_PER_BATCH orders of the selection with
+ * two queries: the orders (with their retailer's and user's names) in selection
+ * order, and all their line items, sorted by order, position and uuid. That
+ * replaces a B-tree descent per order into the line items, and the window and
+ * the sort the SQL function needs, and each order's columns are formatted once
+ * instead of once per line item. Tracking numbers come from tracking.c. Both
+ * queries run as the caller, in the caller's snapshot, so row-level security and
+ * visibility are those of crux.export_rows. Memory is one batch at a time.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "crux_orders.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#define ORDERS_PER_BATCH 1000
+
+/* The first line-item column of crux.export_row, and the tracking numbers. */
+#define FIRST_LINE_ITEM_FIELD 23
+#define TRACKING_FIELD 38
+#define IS_ALLOCATED_FIELD 2
+
+/*
+ * The orders of a batch, in selection order. Column i is export field i for
+ * i < FIRST_LINE_ITEM_FIELD (is_allocated, computed here, is a NULL stand-in).
+ */
+static const char *const orders_sql =
+"SELECT o.uuid, o.status, NULL::pg_catalog.bool, o.purchase_order_id, o.created_date,"
+"       o.notes, o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee, r.name,"
+"       o.retailer_uuid, u.name, u.email, o.address_name, o.address_business_name,"
+"       o.address_address1, o.address_address2, o.address_city, o.address_state,"
+"       o.address_postal_code, o.address_phone_number, o.shipping_carrier,"
+"       o.shipping_method"
+"  FROM pg_catalog.unnest($1) WITH ORDINALITY AS p(uuid, n)"
+"  JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid"
+"  LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid"
+"  LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid"
+" ORDER BY p.n";
+
+/*
+ * The line items of a batch's orders. Column 0 is the order, column k (1 to 15)
+ * export field FIRST_LINE_ITEM_FIELD + k - 1, column LI_UNALLOCATED whether the
+ * line item is unallocated.
+ */
+static const char *const line_items_sql =
+"SELECT li.order_uuid, li.uuid, li.status, li.item_uuid, li.item_name, li.sku_uuid,"
+"       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
+"       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
+"       li.quantity_rejected, li.backorder_date,"
+"       li.status OPERATOR(pg_catalog.=) 'unallocated'::crux.line_item_status"
+"  FROM crux.line_items li"
+" WHERE li.order_uuid OPERATOR(pg_catalog.=) ANY ($1)"
+" ORDER BY li.order_uuid, li.position, li.uuid";
+
+#define N_ORDER_COLUMNS FIRST_LINE_ITEM_FIELD
+#define N_LINE_ITEM_COLUMNS 17
+#define LI_ORDER 0
+#define LI_UUID 1
+#define LI_UNALLOCATED 16
+
+static SPIPlanPtr orders_plan = NULL;
+static SPIPlanPtr line_items_plan = NULL;
+
+/* one export_csv call sequence: a slice of one request */
+typedef struct CsvExport
+{
+	Datum	   *orders;			/* the slice's order uuids, in selection order */
+	int64		n_orders;
+	int64		next;			/* the first order not yet written */
+	int			n_fields;		/* the CSV's columns, as export field numbers */
+	int			fields[CRUX_N_EXPORT_FIELDS];
+	bool		header;			/* the header line is still to be written */
+	bool		have_output_functions;
+	FmgrInfo	order_out[N_ORDER_COLUMNS];
+	FmgrInfo	line_item_out[N_LINE_ITEM_COLUMNS];
+	CruxTracking *tracking;
+	StringInfoData chunk;		/* the CSV of one call, reused */
+	MemoryContext order_context;	/* reset after every order */
+} CsvExport;
+
+/* The line items of a batch, deformed, and each order's range of them. */
+typedef struct Batch
+{
+	SPITupleTable *orders;
+	int			n_line_items;
+	Datum	   *li_values;		/* N_LINE_ITEM_COLUMNS per line item */
+	bool	   *li_nulls;
+	int		   *first_line_item;	/* per order row: [first, end) of li_* */
+	int		   *end_line_item;
+} Batch;
+
+#define LI_VALUE(batch, li, column) ((batch)->li_values[(li) * N_LINE_ITEM_COLUMNS + (column)])
+
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql)
+{
+	if (*plan == NULL)
+	{
+		Oid			argtype = UUIDARRAYOID;
+		SPIPlanPtr	prepared = SPI_prepare(sql, 1, &argtype);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_prepare failed for an export batch: %s",
+				 SPI_result_code_string(SPI_result));
+		*plan = prepared;
+	}
+	return *plan;
+}
+
+/*
+ * Appends one value as COPY's CSV format writes it: quoted when it is empty
+ * (NULL is written as nothing), holds a delimiter, quote, CR or LF, or is "\."
+ * alone in a one-column file; quotes inside are doubled. The server encoding is
+ * one where these ASCII bytes never occur inside a multibyte character.
+ */
+static void
+append_csv_value(StringInfo buf, const char *value, int len, bool single_column)
+{
+	bool		quote = len == 0 ||
+		(single_column && len == 2 && value[0] == '\\' && value[1] == '.');
+
+	for (int i = 0; i < len && !quote; i++)
+		quote = value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r';
+	if (!quote)
+	{
+		appendBinaryStringInfo(buf, value, len);
+		return;
+	}
+	appendStringInfoCharMacro(buf, '"');
+	for (int i = 0; i < len; i++)
+	{
+		if (value[i] == '"')
+			appendStringInfoCharMacro(buf, '"');
+		appendStringInfoCharMacro(buf, value[i]);
+	}
+	appendStringInfoCharMacro(buf, '"');
+}
+
+static void
+append_output(StringInfo buf, FmgrInfo *out, Datum value, bool single_column)
+{
+	char	   *text = OutputFunctionCall(out, value);
+
+	append_csv_value(buf, text, strlen(text), single_column);
+}
+
+static void
+append_header(CsvExport *csv, StringInfo buf)
+{
+	for (int i = 0; i < csv->n_fields; i++)
+	{
+		const char *name = crux_export_fields[csv->fields[i]];
+
+		if (i > 0)
+			appendStringInfoCharMacro(buf, ',');
+		append_csv_value(buf, name, strlen(name), csv->n_fields == 1);
+	}
+	appendStringInfoCharMacro(buf, '\n');
+}
+
+/* Output functions of the two queries' columns, from the first batch's results. */
+static void
+look_up_output_functions(CsvExport *csv, TupleDesc orders, TupleDesc line_items,
+						 MemoryContext context)
+{
+	Oid			func;
+	bool		varlena;
+
+	for (int i = 0; i < N_ORDER_COLUMNS; i++)
+	{
+		getTypeOutputInfo(TupleDescAttr(orders, i)->atttypid, &func, &varlena);
+		fmgr_info_cxt(func, &csv->order_out[i], context);
+	}
+	for (int i = 0; i < N_LINE_ITEM_COLUMNS; i++)
+	{
+		getTypeOutputInfo(TupleDescAttr(line_items, i)->atttypid, &func, &varlena);
+		fmgr_info_cxt(func, &csv->line_item_out[i], context);
+	}
+	csv->have_output_functions = true;
+}
+
+static int
+compare_uuid_datums(const void *a, const void *b)
+{
+	return memcmp(DatumGetUUIDP(*(const Datum *) a), DatumGetUUIDP(*(const Datum *) b),
+				  UUID_LEN);
+}
+
+/*
+ * Gives each order row of the batch its range of line items: both are walked in
+ * uuid order (the line items come sorted by order, position, uuid).
+ */
+static void
+assign_line_items(Batch *batch)
+{
+	SPITupleTable *orders = batch->orders;
+	Datum	   *by_uuid = palloc(sizeof(Datum) * 2 * Max(orders->numvals, 1));
+	int			next = 0;
+
+	batch->first_line_item = palloc0(sizeof(int) * Max(orders->numvals, 1));
+	batch->end_line_item = palloc0(sizeof(int) * Max(orders->numvals, 1));
+	/* pairs (uuid, row number), sorted by uuid */
+	for (uint64 i = 0; i < orders->numvals; i++)
+	{
+		bool		isnull;
+
+		by_uuid[2 * i] = SPI_getbinval(orders->vals[i], orders->tupdesc, 1, &isnull);
+		by_uuid[2 * i + 1] = Int32GetDatum((int) i);
+	}
+	qsort(by_uuid, orders->numvals, 2 * sizeof(Datum), compare_uuid_datums);
+	for (uint64 k = 0; k < orders->numvals; k++)
+	{
+		pg_uuid_t  *order = DatumGetUUIDP(by_uuid[2 * k]);
+		int			row = DatumGetInt32(by_uuid[2 * k + 1]);
+
+		while (next < batch->n_line_items &&
+			   memcmp(DatumGetUUIDP(LI_VALUE(batch, next, LI_ORDER)), order, UUID_LEN) < 0)
+			next++;
+		batch->first_line_item[row] = next;
+		while (next < batch->n_line_items &&
+			   memcmp(DatumGetUUIDP(LI_VALUE(batch, next, LI_ORDER)), order, UUID_LEN) == 0)
+			next++;
+		batch->end_line_item[row] = next;
+	}
+}
+
+/* Runs the batch's two queries; the results live until SPI_finish. */
+static void
+fetch_batch(CsvExport *csv, int64 first, int count, Batch *batch)
+{
+	Datum		uuids = PointerGetDatum(construct_array(csv->orders + first, count, UUIDOID,
+														UUID_LEN, false, TYPALIGN_CHAR));
+	SPITupleTable *line_items;
+
+	if (SPI_execute_plan(kept_plan(&line_items_plan, line_items_sql), &uuids, NULL, true, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not read the line items of an export batch");
+	line_items = SPI_tuptable;
+	if (SPI_execute_plan(kept_plan(&orders_plan, orders_sql), &uuids, NULL, true, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not read the orders of an export batch");
+	batch->orders = SPI_tuptable;
+
+	if (!csv->have_output_functions)
+		look_up_output_functions(csv, batch->orders->tupdesc, line_items->tupdesc,
+								 GetMemoryChunkContext(csv));
+
+	batch->n_line_items = (int) line_items->numvals;
+	batch->li_values = palloc(sizeof(Datum) * N_LINE_ITEM_COLUMNS * Max(batch->n_line_items, 1));
+	batch->li_nulls = palloc(sizeof(bool) * N_LINE_ITEM_COLUMNS * Max(batch->n_line_items, 1));
+	for (int i = 0; i < batch->n_line_items; i++)
+		heap_deform_tuple(line_items->vals[i], line_items->tupdesc,
+						  batch->li_values + i * N_LINE_ITEM_COLUMNS,
+						  batch->li_nulls + i * N_LINE_ITEM_COLUMNS);
+	assign_line_items(batch);
+}
+
+/*
+ * Writes the CSV records of one order: one per line item, or one with empty
+ * line-item columns when it has none. Returns how many.
+ */
+static int
+append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
+{
+	Datum		order_values[N_ORDER_COLUMNS];
+	bool		order_nulls[N_ORDER_COLUMNS];
+	StringInfoData formatted;	/* the order's fields, formatted once */
+	int			offsets[CRUX_N_EXPORT_FIELDS + 1] = {0};
+	int			first = batch->first_line_item[row];
+	int			end = batch->end_line_item[row];
+	bool		is_allocated = end > first;
+	bool		single = csv->n_fields == 1;
+	int			records = 0;
+
+	MemoryContext old = MemoryContextSwitchTo(csv->order_context);
+
+	heap_deform_tuple(batch->orders->vals[row], batch->orders->tupdesc, order_values,
+					  order_nulls);
+	for (int li = first; li < end; li++)
+		if (DatumGetBool(LI_VALUE(batch, li, LI_UNALLOCATED)))
+			is_allocated = false;
+
+	initStringInfo(&formatted);
+	for (int i = 0; i < csv->n_fields; i++)
+	{
+		int			field = csv->fields[i];
+
+		if (field == IS_ALLOCATED_FIELD)
+			appendStringInfoChar(&formatted, is_allocated ? 't' : 'f');
+		else if (field < FIRST_LINE_ITEM_FIELD && !order_nulls[field])
+			append_output(&formatted, &csv->order_out[field], order_values[field], single);
+		offsets[i + 1] = formatted.len;
+	}
+
+	do
+	{
+		for (int i = 0; i < csv->n_fields; i++)
+		{
+			int			field = csv->fields[i];
+
+			if (i > 0)
+				appendStringInfoCharMacro(buf, ',');
+			if (field < FIRST_LINE_ITEM_FIELD)
+				appendBinaryStringInfo(buf, formatted.data + offsets[i],
+									   offsets[i + 1] - offsets[i]);
+			else if (first == end)
+				continue;		/* no line items: empty line-item columns */
+			else if (field == TRACKING_FIELD)
+			{
+				text	   *numbers = crux_tracking_text(csv->tracking,
+														 LI_VALUE(batch, first, LI_UUID));
+
+				if (numbers != NULL)
+					append_csv_value(buf, VARDATA_ANY(numbers), VARSIZE_ANY_EXHDR(numbers),
+									 single);
+			}
+			else
+			{
+				int			column = field - FIRST_LINE_ITEM_FIELD + 1;
+
+				if (!batch->li_nulls[first * N_LINE_ITEM_COLUMNS + column])
+					append_output(buf, &csv->line_item_out[column],
+								  LI_VALUE(batch, first, column), single);
+			}
+		}
+		appendStringInfoCharMacro(buf, '\n');
+		records++;
+	} while (++first < end);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(csv->order_context);
+	return records;
+}
+
+/* The next batch's records into buf; returns how many. */
+static int
+append_next_batch(CsvExport *csv, StringInfo buf)
+{
+	int			count = (int) Min(ORDERS_PER_BATCH, csv->n_orders - csv->next);
+	int			records = 0;
+	Batch		batch;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	fetch_batch(csv, csv->next, count, &batch);
+	for (uint64 row = 0; row < batch.orders->numvals; row++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		records += append_order(csv, &batch, (int) row, buf);
+	}
+	SPI_finish();
+	csv->next += count;
+	return records;
+}
+
+/* Parses the request and reads the slice's order uuids into the SRF's context. */
+static CsvExport *
+begin_export(FunctionCallInfo fcinfo, MemoryContext context)
+{
+	CsvExport  *csv = MemoryContextAllocZero(context, sizeof(CsvExport));
+	MemoryContext old = MemoryContextSwitchTo(context);
+	CruxRequest req;
+	int64		first;
+	int64		count;
+	SPITupleTable *uuids;
+
+	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+					   CRUX_REQUEST_EXPORT, &req);
+	req.layout = CRUX_LAYOUT_1_2;
+	first = crux_slice_bound(fcinfo, 1, "first", 0);
+	count = crux_slice_bound(fcinfo, 2, "count", -1);
+	csv->header = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+
+	if (req.n_fields == 0)
+	{
+		csv->n_fields = CRUX_N_EXPORT_FIELDS;
+		for (int i = 0; i < CRUX_N_EXPORT_FIELDS; i++)
+			csv->fields[i] = i;
+	}
+	for (int i = 0; i < req.n_fields; i++)
+		for (int f = 0; f < CRUX_N_EXPORT_FIELDS; f++)
+			if (strcmp(req.fields[i], crux_export_fields[f]) == 0)
+				csv->fields[csv->n_fields++] = f;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	uuids = crux_order_uuid_range(&req, first, count);
+	MemoryContextSwitchTo(context);
+	csv->n_orders = (int64) uuids->numvals;
+	csv->orders = palloc(sizeof(Datum) * Max(csv->n_orders, 1));
+	for (int64 i = 0; i < csv->n_orders; i++)
+	{
+		bool		isnull;
+		pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+		memcpy(copy, DatumGetUUIDP(SPI_getbinval(uuids->vals[i], uuids->tupdesc, 1, &isnull)),
+			   UUID_LEN);
+		csv->orders[i] = UUIDPGetDatum(copy);
+	}
+	SPI_finish();
+
+	/* a slice of n orders asks for at least n line items' tracking numbers */
+	csv->tracking = crux_tracking_begin(context, csv->n_orders);
+	csv->order_context = AllocSetContextCreate(context, "crux_orders export order",
+											   ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&csv->chunk);
+	MemoryContextSwitchTo(old);
+	return csv;
+}
+
+/*
+ * The next chunk: the header (first call, when asked for) and one batch of
+ * orders, or NULL at the end.
+ */
+static HeapTuple
+next_chunk(CsvExport *csv, TupleDesc chunk_desc)
+{
+	StringInfo	buf = &csv->chunk;
+	int			records = 0;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (csv->next >= csv->n_orders && !csv->header)
+		return NULL;
+	/* the chunk is built as a text value in place: header, then the CSV */
+	resetStringInfo(buf);
+	appendStringInfoSpaces(buf, VARHDRSZ);
+	if (csv->header)
+	{
+		append_header(csv, buf);
+		csv->header = false;
+	}
+	if (csv->next < csv->n_orders)
+		records = append_next_batch(csv, buf);
+	SET_VARSIZE(buf->data, buf->len);
+
+	values[0] = Int32GetDatum(records);
+	values[1] = PointerGetDatum(buf->data);
+	return heap_form_tuple(chunk_desc, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(crux_export_csv);
+
+/*
+ * crux.export_csv(request jsonb, first bigint, count bigint, header boolean)
+ * returns setof crux.export_csv_chunk (1.5 on)
+ */
+Datum
+crux_export_csv(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	HeapTuple	chunk;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		TupleDesc	desc;
+		MemoryContext old;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "crux.export_csv must return a composite type");
+		funcctx->tuple_desc = BlessTupleDesc(desc);
+		MemoryContextSwitchTo(old);
+		funcctx->user_fctx = begin_export(fcinfo, funcctx->multi_call_memory_ctx);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	chunk = next_chunk(funcctx->user_fctx, funcctx->tuple_desc);
+	if (chunk == NULL)
+		SRF_RETURN_DONE(funcctx);
+	SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(chunk));
+}
