@@ -156,7 +156,7 @@ extern int64 crux_count_orders(const CruxRequest *req);
 extern int	crux_page_order_uuids(const CruxRequest *req, int64 offset,
 								  int64 count, Datum **uuids);
 extern SPITupleTable *crux_order_uuid_range(const CruxRequest *req, int64 first,
-											int64 count);
+											 int64 count, bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
 extern SPITupleTable *crux_fetch_order_details(CruxLayout layout, Datum *uuids,
 											   int n_uuids);

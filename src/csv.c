@@ -26,6 +26,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -39,8 +40,11 @@
 #define IS_ALLOCATED_FIELD 2
 
 /*
- * The orders of a batch, in selection order. Column i is export field i for
- * i < FIRST_LINE_ITEM_FIELD (is_allocated, computed here, is a NULL stand-in).
+ * The orders of a batch, by the ctids the selection found them at (in the same
+ * snapshot): one TID scan of the batch, in ctid order, instead of a primary-key
+ * descent per order; they are put back in selection order here. Column i is
+ * export field i for i < FIRST_LINE_ITEM_FIELD (is_allocated, computed here, is
+ * a NULL stand-in).
  */
 static const char *const orders_sql =
 "SELECT o.uuid, o.status, NULL::pg_catalog.bool, o.purchase_order_id, o.created_date,"
@@ -49,11 +53,10 @@ static const char *const orders_sql =
 "       o.address_address1, o.address_address2, o.address_city, o.address_state,"
 "       o.address_postal_code, o.address_phone_number, o.shipping_carrier,"
 "       o.shipping_method"
-"  FROM pg_catalog.unnest($1) WITH ORDINALITY AS p(uuid, n)"
-"  JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid"
+"  FROM crux.orders o"
 "  LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid"
 "  LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid"
-" ORDER BY p.n";
+" WHERE o.ctid OPERATOR(pg_catalog.=) ANY ($1)";
 
 /*
  * The line items of a batch's orders. Column 0 is the order, column k (1 to 15)
@@ -83,6 +86,7 @@ static SPIPlanPtr line_items_plan = NULL;
 typedef struct CsvExport
 {
 	Datum	   *orders;			/* the slice's order uuids, in selection order */
+	Datum	   *ctids;			/* and where they are */
 	int64		n_orders;
 	int64		next;			/* the first order not yet written */
 	int			n_fields;		/* the CSV's columns, as export field numbers */
@@ -105,17 +109,22 @@ typedef struct Batch
 	bool	   *li_nulls;
 	int		   *first_line_item;	/* per order row: [first, end) of li_* */
 	int		   *end_line_item;
+	Datum	   *by_uuid;		/* pairs (uuid, order row), sorted by uuid */
 } Batch;
 
 #define LI_VALUE(batch, li, column) ((batch)->li_values[(li) * N_LINE_ITEM_COLUMNS + (column)])
 
 static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql)
+kept_plan(SPIPlanPtr *plan, const char *sql, Oid argtype)
 {
 	if (*plan == NULL)
 	{
-		Oid			argtype = UUIDARRAYOID;
-		SPIPlanPtr	prepared = SPI_prepare(sql, 1, &argtype);
+		/*
+		 * generic: planned once, not for each batch's 1,000 values (a custom
+		 * plan chose a bitmap scan and a sort over the index's own order)
+		 */
+		SPIPlanPtr	prepared = SPI_prepare_cursor(sql, 1, &argtype,
+												  CURSOR_OPT_GENERIC_PLAN);
 
 		if (prepared == NULL || SPI_keepplan(prepared) != 0)
 			elog(ERROR, "SPI_prepare failed for an export batch: %s",
@@ -215,6 +224,7 @@ assign_line_items(Batch *batch)
 	Datum	   *by_uuid = palloc(sizeof(Datum) * 2 * Max(orders->numvals, 1));
 	int			next = 0;
 
+	batch->by_uuid = by_uuid;
 	batch->first_line_item = palloc0(sizeof(int) * Max(orders->numvals, 1));
 	batch->end_line_item = palloc0(sizeof(int) * Max(orders->numvals, 1));
 	/* pairs (uuid, row number), sorted by uuid */
@@ -242,20 +252,33 @@ assign_line_items(Batch *batch)
 	}
 }
 
+/* The batch's row of the order, or -1 when it is not there. */
+static int
+order_row(Batch *batch, Datum uuid)
+{
+	Datum	   *found = bsearch(&uuid, batch->by_uuid, batch->orders->numvals,
+								2 * sizeof(Datum), compare_uuid_datums);
+
+	return found == NULL ? -1 : DatumGetInt32(found[1]);
+}
+
 /* Runs the batch's two queries; the results live until SPI_finish. */
 static void
 fetch_batch(CsvExport *csv, int64 first, int count, Batch *batch)
 {
 	Datum		uuids = PointerGetDatum(construct_array(csv->orders + first, count, UUIDOID,
 														UUID_LEN, false, TYPALIGN_CHAR));
+	Datum		ctids = PointerGetDatum(construct_array(csv->ctids + first, count, TIDOID,
+														sizeof(ItemPointerData), false,
+														TYPALIGN_SHORT));
 	SPITupleTable *line_items;
 
-	if (SPI_execute_plan(kept_plan(&line_items_plan, line_items_sql), &uuids, NULL, true, 0)
-		!= SPI_OK_SELECT)
+	if (SPI_execute_plan(kept_plan(&line_items_plan, line_items_sql, UUIDARRAYOID), &uuids,
+						 NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the line items of an export batch");
 	line_items = SPI_tuptable;
-	if (SPI_execute_plan(kept_plan(&orders_plan, orders_sql), &uuids, NULL, true, 0)
-		!= SPI_OK_SELECT)
+	if (SPI_execute_plan(kept_plan(&orders_plan, orders_sql, TIDARRAYOID), &ctids, NULL,
+						 true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the orders of an export batch");
 	batch->orders = SPI_tuptable;
 
@@ -360,10 +383,13 @@ append_next_batch(CsvExport *csv, StringInfo buf)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	fetch_batch(csv, csv->next, count, &batch);
-	for (uint64 row = 0; row < batch.orders->numvals; row++)
+	for (int i = 0; i < count; i++)
 	{
+		int			row = order_row(&batch, csv->orders[csv->next + i]);
+
 		CHECK_FOR_INTERRUPTS();
-		records += append_order(csv, &batch, (int) row, buf);
+		if (row >= 0)
+			records += append_order(csv, &batch, row, buf);
 	}
 	SPI_finish();
 	csv->next += count;
@@ -401,18 +427,25 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	uuids = crux_order_uuid_range(&req, first, count);
+	uuids = crux_order_uuid_range(&req, first, count, true);
 	MemoryContextSwitchTo(context);
 	csv->n_orders = (int64) uuids->numvals;
 	csv->orders = palloc(sizeof(Datum) * Max(csv->n_orders, 1));
+	csv->ctids = palloc(sizeof(Datum) * Max(csv->n_orders, 1));
 	for (int64 i = 0; i < csv->n_orders; i++)
 	{
 		bool		isnull;
-		pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+		pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+		ItemPointer ctid = palloc(sizeof(ItemPointerData));
 
-		memcpy(copy, DatumGetUUIDP(SPI_getbinval(uuids->vals[i], uuids->tupdesc, 1, &isnull)),
+		memcpy(uuid, DatumGetUUIDP(SPI_getbinval(uuids->vals[i], uuids->tupdesc, 1, &isnull)),
 			   UUID_LEN);
-		csv->orders[i] = UUIDPGetDatum(copy);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(uuids->vals[i],
+																	uuids->tupdesc, 2,
+																	&isnull)),
+						ctid);
+		csv->orders[i] = UUIDPGetDatum(uuid);
+		csv->ctids[i] = PointerGetDatum(ctid);
 	}
 	SPI_finish();
 

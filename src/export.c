@@ -131,7 +131,7 @@ return_order_uuids(FunctionCallInfo fcinfo, const CruxRequest *req, int64 first,
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	uuids = crux_order_uuid_range(req, first, count);
+	uuids = crux_order_uuid_range(req, first, count, false);
 	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	for (uint64 i = 0; i < uuids->numvals; i++)
 	{

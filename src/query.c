@@ -87,6 +87,7 @@ query_shape(const CruxRequest *req, QueryKind kind)
 		shape |= 1 << 10;
 	/* bit 11: all-retailer counts (count_orders_from_buckets) */
 	shape |= (uint32) req->layout << 12;	/* 2 bits */
+	/* bit 14: the selection with the orders' ctids (run_order_uuid_query) */
 	return shape;
 }
 
@@ -600,15 +601,16 @@ crux_count_orders(const CruxRequest *req)
  */
 /*
  * Runs the sorted selection of order uuids from position offset on: count of them,
- * or all when count < 0 (LIMIT NULL).
+ * or all when count < 0 (LIMIT NULL). with_ctids: each with its row's ctid too.
  */
 static void
-run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count)
+run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool with_ctids)
 {
 	QueryBuilder qb = {0};
+	uint32		shape = query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
 
 	initStringInfo(&qb.sql);
-	appendStringInfoString(&qb.sql, "SELECT o.uuid");
+	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
 	append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID);
 	append_order_by(&qb, req);
 	appendStringInfo(&qb.sql, " OFFSET $%d",
@@ -616,17 +618,18 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count)
 	appendStringInfo(&qb.sql, " LIMIT $%d",
 					 add_param(&qb, INT8OID, Int64GetDatum(count), count < 0));
 	if (req->layout >= CRUX_LAYOUT_1_2 && req->sort_key == CRUX_SORT_SKU_ID)
-		run_query_walking_index(&qb, query_shape(req, QUERY_PAGE));
+		run_query_walking_index(&qb, shape);
 	else
-		run_query(&qb, query_shape(req, QUERY_PAGE));
+		run_query(&qb, shape);
 }
 
 /*
  * The selected order uuids, sorted, from position first (0 = the request's start)
- * on: count of them, or all up to the request's limit when count < 0.
+ * on: count of them, or all up to the request's limit when count < 0. With
+ * with_ctids, a second column holds each order's ctid (valid in this snapshot).
  */
 SPITupleTable *
-crux_order_uuid_range(const CruxRequest *req, int64 first, int64 count)
+crux_order_uuid_range(const CruxRequest *req, int64 first, int64 count, bool with_ctids)
 {
 	int64		offset = req->start + first;
 
@@ -636,7 +639,7 @@ crux_order_uuid_range(const CruxRequest *req, int64 first, int64 count)
 
 		count = count < 0 ? room : Min(count, room);
 	}
-	run_order_uuid_query(req, offset, count);
+	run_order_uuid_query(req, offset, count, with_ctids);
 	return SPI_tuptable;
 }
 
@@ -656,7 +659,7 @@ crux_page_order_uuids(const CruxRequest *req, int64 offset, int64 count,
 {
 	int			n;
 
-	run_order_uuid_query(req, offset, count);
+	run_order_uuid_query(req, offset, count, false);
 
 	n = (int) SPI_processed;
 	*uuids = palloc(sizeof(Datum) * Max(n, 1));
