@@ -233,6 +233,35 @@ def main():
     check(state[0] == "failed" and "work_mem" in state[3],
           "--work-mem the server refuses: the job fails with the reason", r.stderr[-1500:] + str(state))
 
+    # 3e. a database still at version 1.4 (no crux.export_csv): the worker COPYs
+    #     crux_export_rows as before, in one piece and in slices, the same bytes
+    env14 = dict(os.environ, PGDATABASE="w_v14")
+    subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", "DROP DATABASE IF EXISTS w_v14",
+                    "-c", "CREATE DATABASE w_v14"], check=True, capture_output=True)
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                    "CREATE EXTENSION crux_orders VERSION '1.4'", "-v", "orders=200",
+                    "-f", "test/generate.sql"], env=env14, check=True, capture_output=True)
+    expected14 = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+         "-c", "\\copy (SELECT * FROM crux_export_rows('{\"limit\": 150}')) TO STDOUT (FORMAT csv, HEADER)"],
+        env=env14, capture_output=True, check=True).stdout
+    same = []
+    for extra in ([], ["-j", "2", "--slice-orders", "10"]):
+        uuid14 = subprocess.run(["psql", "-X", "-At", "-c",
+                                 "SELECT crux_export_orders('{\"limit\": 150}') ->> 'uuid'"],
+                                env=env14, capture_output=True, text=True, check=True).stdout.strip()
+        r = subprocess.run([WORKER, "--once", "-o", outdir, "-d", "dbname=w_v14", *extra],
+                           capture_output=True, text=True, timeout=120)
+        path14 = subprocess.run(["psql", "-X", "-At", "-c",
+                                 f"SELECT file_path FROM crux.export_jobs WHERE uuid = '{uuid14}' AND status = 'done'"],
+                                env=env14, capture_output=True, text=True, check=True).stdout.strip()
+        with open(path14, "rb") if path14 else io.BytesIO(b"") as f:
+            same.append(f.read() == expected14 and len(expected14) > 1000)
+    check(same == [True, True],
+          "a database at 1.4 (no crux.export_csv): the worker COPYs crux_export_rows, in one piece and in slices, the same bytes",
+          r.stderr[-1500:] + str(same))
+    subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", "DROP DATABASE w_v14"], capture_output=True)
+
     # 4. 50 jobs queued while no worker runs: all done once a worker starts
     uuids = psql("SELECT string_agg(crux_export_orders(jsonb_build_object('term', 'PO-' || lpad(g::text, 8, '0'))) ->> 'uuid', ' ')"
                  " FROM generate_series(1, 50) g", role="w_alice").split()
