@@ -85,8 +85,8 @@ static SPIPlanPtr line_items_plan = NULL;
 /* one export_csv call sequence: a slice of one request */
 typedef struct CsvExport
 {
-	Datum	   *orders;			/* the slice's order uuids, in selection order */
-	Datum	   *ctids;			/* and where they are */
+	pg_uuid_t  *orders;			/* the slice's orders, in selection order */
+	ItemPointerData *ctids;		/* and where they are */
 	int64		n_orders;
 	int64		next;			/* the first order not yet written */
 	int			n_fields;		/* the CSV's columns, as export field numbers */
@@ -266,12 +266,21 @@ order_row(Batch *batch, Datum uuid)
 static void
 fetch_batch(CsvExport *csv, int64 first, int count, Batch *batch)
 {
-	Datum		uuids = PointerGetDatum(construct_array(csv->orders + first, count, UUIDOID,
-														UUID_LEN, false, TYPALIGN_CHAR));
-	Datum		ctids = PointerGetDatum(construct_array(csv->ctids + first, count, TIDOID,
-														sizeof(ItemPointerData), false,
-														TYPALIGN_SHORT));
+	Datum	   *uuid_elems = palloc(sizeof(Datum) * count);
+	Datum	   *ctid_elems = palloc(sizeof(Datum) * count);
+	Datum		uuids;
+	Datum		ctids;
 	SPITupleTable *line_items;
+
+	for (int i = 0; i < count; i++)
+	{
+		uuid_elems[i] = UUIDPGetDatum(&csv->orders[first + i]);
+		ctid_elems[i] = PointerGetDatum(&csv->ctids[first + i]);
+	}
+	uuids = PointerGetDatum(construct_array(uuid_elems, count, UUIDOID, UUID_LEN, false,
+											TYPALIGN_CHAR));
+	ctids = PointerGetDatum(construct_array(ctid_elems, count, TIDOID,
+											sizeof(ItemPointerData), false, TYPALIGN_SHORT));
 
 	if (SPI_execute_plan(kept_plan(&line_items_plan, line_items_sql, UUIDARRAYOID), &uuids,
 						 NULL, true, 0) != SPI_OK_SELECT)
@@ -385,7 +394,7 @@ append_next_batch(CsvExport *csv, StringInfo buf)
 	fetch_batch(csv, csv->next, count, &batch);
 	for (int i = 0; i < count; i++)
 	{
-		int			row = order_row(&batch, csv->orders[csv->next + i]);
+		int			row = order_row(&batch, UUIDPGetDatum(&csv->orders[csv->next + i]));
 
 		CHECK_FOR_INTERRUPTS();
 		if (row >= 0)
@@ -430,22 +439,16 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context)
 	uuids = crux_order_uuid_range(&req, first, count, true);
 	MemoryContextSwitchTo(context);
 	csv->n_orders = (int64) uuids->numvals;
-	csv->orders = palloc(sizeof(Datum) * Max(csv->n_orders, 1));
-	csv->ctids = palloc(sizeof(Datum) * Max(csv->n_orders, 1));
+	csv->orders = palloc(sizeof(pg_uuid_t) * Max(csv->n_orders, 1));
+	csv->ctids = palloc(sizeof(ItemPointerData) * Max(csv->n_orders, 1));
 	for (int64 i = 0; i < csv->n_orders; i++)
 	{
-		bool		isnull;
-		pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
-		ItemPointer ctid = palloc(sizeof(ItemPointerData));
+		Datum		values[2];
+		bool		nulls[2];
 
-		memcpy(uuid, DatumGetUUIDP(SPI_getbinval(uuids->vals[i], uuids->tupdesc, 1, &isnull)),
-			   UUID_LEN);
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(uuids->vals[i],
-																	uuids->tupdesc, 2,
-																	&isnull)),
-						ctid);
-		csv->orders[i] = UUIDPGetDatum(uuid);
-		csv->ctids[i] = PointerGetDatum(ctid);
+		heap_deform_tuple(uuids->vals[i], uuids->tupdesc, values, nulls);
+		memcpy(&csv->orders[i], DatumGetUUIDP(values[0]), UUID_LEN);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(values[1]), &csv->ctids[i]);
 	}
 	SPI_finish();
 
