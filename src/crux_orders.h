@@ -168,6 +168,7 @@ extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details);
 typedef struct TrackingState CruxTracking;
 extern CruxTracking *crux_tracking_begin(MemoryContext parent, int64 expected_calls);
 extern text *crux_tracking_text(CruxTracking *tracking, Datum line_item);
+extern void crux_tracking_prefetch(CruxTracking *tracking, const Datum *line_items, int n);
 
 /* export.c: a slice bound argument (first, count), checked; if_null when NULL */
 extern int64 crux_slice_bound(FunctionCallInfo fcinfo, int argno, const char *name,

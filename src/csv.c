@@ -92,6 +92,7 @@ typedef struct CsvExport
 	int			n_fields;		/* the CSV's columns, as export field numbers */
 	int			fields[CRUX_N_EXPORT_FIELDS];
 	bool		header;			/* the header line is still to be written */
+	bool		wants_tracking; /* tracking_numbers is one of the fields */
 	bool		have_output_functions;
 	FmgrInfo	order_out[N_ORDER_COLUMNS];
 	FmgrInfo	line_item_out[N_LINE_ITEM_COLUMNS];
@@ -381,6 +382,18 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 	return records;
 }
 
+/* The batch's line items' tracking numbers, on their way into the cache. */
+static void
+prefetch_tracking(CsvExport *csv, Batch *batch)
+{
+	Datum	   *line_items = palloc(sizeof(Datum) * Max(batch->n_line_items, 1));
+
+	for (int i = 0; i < batch->n_line_items; i++)
+		line_items[i] = LI_VALUE(batch, i, LI_UUID);
+	crux_tracking_prefetch(csv->tracking, line_items, batch->n_line_items);
+	pfree(line_items);
+}
+
 /* The next batch's records into buf; returns how many. */
 static int
 append_next_batch(CsvExport *csv, StringInfo buf)
@@ -392,6 +405,8 @@ append_next_batch(CsvExport *csv, StringInfo buf)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	fetch_batch(csv, csv->next, count, &batch);
+	if (csv->wants_tracking)
+		prefetch_tracking(csv, &batch);
 	for (int i = 0; i < count; i++)
 	{
 		int			row = order_row(&batch, UUIDPGetDatum(&csv->orders[csv->next + i]));
@@ -433,6 +448,8 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context)
 		for (int f = 0; f < CRUX_N_EXPORT_FIELDS; f++)
 			if (strcmp(req.fields[i], crux_export_fields[f]) == 0)
 				csv->fields[csv->n_fields++] = f;
+	for (int i = 0; i < csv->n_fields; i++)
+		csv->wants_tracking |= csv->fields[i] == TRACKING_FIELD;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

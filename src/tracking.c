@@ -52,6 +52,12 @@ typedef struct TrackingNumber
 	char		number[FLEXIBLE_ARRAY_MEMBER];
 } TrackingNumber;
 
+static inline uint32
+hash_line_item(const pg_uuid_t *line_item)
+{
+	return hash_bytes((const unsigned char *) line_item, sizeof(pg_uuid_t));
+}
+
 /* a line item with tracking numbers: first a list, joined when first asked for */
 typedef struct TrackingEntry
 {
@@ -66,7 +72,7 @@ typedef struct TrackingEntry
 #define SH_ELEMENT_TYPE TrackingEntry
 #define SH_KEY_TYPE pg_uuid_t
 #define SH_KEY line_item
-#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) &(key), sizeof(pg_uuid_t))
+#define SH_HASH_KEY(tb, key) hash_line_item(&(key))
 #define SH_EQUAL(tb, a, b) (memcmp(&(a), &(b), sizeof(pg_uuid_t)) == 0)
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a) a->hash
@@ -74,6 +80,16 @@ typedef struct TrackingEntry
 #define SH_DECLARE
 #define SH_DEFINE
 #include "lib/simplehash.h"
+
+/* how many rows ahead the load fetches buckets into the cache */
+#define PREFETCH_DISTANCE 16
+
+/* Starts fetching the bucket a hash value starts probing at into the cache. */
+static inline void
+prefetch_bucket(tracking_hash *cache, uint32 hash)
+{
+	__builtin_prefetch(&cache->data[hash & cache->sizemask]);
+}
 
 typedef enum TrackingMode
 {
@@ -163,9 +179,9 @@ arena_alloc(TrackingState *state, Size size)
 	return space;
 }
 
-/* Adds one row of all_numbers_sql to its line item's list. */
+/* Adds one row of all_numbers_sql to its line item's list; hash: of its line item. */
 static void
-remember_number(TrackingState *state, Datum *values, bool *nulls)
+remember_number(TrackingState *state, Datum *values, bool *nulls, uint32 hash)
 {
 	text	   *number = DatumGetTextPP(values[1]);
 	int			len = VARSIZE_ANY_EXHDR(number);
@@ -179,7 +195,7 @@ remember_number(TrackingState *state, Datum *values, bool *nulls)
 	item->len = len;
 	memcpy(item->number, VARDATA_ANY(number), len);
 
-	entry = tracking_insert(state->cache, *DatumGetUUIDP(values[0]), &found);
+	entry = tracking_insert_hash(state->cache, *DatumGetUUIDP(values[0]), hash, &found);
 	if (!found)
 	{
 		entry->joined = false;
@@ -218,6 +234,9 @@ load_all_tracking(TrackingState *state)
 	Size		limit = get_hash_memory_limit();
 	Portal		cursor;
 	bool		fits = true;
+	Datum	   *values = palloc(sizeof(Datum) * 4 * FETCH_ROWS);
+	bool	   *nulls = palloc(sizeof(bool) * 4 * FETCH_ROWS);
+	uint32	   *hashes = palloc(sizeof(uint32) * FETCH_ROWS);
 
 	state->cache = tracking_create(state->cache_context,
 								   (uint32) Min(state->tracking_numbers, 1e8) + 64, NULL);
@@ -232,13 +251,22 @@ load_all_tracking(TrackingState *state)
 		SPI_cursor_fetch(cursor, true, FETCH_ROWS);
 		if (SPI_processed == 0)
 			break;
+		/*
+		 * The table is far larger than the CPU's caches, so each insert waits
+		 * for memory: deform and hash the fetched rows first, then fetch the
+		 * bucket of a row a few rows ahead while inserting this one.
+		 */
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			Datum		values[4];
-			bool		nulls[4];
-
-			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
-			remember_number(state, values, nulls);
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+							  values + 4 * i, nulls + 4 * i);
+			hashes[i] = hash_line_item(DatumGetUUIDP(values[4 * i]));
+		}
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			if (i + PREFETCH_DISTANCE < SPI_processed)
+				prefetch_bucket(state->cache, hashes[i + PREFETCH_DISTANCE]);
+			remember_number(state, values + 4 * i, nulls + 4 * i, hashes[i]);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
@@ -246,6 +274,9 @@ load_all_tracking(TrackingState *state)
 	}
 	SPI_cursor_close(cursor);
 	SPI_finish();
+	pfree(values);
+	pfree(nulls);
+	pfree(hashes);
 
 	if (!fits)
 	{
@@ -364,6 +395,30 @@ crux_tracking_text(CruxTracking *state, Datum line_item)
 	state->lookups++;
 	result = look_up_tracking(line_item, &isnull);
 	return isnull ? NULL : DatumGetTextPP(result);
+}
+
+/*
+ * Tells the state which line items are asked for next (a batch of an export), so
+ * that their hash buckets and their numbers are on their way into the CPU's cache
+ * when crux_tracking_text asks: from memory each lookup otherwise waits for two
+ * or three cache misses in a table far larger than the cache. Only a hint.
+ */
+void
+crux_tracking_prefetch(CruxTracking *state, const Datum *line_items, int n)
+{
+	if (state->mode == TRACKING_LOOKUP && state->lookups >= state->lookups_before_loading)
+		state->mode = load_all_tracking(state) ? TRACKING_IN_MEMORY : TRACKING_LOOKUP_ONLY;
+	if (state->mode != TRACKING_IN_MEMORY)
+		return;
+	for (int i = 0; i < n; i++)
+		prefetch_bucket(state->cache, hash_line_item(DatumGetUUIDP(line_items[i])));
+	for (int i = 0; i < n; i++)
+	{
+		TrackingEntry *entry = tracking_lookup(state->cache, *DatumGetUUIDP(line_items[i]));
+
+		if (entry != NULL)
+			__builtin_prefetch(entry->value);
+	}
 }
 
 /* crux.line_item_tracking's state, per call site, in fn_extra */

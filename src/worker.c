@@ -385,6 +385,9 @@ copy_to_file(PGconn *conn, const char *sql, const char *path, bool header, bool 
 	return rows;
 }
 
+/* how much of an export file is written before the kernel is asked to write it back */
+#define WRITE_BACK_BYTES (32L * 1024 * 1024)
+
 /* A 4-byte big-endian integer of a binary result. */
 static uint32_t
 read_uint32(const char *p)
@@ -420,12 +423,15 @@ parse_chunk(const char *value, int len, long *rows, const char **csv, int *csv_l
  * of the selection (count < 0: to the end) into path: its chunks arrive one at a
  * time (single-row mode, binary) and are written as they come. Returns the number
  * of data rows, or -1 with *error set. With durable, the file is on disk when
- * this returns.
+ * this returns. With write_back (the file is, or begins, the export's file), the
+ * kernel is asked to start writing every WRITE_BACK_BYTES to disk as the file
+ * grows, so that the final fsync has little left to wait for: the kernel would
+ * otherwise keep a whole export (over a GB) dirty in memory until then.
  */
 static long
 chunks_to_file(PGconn *conn, long long first, long long count, bool header,
-			   const char *path, bool durable, const char *label, long *bytes,
-			   char **error)
+			   const char *path, bool durable, bool write_back, const char *label,
+			   long *bytes, char **error)
 {
 	char		first_text[32];
 	char		count_text[32];
@@ -435,6 +441,7 @@ chunks_to_file(PGconn *conn, long long first, long long count, bool header,
 	PGresult   *res;
 	long		rows = 0;
 	long		logged = 0;
+	long		written_back = 0;
 
 	*bytes = 0;
 	snprintf(first_text, sizeof(first_text), "%lld", first);
@@ -474,6 +481,14 @@ chunks_to_file(PGconn *conn, long long first, long long count, bool header,
 			{
 				*bytes += csv_len;
 				rows += chunk_rows;
+				if (write_back && *bytes - written_back >= WRITE_BACK_BYTES &&
+					fflush(out) == 0)
+				{
+					/* a hint: errors show at the final fflush and fsync */
+					(void) sync_file_range(fileno(out), written_back, *bytes - written_back,
+										   SYNC_FILE_RANGE_WRITE);
+					written_back = *bytes;
+				}
 				if (rows / 500000 > logged)
 				{
 					logged = rows / 500000;
@@ -546,8 +561,8 @@ export_slice(void *arg)
 		;
 	else if (slice->csv_function)
 		slice->rows = chunks_to_file(conn, slice->first, slice->count, slice->header,
-									 slice->path, false, label, &slice->bytes,
-									 &slice->error);
+									 slice->path, false, slice->header, label,
+									 &slice->bytes, &slice->error);
 	else
 	{
 		if (asprintf(&sql, "COPY (SELECT %s FROM crux.export_rows("
@@ -745,7 +760,8 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 	if (csv_function)
 	{
 		free(schema);
-		return chunks_to_file(conn, 0, -1, true, tmp_path, true, job->uuid, bytes, error);
+		return chunks_to_file(conn, 0, -1, true, tmp_path, true, true, job->uuid, bytes,
+							  error);
 	}
 
 	if (asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("
