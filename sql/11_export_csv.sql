@@ -25,6 +25,10 @@ SET TIME ZONE 'UTC';
 -- every column, header first
 COPY (SELECT * FROM crux.export_rows('{"org_uuids": ["20000000-0000-4000-8000-000000000001"]}', 0, NULL)) TO STDOUT (FORMAT csv, HEADER);
 SELECT (c).csv FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000001"]}', 0, NULL, true) c) s;
+-- the same with the tracking numbers read into memory (analyzed, they are few
+-- enough to read at the first batch)
+ANALYZE crux.tracking_numbers;
+SELECT (c).csv FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000001"]}', 0, NULL, true) c) s;
 -- chosen fields in a chosen order, the middle slice, no header
 COPY (SELECT order_status, sku_name, tracking_numbers, is_allocated, purchase_order_id FROM crux.export_rows('{"org_uuids": ["20000000-0000-4000-8000-000000000001"], "fields": ["order_status", "sku_name", "tracking_numbers", "is_allocated", "purchase_order_id"]}', 1, 1)) TO STDOUT (FORMAT csv);
 SELECT (c).csv FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000001"], "fields": ["order_status", "sku_name", "tracking_numbers", "is_allocated", "purchase_order_id"]}', 1, 1, false) c) s;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cancellation (issue #6): statement_timeout and pg_cancel_backend stop a
-# crux_get_orders and an export (crux_export_rows, what the worker runs) promptly. The calls are made to wait on a lock that
+# crux_get_orders and an export (crux_export_rows for DBAs, and crux.export_csv, what
+# the worker runs from 1.5 on) promptly. The calls are made to wait on a lock that
 # another session holds on crux.orders, so they are certain to be running when they
 # are cancelled, whatever the machine's speed. Prints TAP.
 set -uo pipefail
@@ -20,7 +21,8 @@ echo "BEGIN; LOCK TABLE crux.orders IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" 
 read -r line <&"${HOLDER[0]}"
 [ "$line" = locked ]; tap $? "another session holds a lock on crux.orders"
 
-for call in "crux_get_orders('{}')" "count(*) FROM crux_export_rows(NULL)"; do
+for call in "crux_get_orders('{}')" "count(*) FROM crux_export_rows(NULL)" \
+            "crux.export_csv(NULL, 0, NULL, true)"; do
     out=$(PGOPTIONS="-c statement_timeout=500" psql -X -At -c "SELECT $call" 2>&1)
     echo "$out" | grep -q "canceling statement due to statement timeout"
     tap $? "statement_timeout stops SELECT $call"
