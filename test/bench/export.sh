@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Export throughput (issue #5): N sample orders (default 1,000,000) in a throwaway
 # server with the benchmark settings, then one export of every order run end to end
-# by crux-export-worker --once (claim, COPY, CSV file, no email) for each --jobs
+# by crux-export-worker --once (claim, CSV file on disk, no email) for each --jobs
 # value given (default: 1 2), timed, with the worker's peak memory. Prints line-item
 # rows per second for each run, then the median per --jobs value (give a value
 # several times to repeat it: 1 2 2 2 2 2).
