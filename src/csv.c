@@ -8,13 +8,15 @@
  *		records each chunk holds.
  *
  * Each call answers one batch of ORDERS_PER_BATCH orders of the selection with
- * two queries: the orders (with their retailer's and user's names) in selection
- * order, and all their line items, sorted by order, position and uuid. That
- * replaces a B-tree descent per order into the line items, and the window and
- * the sort the SQL function needs, and each order's columns are formatted once
- * instead of once per line item. Tracking numbers come from tracking.c. Both
- * queries run as the caller, in the caller's snapshot, so row-level security and
- * visibility are those of crux.export_rows. Memory is one batch at a time.
+ * two queries: the orders (with their retailer's and user's names) by one TID
+ * scan of the ctids the selection found them at, put back in selection order
+ * here, and all their line items by one index scan, sorted by order, position and
+ * uuid. That replaces a primary-key descent per order, and the window and the
+ * sort the SQL function needs; is_allocated is computed while walking the line
+ * items, and each order's columns are formatted once instead of once per line
+ * item. Tracking numbers come from tracking.c. Both queries run as the caller, in
+ * the caller's snapshot, so row-level security and visibility are those of
+ * crux.export_rows. Memory is one batch at a time.
  */
 #include "postgres.h"
 
