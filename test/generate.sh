@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Loads N deterministic sample orders (test/generate.sql) into the database in PG*,
-# split into JOBS disjoint ranges loaded by parallel sessions (default: one per core).
+# split into JOBS disjoint spans of created dates loaded by parallel sessions
+# (default: one per core), each in date order, as real orders arrive.
 #   bash test/generate.sh 1000000        # the benchmark size
 #   bash test/generate.sh 100000 2
 set -euo pipefail
@@ -10,10 +11,8 @@ jobs=${2:-$(nproc)}
 psql -X -q -v ON_ERROR_STOP=1 -v orders=0 -v skip_analyze=1 -f test/generate.sql
 pids=()
 for ((j = 0; j < jobs; j++)); do
-    first=$((orders * j / jobs + 1))
-    last=$((orders * (j + 1) / jobs))
-    psql -X -q -v ON_ERROR_STOP=1 -v first=$first -v last=$last -v skip_analyze=1 \
-         -f test/generate.sql &
+    psql -X -q -v ON_ERROR_STOP=1 -v orders="$orders" -v part=$j -v parts="$jobs" \
+         -v skip_analyze=1 -f test/generate.sql &
     pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done

@@ -1,9 +1,13 @@
 -- Deterministic sample orders: the same data for the same size, on every machine.
 --   psql -v orders=1000 -f test/generate.sql          (demo size; the default)
 --   bash test/generate.sh 1000000                     (benchmark size, in parallel)
--- With -v first=F -v last=L it loads orders F..L only (default 1..orders), so that
--- test/generate.sh can load disjoint ranges in parallel sessions; every value
--- derives from the order's number, so the data is the same however it is split.
+-- With -v first=F -v last=L it loads orders F..L only (default 1..orders); with
+-- -v part=P -v parts=K only those whose created date falls in the P-th (0 to K-1)
+-- of K equal spans of the three years, so that test/generate.sh can load disjoint
+-- parts in parallel sessions. Every value derives from the order's number, so the
+-- data is the same however it is split. Rows are inserted in created-date order, as
+-- real orders arrive, so that each part's orders, and their line items, are stored
+-- in date order.
 -- 100 retailers (the first holds about a third of all orders), 3 users each,
 -- created dates spread over three years (2016-2018), 1 to 4 line items per order
 -- (2.5 on average) with a realistic status mix, and a tracking number for every
@@ -20,6 +24,11 @@
 \if :{?last}
 \else
 \set last :orders
+\endif
+\if :{?parts}
+\else
+\set part 0
+\set parts 1
 \endif
 
 BEGIN;
@@ -59,7 +68,9 @@ SELECT md5('order-' || i)::uuid,
   FROM (SELECT i, abs(hashint8extended(i, 1)) AS h,
                CASE WHEN abs(hashint8extended(i, 3)) % 3 = 0 THEN 1
                     ELSE 2 + abs(hashint8extended(i, 4)) % 99 END AS org
-          FROM generate_series(:first, :last) i) s;
+          FROM generate_series(:first, :last) i) s
+ WHERE (abs(hashint8extended(i, 2)) % 94608000000000) * :parts / 94608000000000 = :part
+ ORDER BY abs(hashint8extended(i, 2)) % 94608000000000, i;
 
 INSERT INTO crux.line_items (uuid, order_uuid, position, item_uuid, item_name, sku_uuid,
                              sku_id, sku_name, cost, supplier_uuid, supplier_name, status,
@@ -85,7 +96,9 @@ SELECT md5('line-' || i || '-' || n)::uuid,
                     ELSE 'cancelled' END AS st
           FROM generate_series(:first, :last) i,
                generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n,
-               LATERAL (SELECT abs(hashint8extended(i * 8 + n, 8)) % 100 AS r) rr) s;
+               LATERAL (SELECT abs(hashint8extended(i * 8 + n, 8)) % 100 AS r) rr
+         WHERE (abs(hashint8extended(i, 2)) % 94608000000000) * :parts / 94608000000000 = :part) s
+ ORDER BY abs(hashint8extended(i, 2)) % 94608000000000, i, n;
 
 -- tracking numbers for the line items that shipped (has_tracking, delivered), from
 -- the same formulas as above rather than by reading the tables back
@@ -103,8 +116,10 @@ SELECT md5('tracking-' || li)::uuid, li::uuid,
                1 + abs(hashint8extended(i * 8 + n, 7)) % 10 AS q,
                abs(hashint8extended(i * 8 + n, 8)) % 100 AS r
           FROM generate_series(:first, :last) i,
-               generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n) s
- WHERE r >= 45 AND r < 85;
+               generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n
+         WHERE (abs(hashint8extended(i, 2)) % 94608000000000) * :parts / 94608000000000 = :part) s
+ WHERE r >= 45 AND r < 85
+ ORDER BY abs(hashint8extended(i, 2)) % 94608000000000, li;
 
 COMMIT;
 \if :{?skip_analyze}
