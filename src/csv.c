@@ -84,6 +84,25 @@ static const char *const line_items_sql =
 static SPIPlanPtr orders_plan = NULL;
 static SPIPlanPtr line_items_plan = NULL;
 
+/*
+ * How a column's values are written: the common types directly into the chunk,
+ * in the bytes their output functions would return, the rest by their output
+ * functions.
+ */
+typedef enum CsvKind
+{
+	CSV_BY_OUTPUT_FUNCTION,
+	CSV_TEXT,					/* text, varchar: their own bytes */
+	CSV_UUID,
+	CSV_INT2,
+	CSV_INT4,
+	CSV_INT8,
+	CSV_BOOL,
+	CSV_ENUM					/* the label, kept after its first use */
+} CsvKind;
+
+#define MAX_KEPT_LABELS 16
+
 /* one export_csv call sequence: a slice of one request */
 typedef struct CsvExport
 {
@@ -98,6 +117,11 @@ typedef struct CsvExport
 	bool		have_output_functions;
 	FmgrInfo	order_out[N_ORDER_COLUMNS];
 	FmgrInfo	line_item_out[N_LINE_ITEM_COLUMNS];
+	CsvKind		order_kind[N_ORDER_COLUMNS];
+	CsvKind		line_item_kind[N_LINE_ITEM_COLUMNS];
+	int			n_labels;		/* enum labels met so far (line item statuses) */
+	Oid			label_oids[MAX_KEPT_LABELS];
+	char	   *labels[MAX_KEPT_LABELS];
 	CruxTracking *tracking;
 	StringInfoData chunk;		/* the CSV of one call, reused */
 	MemoryContext order_context;	/* reset after every order */
@@ -174,6 +198,114 @@ append_output(StringInfo buf, FmgrInfo *out, Datum value, bool single_column)
 	append_csv_value(buf, text, strlen(text), single_column);
 }
 
+/* A uuid as uuid_out writes it: lower-case hex, grouped 8-4-4-4-12. */
+static void
+append_uuid(StringInfo buf, const pg_uuid_t *uuid)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *p;
+
+	enlargeStringInfo(buf, 2 * UUID_LEN + 4);
+	p = buf->data + buf->len;
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid->data[i] >> 4];
+		*p++ = hex[uuid->data[i] & 0x0F];
+	}
+	buf->len += 2 * UUID_LEN + 4;
+	buf->data[buf->len] = '\0';
+}
+
+/* An enum's label, from the output function the first time each value is met. */
+static const char *
+enum_label(CsvExport *csv, FmgrInfo *out, Datum value)
+{
+	Oid			oid = DatumGetObjectId(value);
+	char	   *label;
+
+	for (int i = 0; i < csv->n_labels; i++)
+		if (csv->label_oids[i] == oid)
+			return csv->labels[i];
+	label = OutputFunctionCall(out, value);
+	if (csv->n_labels < MAX_KEPT_LABELS)
+	{
+		csv->label_oids[csv->n_labels] = oid;
+		csv->labels[csv->n_labels++] = MemoryContextStrdup(GetMemoryChunkContext(csv), label);
+	}
+	return label;
+}
+
+/*
+ * Appends one value, not NULL, of a column written as kind: the same bytes as
+ * append_output. uuids, integers and booleans never need quotes.
+ */
+static void
+append_value(CsvExport *csv, StringInfo buf, CsvKind kind, FmgrInfo *out, Datum value,
+			 bool single_column)
+{
+	char		digits[MAXINT8LEN + 1];
+
+	switch (kind)
+	{
+		case CSV_TEXT:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				append_csv_value(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), single_column);
+				return;
+			}
+		case CSV_UUID:
+			append_uuid(buf, DatumGetUUIDP(value));
+			return;
+		case CSV_INT2:
+			appendBinaryStringInfo(buf, digits, pg_itoa(DatumGetInt16(value), digits));
+			return;
+		case CSV_INT4:
+			appendBinaryStringInfo(buf, digits, pg_ltoa(DatumGetInt32(value), digits));
+			return;
+		case CSV_INT8:
+			appendBinaryStringInfo(buf, digits, pg_lltoa(DatumGetInt64(value), digits));
+			return;
+		case CSV_BOOL:
+			appendStringInfoCharMacro(buf, DatumGetBool(value) ? 't' : 'f');
+			return;
+		case CSV_ENUM:
+			{
+				const char *label = enum_label(csv, out, value);
+
+				append_csv_value(buf, label, strlen(label), single_column);
+				return;
+			}
+		case CSV_BY_OUTPUT_FUNCTION:
+			break;
+	}
+	append_output(buf, out, value, single_column);
+}
+
+static CsvKind
+csv_kind(Oid type)
+{
+	switch (type)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			return CSV_TEXT;
+		case UUIDOID:
+			return CSV_UUID;
+		case INT2OID:
+			return CSV_INT2;
+		case INT4OID:
+			return CSV_INT4;
+		case INT8OID:
+			return CSV_INT8;
+		case BOOLOID:
+			return CSV_BOOL;
+	}
+	return type_is_enum(type) ? CSV_ENUM : CSV_BY_OUTPUT_FUNCTION;
+}
+
 static void
 append_header(CsvExport *csv, StringInfo buf)
 {
@@ -200,11 +332,13 @@ look_up_output_functions(CsvExport *csv, TupleDesc orders, TupleDesc line_items,
 	{
 		getTypeOutputInfo(TupleDescAttr(orders, i)->atttypid, &func, &varlena);
 		fmgr_info_cxt(func, &csv->order_out[i], context);
+		csv->order_kind[i] = csv_kind(TupleDescAttr(orders, i)->atttypid);
 	}
 	for (int i = 0; i < N_LINE_ITEM_COLUMNS; i++)
 	{
 		getTypeOutputInfo(TupleDescAttr(line_items, i)->atttypid, &func, &varlena);
 		fmgr_info_cxt(func, &csv->line_item_out[i], context);
+		csv->line_item_kind[i] = csv_kind(TupleDescAttr(line_items, i)->atttypid);
 	}
 	csv->have_output_functions = true;
 }
@@ -341,7 +475,8 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 		if (field == IS_ALLOCATED_FIELD)
 			appendStringInfoChar(&formatted, is_allocated ? 't' : 'f');
 		else if (field < FIRST_LINE_ITEM_FIELD && !order_nulls[field])
-			append_output(&formatted, &csv->order_out[field], order_values[field], single);
+			append_value(csv, &formatted, csv->order_kind[field], &csv->order_out[field],
+						 order_values[field], single);
 		offsets[i + 1] = formatted.len;
 	}
 
@@ -372,8 +507,9 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 				int			column = field - FIRST_LINE_ITEM_FIELD + 1;
 
 				if (!batch->li_nulls[first * N_LINE_ITEM_COLUMNS + column])
-					append_output(buf, &csv->line_item_out[column],
-								  LI_VALUE(batch, first, column), single);
+					append_value(csv, buf, csv->line_item_kind[column],
+								 &csv->line_item_out[column], LI_VALUE(batch, first, column),
+								 single);
 			}
 		}
 		appendStringInfoCharMacro(buf, '\n');
