@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # Loads N deterministic sample orders (test/generate.sql) into the database in PG*,
 # split into JOBS disjoint spans of created dates loaded by parallel sessions
-# (default: one per core), each in date order, as real orders arrive.
+# (default: one per core), each in date order, as real orders arrive. With
+# CRUX_SAMPLE_LAYOUT=random, the same rows split into ranges of order numbers and
+# stored in that order, which is random with respect to their dates (the layout
+# of the benchmarks before version 1.5's last changes).
 #   bash test/generate.sh 1000000        # the benchmark size
 #   bash test/generate.sh 100000 2
+#   CRUX_SAMPLE_LAYOUT=random bash test/generate.sh 1000000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 orders=${1:-1000}
 jobs=${2:-$(nproc)}
 psql -X -q -v ON_ERROR_STOP=1 -v orders=0 -v skip_analyze=1 -f test/generate.sql
 pids=()
+layout=${CRUX_SAMPLE_LAYOUT:-date}
+case $layout in date | random) ;; *) echo "CRUX_SAMPLE_LAYOUT: date or random" >&2; exit 2 ;; esac
 for ((j = 0; j < jobs; j++)); do
-    psql -X -q -v ON_ERROR_STOP=1 -v orders="$orders" -v part=$j -v parts="$jobs" \
+    if [ "$layout" = random ]; then
+        part=(-v first=$((orders * j / jobs + 1)) -v last=$((orders * (j + 1) / jobs)))
+    else
+        part=(-v part=$j -v parts="$jobs")
+    fi
+    psql -X -q -v ON_ERROR_STOP=1 -v orders="$orders" "${part[@]}" -v layout="$layout" \
          -v skip_analyze=1 -f test/generate.sql &
     pids+=($!)
 done

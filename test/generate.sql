@@ -7,7 +7,8 @@
 -- parts in parallel sessions. Every value derives from the order's number, so the
 -- data is the same however it is split. Rows are inserted in created-date order, as
 -- real orders arrive, so that each part's orders, and their line items, are stored
--- in date order.
+-- in date order; with -v layout=random in order of their numbers instead, which is
+-- random with respect to their dates.
 -- 100 retailers (the first holds about a third of all orders), 3 users each,
 -- created dates spread over three years (2016-2018), 1 to 4 line items per order
 -- (2.5 on average) with a realistic status mix, and a tracking number for every
@@ -29,6 +30,10 @@
 \else
 \set part 0
 \set parts 1
+\endif
+\if :{?layout}
+\else
+\set layout date
 \endif
 
 BEGIN;
@@ -70,7 +75,7 @@ SELECT md5('order-' || i)::uuid,
                     ELSE 2 + abs(hashint8extended(i, 4)) % 99 END AS org
           FROM generate_series(:first, :last) i) s
  WHERE (abs(hashint8extended(i, 2)) % 94608000000000) * :parts / 94608000000000 = :part
- ORDER BY abs(hashint8extended(i, 2)) % 94608000000000, i;
+ ORDER BY CASE WHEN :'layout' = 'random' THEN 0 ELSE abs(hashint8extended(i, 2)) % 94608000000000 END, i;
 
 INSERT INTO crux.line_items (uuid, order_uuid, position, item_uuid, item_name, sku_uuid,
                              sku_id, sku_name, cost, supplier_uuid, supplier_name, status,
@@ -98,7 +103,7 @@ SELECT md5('line-' || i || '-' || n)::uuid,
                generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n,
                LATERAL (SELECT abs(hashint8extended(i * 8 + n, 8)) % 100 AS r) rr
          WHERE (abs(hashint8extended(i, 2)) % 94608000000000) * :parts / 94608000000000 = :part) s
- ORDER BY abs(hashint8extended(i, 2)) % 94608000000000, i, n;
+ ORDER BY CASE WHEN :'layout' = 'random' THEN 0 ELSE abs(hashint8extended(i, 2)) % 94608000000000 END, i, n;
 
 -- tracking numbers for the line items that shipped (has_tracking, delivered), from
 -- the same formulas as above rather than by reading the tables back
@@ -119,7 +124,7 @@ SELECT md5('tracking-' || li)::uuid, li::uuid,
                generate_series(1, 1 + (abs(hashint8extended(i, 5)) % 4)::int) n
          WHERE (abs(hashint8extended(i, 2)) % 94608000000000) * :parts / 94608000000000 = :part) s
  WHERE r >= 45 AND r < 85
- ORDER BY abs(hashint8extended(i, 2)) % 94608000000000, li;
+ ORDER BY CASE WHEN :'layout' = 'random' THEN 0 ELSE abs(hashint8extended(i, 2)) % 94608000000000 END, li;
 
 COMMIT;
 \if :{?skip_analyze}

@@ -7,6 +7,8 @@
 # several times to repeat it: 1 2 2 2 2 2).
 #   bash test/bench/export.sh [ORDERS [JOBS ...]]
 #   CRUX_BENCH_HUGE_PAGES=1 bash test/bench/export.sh ...   # as root: huge pages
+#   CRUX_SAMPLE_LAYOUT=random bash test/bench/export.sh ... # orders stored in random
+#                                                            # order of their dates
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 orders=${1:-1000000}
@@ -21,7 +23,8 @@ pg_virtualenv -t -v 15 "${bench_server_options[@]}" bash -c '
     out=$(mktemp -d)
     psql -X -q -c "CREATE EXTENSION crux_orders"
     bash test/generate.sh '"$orders"' >/dev/null
-    psql -X -q -c "VACUUM ANALYZE"
+    psql -X -q -c "VACUUM ANALYZE" -c "CHECKPOINT"
+    sync    # the load written back, so that its writes do not compete with the exports
     for j in '"${jobs[*]}"'; do
         uuid=$(psql -X -At -c "SELECT crux_export_orders(NULL) ->> '"'uuid'"'")
         start=$(date +%s.%N)
