@@ -6,7 +6,7 @@
 -- (about 1,000 tracking numbers over 2,500 line items, so every query below over
 -- all line items makes about 100 lookups, then answers the rest from memory).
 BEGIN;
-SELECT plan(12);
+SELECT plan(15);
 
 SELECT volatility_is('crux', 'line_item_tracking', ARRAY['uuid', 'bigint'], 'stable');
 SELECT isnt_definer('crux', 'line_item_tracking', ARRAY['uuid', 'bigint']);
@@ -91,6 +91,32 @@ SELECT is((SELECT count(*) FROM t_all_lines l WHERE crux.line_item_tracking(l.uu
           (SELECT n FROM t_expected), 'a tenant gets the tracking numbers of its own line items only');
 SELECT cmp_ok((SELECT n FROM t_expected), '>', 200::bigint, '(and there are enough of them to be read into memory)');
 RESET ROLE;
+
+-- The numbers read into memory live in mappings of their own, not in a memory
+-- context (1.5): they must go when the query ends, and when it fails after reading
+-- them. Each load maps at least 10 MB (the table and one block of numbers), so the
+-- backend's virtual size would grow by that much per query that kept them.
+CREATE FUNCTION pg_temp.vm_size() RETURNS bigint LANGUAGE sql AS $$
+    SELECT substring(pg_read_file('/proc/self/status') FROM 'VmSize:\s*(\d+) kB')::bigint $$;
+CREATE FUNCTION pg_temp.export_everything() RETURNS bigint LANGUAGE sql AS $$
+    SELECT sum(r) FROM (SELECT (crux.export_csv('{}', 0, NULL, true)).rows r) s $$;
+CREATE TEMP TABLE t_vm AS SELECT pg_temp.export_everything() AS rows, pg_temp.vm_size() AS warm;
+SELECT cmp_ok((SELECT rows FROM t_vm), '>', 2000::bigint,
+              '(an export of every order, tracking numbers read into memory)');
+DO $$ BEGIN FOR i IN 1..10 LOOP PERFORM pg_temp.export_everything(); END LOOP; END $$;
+SELECT is(pg_temp.vm_size(), (SELECT warm FROM t_vm),
+          'ten more such exports leave the backend as large as they found it');
+DO $$
+BEGIN
+    FOR i IN 1..10 LOOP
+        BEGIN
+            PERFORM (crux.export_csv('{}', 0, NULL, true)).rows / 0;
+        EXCEPTION WHEN division_by_zero THEN NULL;
+        END;
+    END LOOP;
+END $$;
+SELECT is(pg_temp.vm_size(), (SELECT warm FROM t_vm),
+          'and so do ten that fail after reading the tracking numbers into memory');
 
 SELECT * FROM finish();
 ROLLBACK;
