@@ -26,9 +26,10 @@ $(OBJS): src/crux_orders.h
 WORKER = src/crux-export-worker
 EXTRA_CLEAN = $(WORKER)
 all: $(WORKER)
-$(WORKER): src/worker.c
+WORKER_SRCS = src/worker.c src/worker_output.c
+$(WORKER): $(WORKER_SRCS) src/worker_output.h
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
-		-o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl -pthread
+		-o $@ $(WORKER_SRCS) -L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl -pthread
 install: install-worker
 install-worker: $(WORKER)
 	$(INSTALL_PROGRAM) $(WORKER) '$(DESTDIR)$(bindir)/crux-export-worker'

@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "worker_output.h"
+
 typedef struct Options
 {
 	const char *conninfo;
@@ -322,19 +324,19 @@ become_requester(PGconn *conn, const Job *job, char **error)
 }
 
 /*
- * Runs a COPY ... TO STDOUT and streams it into path. Returns the number of data
- * rows (header excluded), or -1 with *error set. With durable, the file is on
- * disk when this returns.
+ * Runs a COPY ... TO STDOUT and streams it into the writer's part of the file.
+ * Returns the number of data rows (header excluded), or -1 with *error set (a
+ * failed write leaves *error NULL: output_join reports it).
  */
 static long
-copy_to_file(PGconn *conn, const char *sql, const char *path, bool header, bool durable,
-			 const char *label, long *bytes, char **error)
+copy_to_output(PGconn *conn, const char *sql, OutputWriter *w, bool header,
+			   const char *label, long *bytes, char **error)
 {
 	PGresult   *res = PQexec(conn, sql);
-	FILE	   *out;
 	char	   *buf;
 	int			len;
 	long		rows = header ? -1 : 0;
+	bool		written = true;
 
 	*bytes = 0;
 	if (PQresultStatus(res) != PGRES_COPY_OUT)
@@ -344,25 +346,10 @@ copy_to_file(PGconn *conn, const char *sql, const char *path, bool header, bool 
 		return -1;
 	}
 	PQclear(res);
-
-	out = fopen(path, "w");
-	if (out == NULL)
-	{
-		if (asprintf(error, "could not create \"%s\": %s", path, strerror(errno)) < 0)
-			abort();
-		/* drain the COPY so the connection stays usable */
-		while (PQgetCopyData(conn, &buf, 0) > 0)
-			PQfreemem(buf);
-		PQclear(PQgetResult(conn));
-		return -1;
-	}
+	/* read all of the COPY, even after a failed write, so the connection stays usable */
 	while ((len = PQgetCopyData(conn, &buf, 0)) > 0)
 	{
-		if (fwrite(buf, 1, len, out) != (size_t) len)
-		{
-			PQfreemem(buf);
-			break;
-		}
+		written = written && output_write(w, buf, len);
 		PQfreemem(buf);
 		*bytes += len;
 		rows++;
@@ -376,17 +363,8 @@ copy_to_file(PGconn *conn, const char *sql, const char *path, bool header, bool 
 		rows = -1;
 	}
 	PQclear(res);
-	if (fflush(out) != 0 || (durable && fsync(fileno(out)) != 0) || fclose(out) != 0)
-	{
-		if (rows >= 0 && asprintf(error, "could not write \"%s\": %s", path, strerror(errno)) < 0)
-			abort();
-		rows = -1;
-	}
-	return rows;
+	return written ? rows : -1;
 }
-
-/* how much of an export file is written before the kernel is asked to write it back */
-#define WRITE_BACK_BYTES (32L * 1024 * 1024)
 
 /* A 4-byte big-endian integer of a binary result. */
 static uint32_t
@@ -420,28 +398,23 @@ parse_chunk(const char *value, int len, long *rows, const char **csv, int *csv_l
 
 /*
  * Streams crux.export_csv (version 1.5 on) for positions [first, first + count)
- * of the selection (count < 0: to the end) into path: its chunks arrive one at a
- * time (single-row mode, binary) and are written as they come. Returns the number
- * of data rows, or -1 with *error set. With durable, the file is on disk when
- * this returns. With write_back (the file is, or begins, the export's file), the
- * kernel is asked to start writing every WRITE_BACK_BYTES to disk as the file
- * grows, so that the final fsync has little left to wait for: the kernel would
- * otherwise keep a whole export (over a GB) dirty in memory until then.
+ * of the selection (count < 0: to the end) into the writer's part of the file:
+ * its chunks arrive one at a time (single-row mode, binary) and are written as
+ * they come. Returns the number of data rows, or -1 with *error set (a failed
+ * write leaves *error NULL: output_join reports it).
  */
 static long
-chunks_to_file(PGconn *conn, long long first, long long count, bool header,
-			   const char *path, bool durable, bool write_back, const char *label,
-			   long *bytes, char **error)
+chunks_to_output(PGconn *conn, long long first, long long count, bool header,
+				 OutputWriter *w, const char *label, long *bytes, char **error)
 {
 	char		first_text[32];
 	char		count_text[32];
 	const char *params[3] = {first_text, count >= 0 ? count_text : NULL,
 	header ? "true" : "false"};
-	FILE	   *out = NULL;
 	PGresult   *res;
 	long		rows = 0;
 	long		logged = 0;
-	long		written_back = 0;
+	bool		written = true;
 
 	*bytes = 0;
 	snprintf(first_text, sizeof(first_text), "%lld", first);
@@ -456,9 +429,6 @@ chunks_to_file(PGconn *conn, long long first, long long count, bool header,
 		PQclear(PQgetResult(conn));
 		return -1;
 	}
-	out = fopen(path, "w");
-	if (out == NULL && asprintf(error, "could not create \"%s\": %s", path, strerror(errno)) < 0)
-		abort();
 	/* read every result, even after a failure, so the connection stays usable */
 	while ((res = PQgetResult(conn)) != NULL)
 	{
@@ -467,28 +437,15 @@ chunks_to_file(PGconn *conn, long long first, long long count, bool header,
 		int			csv_len;
 		long		chunk_rows;
 
-		if (status == PGRES_SINGLE_TUPLE && *error == NULL)
+		if (status == PGRES_SINGLE_TUPLE && *error == NULL && written)
 		{
 			if (!parse_chunk(PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0), &chunk_rows,
 							 &csv, &csv_len))
 				*error = strdup("crux.export_csv returned a malformed chunk");
-			else if (fwrite(csv, 1, csv_len, out) != (size_t) csv_len)
-			{
-				if (asprintf(error, "could not write \"%s\": %s", path, strerror(errno)) < 0)
-					abort();
-			}
-			else
+			else if ((written = output_write(w, csv, csv_len)))
 			{
 				*bytes += csv_len;
 				rows += chunk_rows;
-				if (write_back && *bytes - written_back >= WRITE_BACK_BYTES &&
-					fflush(out) == 0)
-				{
-					/* a hint: errors show at the final fflush and fsync */
-					(void) sync_file_range(fileno(out), written_back, *bytes - written_back,
-										   SYNC_FILE_RANGE_WRITE);
-					written_back = *bytes;
-				}
 				if (rows / 500000 > logged)
 				{
 					logged = rows / 500000;
@@ -501,12 +458,7 @@ chunks_to_file(PGconn *conn, long long first, long long count, bool header,
 			*error = strdup(PQresultErrorMessage(res));
 		PQclear(res);
 	}
-	if (out != NULL &&
-		(fflush(out) != 0 || (durable && fsync(fileno(out)) != 0) || fclose(out) != 0) &&
-		*error == NULL &&
-		asprintf(error, "could not write \"%s\": %s", path, strerror(errno)) < 0)
-		abort();
-	return *error == NULL ? rows : -1;
+	return *error == NULL && written ? rows : -1;
 }
 
 /* One slice of a parallel export, run by its own thread and connection. */
@@ -517,7 +469,7 @@ typedef struct Slice
 	const char *snapshot;		/* the exporting transaction's snapshot */
 	long long	first;			/* positions [first, first + count) of the selection */
 	long long	count;
-	char	   *path;
+	OutputWriter *writer;		/* its part of the export's file */
 	bool		header;
 	bool		csv_function;	/* the server has crux.export_csv (1.5 on) */
 	long		rows;			/* out: data rows, or -1 */
@@ -525,29 +477,21 @@ typedef struct Slice
 	char	   *error;
 } Slice;
 
-static void *
-export_slice(void *arg)
+static void
+export_slice_on(PGconn *conn, Slice *slice)
 {
-	Slice	   *slice = arg;
-	PGconn	   *conn = PQconnectdb(slice->opt->conninfo);
 	char	   *snapshot = NULL;
 	char	   *sql = NULL;
 	char		label[128];
 	PGresult   *res;
 
-	slice->rows = -1;
 	snprintf(label, sizeof(label), "%s (orders %lld to %lld)", slice->job->uuid,
 			 slice->first, slice->first + slice->count);
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		slice->error = strdup(PQerrorMessage(conn));
-		PQfinish(conn);
-		return NULL;
-	}
 	PQclear(run(conn, PGRES_COMMAND_OK, "SET application_name = 'crux-export-worker'", 0, NULL));
 	snapshot = PQescapeLiteral(conn, slice->snapshot, strlen(slice->snapshot));
 	if (asprintf(&sql, "SET TRANSACTION SNAPSHOT %s", snapshot) < 0)
 		abort();
+	PQfreemem(snapshot);
 	res = run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 	if (res != NULL)
 	{
@@ -560,9 +504,8 @@ export_slice(void *arg)
 	else if (PQclear(res), !become_requester(conn, slice->job, &slice->error))
 		;
 	else if (slice->csv_function)
-		slice->rows = chunks_to_file(conn, slice->first, slice->count, slice->header,
-									 slice->path, false, slice->header, label,
-									 &slice->bytes, &slice->error);
+		slice->rows = chunks_to_output(conn, slice->first, slice->count, slice->header,
+									   slice->writer, label, &slice->bytes, &slice->error);
 	else
 	{
 		if (asprintf(&sql, "COPY (SELECT %s FROM crux.export_rows("
@@ -571,66 +514,55 @@ export_slice(void *arg)
 					 slice->first, slice->count,
 					 slice->header ? ", HEADER" : "") < 0)
 			abort();
-		slice->rows = copy_to_file(conn, sql, slice->path, slice->header, false, label,
-								   &slice->bytes, &slice->error);
+		slice->rows = copy_to_output(conn, sql, slice->writer, slice->header, label,
+									 &slice->bytes, &slice->error);
 		free(sql);
 	}
-	PQfreemem(snapshot);
-	PQfinish(conn);
-	return NULL;
 }
 
-/* Appends the file at from to the open file descriptor out; false on failure. */
-static bool
-append_file(int out, const char *from)
+static void *
+export_slice(void *arg)
 {
-	int			in = open(from, O_RDONLY);
-	bool		ok = in >= 0;
+	Slice	   *slice = arg;
+	PGconn	   *conn = PQconnectdb(slice->opt->conninfo);
 
-	while (ok)
-	{
-		ssize_t		n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-
-		if (n == 0)
-			break;
-		if (n < 0)
-		{
-			char		buf[1 << 16];
-			ssize_t		r;
-
-			/* file systems without copy_file_range: read and write */
-			if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP)
-				ok = false;
-			while (ok && (r = read(in, buf, sizeof(buf))) > 0)
-				ok = write(out, buf, r) == r;
-			ok = ok && r == 0;
-			break;
-		}
-	}
-	if (in >= 0)
-		close(in);
-	return ok;
+	slice->rows = -1;
+	if (PQstatus(conn) != CONNECTION_OK)
+		slice->error = strdup(PQerrorMessage(conn));
+	else
+		export_slice_on(conn, slice);
+	PQfinish(conn);
+	/* last: the joining thread may go on to the next slice */
+	output_writer_done(slice->writer, slice->rows >= 0);
+	return NULL;
 }
 
 /*
  * The requester's selection in slices, exported by --jobs connections in parallel,
- * all in the snapshot of this transaction (REPEATABLE READ), then joined in order
- * into tmp_path. Returns the number of data rows, or -1 with *error set.
+ * all in the snapshot of this transaction (REPEATABLE READ), and joined in order
+ * into tmp_path as they run (worker_output.c). Returns the number of data rows,
+ * or -1 with *error set.
  */
 static long
 write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long orders,
 					bool csv_function, const char *tmp_path, long *bytes, char **error)
 {
 	PGresult   *res = run(conn, PGRES_TUPLES_OK, "SELECT pg_export_snapshot()", 0, NULL);
+	ExportOutput *out;
 	Slice		slices[MAX_JOBS];
 	pthread_t	threads[MAX_JOBS];
 	long		rows = 0;
-	int			out;
+	bool		joined;
 
 	*bytes = 0;
 	if (res == NULL)
 	{
 		*error = strdup(PQerrorMessage(conn));
+		return -1;
+	}
+	if ((out = output_create(tmp_path, opt->jobs, error)) == NULL)
+	{
+		PQclear(res);
 		return -1;
 	}
 	for (int k = 0; k < opt->jobs; k++)
@@ -639,57 +571,61 @@ write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long 
 			.opt = opt, .job = job, .snapshot = PQgetvalue(res, 0, 0),
 			.first = orders * k / opt->jobs,
 			.count = orders * (k + 1) / opt->jobs - orders * k / opt->jobs,
+			.writer = output_writer(out, k),
 			.header = k == 0, .csv_function = csv_function, .rows = -1
 		};
-		if (k == 0)
-			slices[k].path = strdup(tmp_path);
-		else if (asprintf(&slices[k].path, "%s.%d", tmp_path, k) < 0)
-			abort();
 		if (pthread_create(&threads[k], NULL, export_slice, &slices[k]) != 0)
 			abort();
 	}
+	joined = output_join(out, error);
 	for (int k = 0; k < opt->jobs; k++)
 		pthread_join(threads[k], NULL);
 	PQclear(res);
+	if (joined)
+		log_msg("export %s: %d slices joined, %ld bytes copied, the rest written in place",
+				job->uuid, opt->jobs, output_copied_bytes(out));
+	output_close(out);
 
-	for (int k = 0; k < opt->jobs && rows >= 0; k++)
-	{
-		if (slices[k].rows < 0)
-		{
-			*error = slices[k].error ? strdup(slices[k].error) : strdup("a slice failed");
-			rows = -1;
-		}
-		else
-		{
-			rows += slices[k].rows;
-			*bytes += slices[k].bytes;
-		}
-	}
-	out = rows >= 0 ? open(tmp_path, O_WRONLY) : -1;
-	if (out >= 0)
-		lseek(out, 0, SEEK_END);	/* copy_file_range refuses O_APPEND */
-	for (int k = 1; k < opt->jobs && rows >= 0; k++)
-		if (!append_file(out, slices[k].path))
-		{
-			if (asprintf(error, "could not join \"%s\": %s", slices[k].path, strerror(errno)) < 0)
-				abort();
-			rows = -1;
-		}
-	if (rows >= 0 && (out < 0 || fsync(out) != 0))
-	{
-		if (asprintf(error, "could not write \"%s\": %s", tmp_path, strerror(errno)) < 0)
-			abort();
-		rows = -1;
-	}
-	if (out >= 0)
-		close(out);
 	for (int k = 0; k < opt->jobs; k++)
 	{
-		if (k > 0)
-			unlink(slices[k].path);
-		free(slices[k].path);
+		if (slices[k].rows < 0 && *error == NULL)
+			*error = slices[k].error ? strdup(slices[k].error) : strdup("a slice failed");
+		rows += slices[k].rows;
+		*bytes += slices[k].bytes;
 		free(slices[k].error);
 	}
+	if (!joined && *error == NULL)
+		*error = strdup("a slice failed");
+	return *error == NULL ? rows : -1;
+}
+
+/*
+ * The requester's selection in one piece on this connection, into tmp_path:
+ * crux.export_csv's chunks, or with copy_sql (versions before 1.5) a COPY.
+ * Returns the number of data rows, or -1 with *error set.
+ */
+static long
+write_csv_in_one_piece(PGconn *conn, const char *copy_sql, const Job *job,
+					   const char *tmp_path, long *bytes, char **error)
+{
+	ExportOutput *out = output_create(tmp_path, 1, error);
+	OutputWriter *w;
+	long		rows;
+
+	if (out == NULL)
+		return -1;
+	w = output_writer(out, 0);
+	if (copy_sql == NULL)
+		rows = chunks_to_output(conn, 0, -1, true, w, job->uuid, bytes, error);
+	else
+		rows = copy_to_output(conn, copy_sql, w, true, job->uuid, bytes, error);
+	if (!output_writer_done(w, rows >= 0))
+		rows = -1;
+	if (!output_join(out, error))
+		rows = -1;
+	output_close(out);
+	if (rows < 0 && *error == NULL)
+		*error = strdup("the export failed");
 	return rows;
 }
 
@@ -704,7 +640,7 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 		  long *bytes, char **error)
 {
 	char	   *schema = api_schema(conn);
-	char	   *sql;
+	char	   *sql = NULL;
 	long		rows;
 	bool		csv_function;
 	PGresult   *has_csv_function;
@@ -757,19 +693,13 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 									   bytes, error);
 		}
 	}
-	if (csv_function)
-	{
-		free(schema);
-		return chunks_to_file(conn, 0, -1, true, tmp_path, true, true, job->uuid, bytes,
-							  error);
-	}
-
-	if (asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("
+	if (!csv_function &&
+		asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("
 				 "current_setting('crux_export.request')::jsonb)) TO STDOUT (FORMAT csv, HEADER)",
 				 job->select_list, schema) < 0)
 		abort();
 	free(schema);
-	rows = copy_to_file(conn, sql, tmp_path, true, true, job->uuid, bytes, error);
+	rows = write_csv_in_one_piece(conn, sql, job, tmp_path, bytes, error);
 	free(sql);
 	return rows;
 }

@@ -11,6 +11,7 @@ import email
 import email.policy
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,9 +75,10 @@ class Sink:
         return "250 OK"
 
 
-def run_worker(outdir, smtp, *extra, timeout=120):
+def run_worker(outdir, smtp, *extra, timeout=120, env=None):
     return subprocess.run([WORKER, "--once", "-o", outdir, "-s", smtp, *extra],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
 
 
 def worker_waiting():
@@ -216,6 +218,26 @@ def main():
     check(state[0] == "done" and "in 3 slices" in r.stderr and produced_bytes == expected
           and state[2] == str(expected_rows) and expected_rows > 6,
           "3 slices in parallel give the file one COPY gives, byte for byte", r.stderr[-1500:] + str(state))
+
+    # 3c'. the two ways slices are joined (worker_output.c), each forced by the
+    #      worker's test hook: a later slice that ends after the ones before it is
+    #      copied up to where it is, then appends the rest in place; one that ends
+    #      first is copied whole. Both give the same bytes.
+    copied = {}
+    for order in ("while-running", "after-end"):
+        uuid = psql("SELECT crux_export_orders('%s') ->> 'uuid'" % request, role="w_alice")
+        r = run_worker(outdir, smtp, "-j", "3", "--slice-orders", "2",
+                       env={"CRUX_EXPORT_WORKER_TEST_JOIN": order})
+        state = job(uuid)
+        with open(state[4] or os.devnull, "rb") as f:
+            same = f.read() == expected
+        m = re.search(r"3 slices joined, (\d+) bytes copied", r.stderr)
+        copied[order] = int(m.group(1)) if m else -1
+        check(state[0] == "done" and same and copied[order] > 0,
+              f"slices joined {order}: the same file, byte for byte", r.stderr[-1500:] + str(state))
+    check(copied["while-running"] < copied["after-end"],
+          "a slice still running when the ones before it end is copied only up to there",
+          str(copied))
 
     # 3d. --work-mem: too little for the tracking numbers in memory, the slices look
     #     them up one by one and give the same bytes; a value the server refuses
