@@ -10,13 +10,14 @@
  * Each call answers one batch of ORDERS_PER_BATCH orders of the selection with
  * two queries: the orders (with their retailer's and user's names) by one TID
  * scan of the ctids the selection found them at, put back in selection order
- * here, and all their line items by one index scan, sorted by order, position and
- * uuid. That replaces a primary-key descent per order, and the window and the
- * sort the SQL function needs; is_allocated is computed while walking the line
- * items, and each order's columns are formatted once instead of once per line
- * item. Tracking numbers come from tracking.c. Both queries run as the caller, in
- * the caller's snapshot, so row-level security and visibility are those of
- * crux.export_rows. Memory is one batch at a time.
+ * here, and all their line items by one bitmap heap scan, grouped by order and
+ * sorted by position and uuid here. That replaces a primary-key descent per
+ * order, and the window and the sort the SQL function needs; is_allocated is
+ * computed while walking the line items, and each order's columns are formatted
+ * once instead of once per line item. Tracking numbers come from tracking.c.
+ * Both queries run as the caller, in the caller's snapshot, so row-level
+ * security and visibility are those of crux.export_rows. Memory is one batch at
+ * a time.
  */
 #include "postgres.h"
 
@@ -61,25 +62,29 @@ static const char *const orders_sql =
 " WHERE o.ctid OPERATOR(pg_catalog.=) ANY ($1)";
 
 /*
- * The line items of a batch's orders. Column 0 is the order, column k (1 to 15)
- * export field FIRST_LINE_ITEM_FIELD + k - 1, column LI_UNALLOCATED whether the
- * line item is unallocated.
+ * The line items of a batch's orders, in no particular order: they are grouped
+ * by order and sorted by position and uuid here. Without an ORDER BY the plan is
+ * a bitmap heap scan, which reads each heap page of the batch's line items once,
+ * instead of once per order in the index's order (uuids: random). Column 0 is the
+ * order, column k (1 to 15) export field FIRST_LINE_ITEM_FIELD + k - 1, column
+ * LI_UNALLOCATED whether the line item is unallocated, LI_POSITION its position.
  */
 static const char *const line_items_sql =
 "SELECT li.order_uuid, li.uuid, li.status, li.item_uuid, li.item_name, li.sku_uuid,"
 "       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
 "       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
 "       li.quantity_rejected, li.backorder_date,"
-"       li.status OPERATOR(pg_catalog.=) 'unallocated'::crux.line_item_status"
+"       li.status OPERATOR(pg_catalog.=) 'unallocated'::crux.line_item_status,"
+"       li.position"
 "  FROM crux.line_items li"
-" WHERE li.order_uuid OPERATOR(pg_catalog.=) ANY ($1)"
-" ORDER BY li.order_uuid, li.position, li.uuid";
+" WHERE li.order_uuid OPERATOR(pg_catalog.=) ANY ($1)";
 
 #define N_ORDER_COLUMNS FIRST_LINE_ITEM_FIELD
-#define N_LINE_ITEM_COLUMNS 17
+#define N_LINE_ITEM_COLUMNS 18
 #define LI_ORDER 0
 #define LI_UUID 1
 #define LI_UNALLOCATED 16
+#define LI_POSITION 17
 
 static SPIPlanPtr orders_plan = NULL;
 static SPIPlanPtr line_items_plan = NULL;
@@ -134,22 +139,22 @@ typedef struct Batch
 	int			n_line_items;
 	Datum	   *li_values;		/* N_LINE_ITEM_COLUMNS per line item */
 	bool	   *li_nulls;
-	int		   *first_line_item;	/* per order row: [first, end) of li_* */
+	int		   *sorted;			/* line items by order row, position, uuid */
+	int		   *first_line_item;	/* per order row: [first, end) of sorted */
 	int		   *end_line_item;
 	Datum	   *by_uuid;		/* pairs (uuid, order row), sorted by uuid */
 } Batch;
 
-#define LI_VALUE(batch, li, column) ((batch)->li_values[(li) * N_LINE_ITEM_COLUMNS + (column)])
+/* column of the li-th line item in sorted order */
+#define LI_INDEX(batch, li, column) ((batch)->sorted[li] * N_LINE_ITEM_COLUMNS + (column))
+#define LI_VALUE(batch, li, column) ((batch)->li_values[LI_INDEX(batch, li, column)])
 
 static SPIPlanPtr
 kept_plan(SPIPlanPtr *plan, const char *sql, Oid argtype)
 {
 	if (*plan == NULL)
 	{
-		/*
-		 * generic: planned once, not for each batch's 1,000 values (a custom
-		 * plan chose a bitmap scan and a sort over the index's own order)
-		 */
+		/* generic: planned once, not for each batch's 1,000 values */
 		SPIPlanPtr	prepared = SPI_prepare_cursor(sql, 1, &argtype,
 												  CURSOR_OPT_GENERIC_PLAN);
 
@@ -350,45 +355,6 @@ compare_uuid_datums(const void *a, const void *b)
 				  UUID_LEN);
 }
 
-/*
- * Gives each order row of the batch its range of line items: both are walked in
- * uuid order (the line items come sorted by order, position, uuid).
- */
-static void
-assign_line_items(Batch *batch)
-{
-	SPITupleTable *orders = batch->orders;
-	Datum	   *by_uuid = palloc(sizeof(Datum) * 2 * Max(orders->numvals, 1));
-	int			next = 0;
-
-	batch->by_uuid = by_uuid;
-	batch->first_line_item = palloc0(sizeof(int) * Max(orders->numvals, 1));
-	batch->end_line_item = palloc0(sizeof(int) * Max(orders->numvals, 1));
-	/* pairs (uuid, row number), sorted by uuid */
-	for (uint64 i = 0; i < orders->numvals; i++)
-	{
-		bool		isnull;
-
-		by_uuid[2 * i] = SPI_getbinval(orders->vals[i], orders->tupdesc, 1, &isnull);
-		by_uuid[2 * i + 1] = Int32GetDatum((int) i);
-	}
-	qsort(by_uuid, orders->numvals, 2 * sizeof(Datum), compare_uuid_datums);
-	for (uint64 k = 0; k < orders->numvals; k++)
-	{
-		pg_uuid_t  *order = DatumGetUUIDP(by_uuid[2 * k]);
-		int			row = DatumGetInt32(by_uuid[2 * k + 1]);
-
-		while (next < batch->n_line_items &&
-			   memcmp(DatumGetUUIDP(LI_VALUE(batch, next, LI_ORDER)), order, UUID_LEN) < 0)
-			next++;
-		batch->first_line_item[row] = next;
-		while (next < batch->n_line_items &&
-			   memcmp(DatumGetUUIDP(LI_VALUE(batch, next, LI_ORDER)), order, UUID_LEN) == 0)
-			next++;
-		batch->end_line_item[row] = next;
-	}
-}
-
 /* The batch's row of the order, or -1 when it is not there. */
 static int
 order_row(Batch *batch, Datum uuid)
@@ -398,6 +364,94 @@ order_row(Batch *batch, Datum uuid)
 
 	return found == NULL ? -1 : DatumGetInt32(found[1]);
 }
+
+/* Line items i and j (raw indexes) of one order: by position, then uuid. */
+static inline bool
+line_item_before(Batch *batch, int i, int j)
+{
+	int32		pi = DatumGetInt32(batch->li_values[i * N_LINE_ITEM_COLUMNS + LI_POSITION]);
+	int32		pj = DatumGetInt32(batch->li_values[j * N_LINE_ITEM_COLUMNS + LI_POSITION]);
+
+	if (pi != pj)
+		return pi < pj;
+	return memcmp(DatumGetUUIDP(batch->li_values[i * N_LINE_ITEM_COLUMNS + LI_UUID]),
+				  DatumGetUUIDP(batch->li_values[j * N_LINE_ITEM_COLUMNS + LI_UUID]),
+				  UUID_LEN) < 0;
+}
+
+/*
+ * Gives each order row of the batch its range of line items, sorted as ORDER BY
+ * order, position, uuid would: each line item's order row is found (the previous
+ * line item's, usually: an order's line items are stored together, else a binary
+ * search of the rows by uuid), the line items are counted into their rows, then
+ * each row's few are sorted by insertion. Line items of orders that are not among
+ * the rows are left out.
+ */
+static void
+assign_line_items(Batch *batch)
+{
+	SPITupleTable *orders = batch->orders;
+	int			n_rows = (int) orders->numvals;
+	int			n = batch->n_line_items;
+	Datum	   *by_uuid = palloc(sizeof(Datum) * 2 * Max(n_rows, 1));
+	int		   *row_of = palloc(sizeof(int) * Max(n, 1));
+	int		   *next = palloc0(sizeof(int) * Max(n_rows, 1));
+	int			previous = -1;
+
+	batch->by_uuid = by_uuid;
+	batch->sorted = palloc(sizeof(int) * Max(n, 1));
+	batch->first_line_item = palloc0(sizeof(int) * Max(n_rows, 1));
+	batch->end_line_item = palloc0(sizeof(int) * Max(n_rows, 1));
+	/* pairs (uuid, row number), sorted by uuid */
+	for (int i = 0; i < n_rows; i++)
+	{
+		bool		isnull;
+
+		by_uuid[2 * i] = SPI_getbinval(orders->vals[i], orders->tupdesc, 1, &isnull);
+		by_uuid[2 * i + 1] = Int32GetDatum(i);
+	}
+	qsort(by_uuid, n_rows, 2 * sizeof(Datum), compare_uuid_datums);
+
+	/* each line item's row; counts per row in end_line_item */
+	for (int i = 0; i < n; i++)
+	{
+		Datum		order = batch->li_values[i * N_LINE_ITEM_COLUMNS + LI_ORDER];
+
+		if (previous < 0 ||
+			memcmp(DatumGetUUIDP(order),
+				   DatumGetUUIDP(batch->li_values[previous * N_LINE_ITEM_COLUMNS + LI_ORDER]),
+				   UUID_LEN) != 0)
+			previous = i;
+		row_of[i] = previous == i ? order_row(batch, order) : row_of[previous];
+		if (row_of[i] >= 0)
+			batch->end_line_item[row_of[i]]++;
+	}
+	/* rows' ranges, in row order */
+	for (int r = 0, start = 0; r < n_rows; r++)
+	{
+		int			count = batch->end_line_item[r];
+
+		batch->first_line_item[r] = next[r] = start;
+		batch->end_line_item[r] = start + count;
+		start += count;
+	}
+	/* each line item into its row's range, by insertion */
+	for (int i = 0; i < n; i++)
+	{
+		int			r = row_of[i];
+		int			k;
+
+		if (r < 0)
+			continue;
+		for (k = next[r]++; k > batch->first_line_item[r] &&
+			 line_item_before(batch, i, batch->sorted[k - 1]); k--)
+			batch->sorted[k] = batch->sorted[k - 1];
+		batch->sorted[k] = i;
+	}
+	pfree(row_of);
+	pfree(next);
+}
+
 
 /* Runs the batch's two queries; the results live until SPI_finish. */
 static void
@@ -506,7 +560,7 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 			{
 				int			column = field - FIRST_LINE_ITEM_FIELD + 1;
 
-				if (!batch->li_nulls[first * N_LINE_ITEM_COLUMNS + column])
+				if (!batch->li_nulls[LI_INDEX(batch, first, column)])
 					append_value(csv, buf, csv->line_item_kind[column],
 								 &csv->line_item_out[column], LI_VALUE(batch, first, column),
 								 single);
@@ -527,7 +581,7 @@ prefetch_tracking(CsvExport *csv, Batch *batch)
 	Datum	   *line_items = palloc(sizeof(Datum) * Max(batch->n_line_items, 1));
 
 	for (int i = 0; i < batch->n_line_items; i++)
-		line_items[i] = LI_VALUE(batch, i, LI_UUID);
+		line_items[i] = batch->li_values[i * N_LINE_ITEM_COLUMNS + LI_UUID];
 	crux_tracking_prefetch(csv->tracking, line_items, batch->n_line_items);
 	pfree(line_items);
 }
