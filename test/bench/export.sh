@@ -6,7 +6,8 @@
 # rows per second for each run, then the median per --jobs value (give a value
 # several times to repeat it: 1 2 2 2 2 2).
 #   bash test/bench/export.sh [ORDERS [JOBS ...]]
-#   CRUX_BENCH_HUGE_PAGES=1 bash test/bench/export.sh ...   # as root: huge pages
+#   CRUX_BENCH_HUGE_PAGES=1 bash test/bench/export.sh ...   # as root: huge pages, the
+#                                                            # reference configuration
 #   CRUX_SAMPLE_LAYOUT=random bash test/bench/export.sh ... # orders stored in random
 #                                                            # order of their dates
 set -euo pipefail
