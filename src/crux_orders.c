@@ -46,10 +46,7 @@ get_orders(const CruxRequest *req)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	total = crux_count_orders(req);
-	if (req->limit > req->start && req->start < total)
-		n_uuids = crux_page_order_uuids(req, req->start, req->limit - req->start,
-										&uuids);
+	total = crux_count_and_page(req, &uuids, &n_uuids);
 	if (n_uuids > 0)
 		details = crux_fetch_order_details(req->layout, uuids, n_uuids);
 

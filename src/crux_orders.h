@@ -153,8 +153,8 @@ extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 
 /* query.c: run inside SPI_connect()/SPI_finish() */
 extern int64 crux_count_orders(const CruxRequest *req);
-extern int	crux_page_order_uuids(const CruxRequest *req, int64 offset,
-								  int64 count, Datum **uuids);
+extern int64 crux_count_and_page(const CruxRequest *req, Datum **uuids,
+								 int *n_uuids);
 extern SPITupleTable *crux_order_uuid_range(const CruxRequest *req, int64 first,
 											 int64 count, bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);

@@ -88,6 +88,8 @@ query_shape(const CruxRequest *req, QueryKind kind)
 	/* bit 11: all-retailer counts (count_orders_from_buckets) */
 	shape |= (uint32) req->layout << 12;	/* 2 bits */
 	/* bit 14: the selection with the orders' ctids (run_order_uuid_query) */
+	shape |= (req->n_org_uuids > 1 ? 1 : 0) << 15;
+	/* bit 16: the term's matches counted with their page (run_term_page_query) */
 	return shape;
 }
 
@@ -164,9 +166,37 @@ append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
 							   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
 }
 
-/* The FROM and WHERE clauses for the request's filters. */
+/*
+ * " AND <the order's retailer is one of org_uuids>". One organization is an
+ * equality, so that the page walks the index that leads with the retailer in the
+ * sort's order, as row-level security's retailer test does; a generic plan of
+ * "= ANY" cannot, even for an array of one. per_org: the organization the query
+ * reads at a time, r.retailer_uuid (run_per_org_page_query).
+ */
 static void
-append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
+append_org_test(QueryBuilder *qb, const CruxRequest *req, bool per_org)
+{
+	if (req->n_org_uuids == 0)
+		return;
+	if (per_org)
+		appendStringInfoString(&qb->sql, " AND o.retailer_uuid = r.retailer_uuid");
+	else if (req->n_org_uuids == 1)
+		appendStringInfo(&qb->sql, " AND o.retailer_uuid = $%d",
+						 add_param(qb, UUIDOID, UUIDPGetDatum(&req->org_uuids[0]), false));
+	else
+		appendStringInfo(&qb->sql, " AND o.retailer_uuid = ANY ($%d)",
+						 add_param(qb, UUIDARRAYOID,
+								   uuid_array_datum(req->org_uuids, req->n_org_uuids),
+								   false));
+}
+
+/*
+ * The FROM and WHERE clauses for the request's filters. per_org: the query reads
+ * one organization of org_uuids at a time, r.retailer_uuid (run_per_org_page_query).
+ */
+static void
+append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku,
+			   bool per_org)
 {
 	append_from(qb, req, sorts_by_sku);
 	appendStringInfoString(&qb->sql, " WHERE true");
@@ -195,11 +225,7 @@ append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
 						 " UNION ALL SELECT $%d WHERE $%d IS NOT NULL)",
 						 t, t, u, u);
 	}
-	if (req->n_org_uuids > 0)
-		appendStringInfo(&qb->sql, " AND o.retailer_uuid = ANY ($%d)",
-						 add_param(qb, UUIDARRAYOID,
-								   uuid_array_datum(req->org_uuids, req->n_org_uuids),
-								   false));
+	append_org_test(qb, req, per_org);
 }
 
 static const char *
@@ -220,19 +246,21 @@ sort_expression(const CruxRequest *req)
 }
 
 /*
- * A missing value sorts as larger than any value; ties break on the uuid in the
- * same direction, so that pages never overlap or skip.
+ * " ORDER BY key, uuid": a missing value sorts as larger than any value; ties
+ * break on the uuid in the same direction, so that pages never overlap or skip.
+ * key and uuid name the sort value and the order's uuid where the query reads
+ * them (the uuid sort has no other key).
  */
 static void
-append_order_by(QueryBuilder *qb, const CruxRequest *req)
+append_order_by(QueryBuilder *qb, const CruxRequest *req, const char *key,
+				const char *uuid)
 {
 	const char *dir = req->sort_asc ? "ASC NULLS LAST" : "DESC NULLS FIRST";
 
 	if (req->sort_key == CRUX_SORT_UUID)
-		appendStringInfo(&qb->sql, " ORDER BY o.uuid %s", dir);
+		appendStringInfo(&qb->sql, " ORDER BY %s %s", uuid, dir);
 	else
-		appendStringInfo(&qb->sql, " ORDER BY %s %s, o.uuid %s",
-						 sort_expression(req), dir, dir);
+		appendStringInfo(&qb->sql, " ORDER BY %s %s, %s %s", key, dir, uuid, dir);
 }
 
 /* The kept plan for this shape, prepared the first time the shape is seen. */
@@ -309,7 +337,7 @@ count_orders_directly(const CruxRequest *req)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT count(*)");
-	append_filters(&qb, req, false);
+	append_filters(&qb, req, false, false);
 	run_query(&qb, query_shape(req, QUERY_COUNT));
 
 	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -595,10 +623,57 @@ crux_count_orders(const CruxRequest *req)
 	return count_orders_directly(req);
 }
 
+/* " OFFSET $o LIMIT $c": count < 0 is no limit (LIMIT NULL). */
+static void
+append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
+{
+	appendStringInfo(&qb->sql, " OFFSET $%d",
+					 add_param(qb, INT8OID, Int64GetDatum(offset), false));
+	appendStringInfo(&qb->sql, " LIMIT $%d",
+					 add_param(qb, INT8OID, Int64GetDatum(count), count < 0));
+}
+
+/* The sku_id sort walks its index only with enable_sort off (see above). */
+static void
+run_page_query(QueryBuilder *qb, const CruxRequest *req, uint32 shape)
+{
+	if (req->layout >= CRUX_LAYOUT_1_2 && req->sort_key == CRUX_SORT_SKU_ID)
+		run_query_walking_index(qb, shape);
+	else
+		run_query(qb, shape);
+}
+
 /*
- * The uuids of the orders at sorted positions [offset, offset + count), copied
- * into the current memory context. Returns how many there are.
+ * The page of an admin naming several organizations: each organization's first
+ * offset + count orders, read by walking the index that leads with the retailer,
+ * then merged by the same sort and cut to the page. Its cost grows with the
+ * organizations named and the page, not with the orders of everyone else.
  */
+static void
+run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
+					   bool with_ctids)
+{
+	QueryBuilder qb = {0};
+	uint32		shape = query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
+	bool		sorts_by_sku = req->sort_key == CRUX_SORT_SKU_ID;
+
+	initStringInfo(&qb.sql);
+	appendStringInfo(&qb.sql,
+					 "SELECT p.uuid%s FROM unnest($%d::uuid[]) AS r(retailer_uuid)"
+					 " CROSS JOIN LATERAL (SELECT o.uuid, o.ctid, %s AS sort_key",
+					 with_ctids ? ", p.ctid" : "",
+					 add_param(&qb, UUIDARRAYOID,
+							   uuid_array_datum(req->org_uuids, req->n_org_uuids), false),
+					 sort_expression(req));
+	append_filters(&qb, req, sorts_by_sku, true);
+	append_order_by(&qb, req, sort_expression(req), "o.uuid");
+	appendStringInfo(&qb.sql, " LIMIT $%d) p",
+					 add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0));
+	append_order_by(&qb, req, "p.sort_key", "p.uuid");
+	append_offset_limit(&qb, offset, count);
+	run_page_query(&qb, req, shape);
+}
+
 /*
  * Runs the sorted selection of order uuids from position offset on: count of them,
  * or all when count < 0 (LIMIT NULL). with_ctids: each with its row's ctid too.
@@ -609,18 +684,17 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 	QueryBuilder qb = {0};
 	uint32		shape = query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
 
+	if (req->n_org_uuids > 1 && req->term == NULL)
+	{
+		run_per_org_page_query(req, offset, count, with_ctids);
+		return;
+	}
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
-	append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID);
-	append_order_by(&qb, req);
-	appendStringInfo(&qb.sql, " OFFSET $%d",
-					 add_param(&qb, INT8OID, Int64GetDatum(offset), false));
-	appendStringInfo(&qb.sql, " LIMIT $%d",
-					 add_param(&qb, INT8OID, Int64GetDatum(count), count < 0));
-	if (req->layout >= CRUX_LAYOUT_1_2 && req->sort_key == CRUX_SORT_SKU_ID)
-		run_query_walking_index(&qb, shape);
-	else
-		run_query(&qb, shape);
+	append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, false);
+	append_order_by(&qb, req, sort_expression(req), "o.uuid");
+	append_offset_limit(&qb, offset, count);
+	run_page_query(&qb, req, shape);
 }
 
 /*
@@ -653,15 +727,12 @@ crux_count_export_orders(const CruxRequest *req)
 	return Max(end - req->start, 0);
 }
 
-int
-crux_page_order_uuids(const CruxRequest *req, int64 offset, int64 count,
-					  Datum **uuids)
+/* The first column of the last result, order uuids, copied into the current context. */
+static int
+copy_page_uuids(Datum **uuids)
 {
-	int			n;
+	int			n = (int) SPI_processed;
 
-	run_order_uuid_query(req, offset, count, false);
-
-	n = (int) SPI_processed;
 	*uuids = palloc(sizeof(Datum) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
@@ -674,6 +745,62 @@ crux_page_order_uuids(const CruxRequest *req, int64 offset, int64 count,
 		(*uuids)[i] = UUIDPGetDatum(copy);
 	}
 	return n;
+}
+
+/*
+ * The page of a request with a term and the number of its matches, from one
+ * query: the term's matches (one order for a uuid or a PO, up to thousands for a
+ * popular SKU) are resolved once, counted by a window over them, sorted and cut
+ * to the page. The matches are few enough to sort, so no index is walked for the
+ * sku_id sort. False when the page is empty (start past the matches): nothing was
+ * counted then.
+ */
+static bool
+run_term_page_query(const CruxRequest *req, int64 *total)
+{
+	QueryBuilder qb = {0};
+	bool		isnull;
+
+	initStringInfo(&qb.sql);
+	appendStringInfoString(&qb.sql, "SELECT o.uuid, count(*) OVER ()");
+	append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, false);
+	append_order_by(&qb, req, sort_expression(req), "o.uuid");
+	append_offset_limit(&qb, req->start, req->limit - req->start);
+	run_query(&qb, query_shape(req, QUERY_PAGE) | 1 << 16);
+	if (SPI_processed == 0)
+		return false;
+	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										 2, &isnull));
+	return true;
+}
+
+/*
+ * What crux_get_orders answers: the number of matching orders, and the uuids of
+ * the page's orders in page order (*n_uuids of them, copied into the current
+ * memory context).
+ */
+int64
+crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
+{
+	int64		total;
+
+	*n_uuids = 0;
+	if (req->term != NULL && req->limit > req->start)
+	{
+		if (run_term_page_query(req, &total))
+		{
+			*n_uuids = copy_page_uuids(uuids);
+			return total;
+		}
+		return crux_count_orders(req);
+	}
+	total = crux_count_orders(req);
+	if (req->limit > req->start && req->start < total)
+	{
+		run_order_uuid_query(req, req->start, req->limit - req->start, false);
+		*n_uuids = copy_page_uuids(uuids);
+	}
+	return total;
 }
 
 /*

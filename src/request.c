@@ -502,6 +502,30 @@ parse_uuid(const char *s, int len, pg_uuid_t *uuid)
 	return nibble == 32;
 }
 
+static int
+compare_uuids(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(pg_uuid_t));
+}
+
+/*
+ * An organization named twice is one organization: the list is sorted and kept
+ * distinct, so that the page of each organization is read once.
+ */
+static void
+keep_distinct_org_uuids(CruxRequest *req)
+{
+	int			n = 0;
+
+	if (req->n_org_uuids < 2)
+		return;
+	qsort(req->org_uuids, req->n_org_uuids, sizeof(pg_uuid_t), compare_uuids);
+	for (int i = 0; i < req->n_org_uuids; i++)
+		if (n == 0 || compare_uuids(&req->org_uuids[n - 1], &req->org_uuids[i]) != 0)
+			req->org_uuids[n++] = req->org_uuids[i];
+	req->n_org_uuids = n;
+}
+
 static void
 parse_org_uuids(const char *path, const JsonbValue *value, CruxRequest *req)
 {
@@ -529,6 +553,7 @@ parse_org_uuids(const char *path, const JsonbValue *value, CruxRequest *req)
 			report_invalid(elem_path, &elem, NULL, UUID_HINT);
 		req->n_org_uuids++;
 	}
+	keep_distinct_org_uuids(req);
 }
 
 static void

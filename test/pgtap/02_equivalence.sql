@@ -1,6 +1,7 @@
 -- crux_get_orders against the plain-SQL baseline (test/baseline.sql), which reads
 -- only the contract's columns: for several hundred requests over the 1,000 sample
--- orders, combining every filter, conjunction, sort key and direction with paging,
+-- orders, combining every filter, conjunction, sort key and direction with paging
+-- (also deep and past the end, also for several organizations and for terms),
 -- both must return identical jsonb.
 BEGIN;
 
@@ -33,6 +34,21 @@ SELECT jsonb_strip_nulls(jsonb_build_object(
                (jsonb_build_array(md5('org-2')::uuid, md5('org-3')::uuid))) o(o),
        (VALUES (NULL::jsonb), ('["Delivered", "Allocated"]')) s(s),
        (VALUES ('date'), ('sku_id')) k(k);
+
+INSERT INTO requests
+-- several organizations (each read on its own, then merged), one named twice, one
+-- unknown; terms paged to and past their last match
+SELECT jsonb_strip_nulls(jsonb_build_object(
+           'org_uuids', o, 'term', t, 'line_item_status', s,
+           'sort', jsonb_build_object('key', k, 'dir', d), 'start', p, 'limit', p + 15))
+  FROM (VALUES (jsonb_build_array(md5('org-2')::uuid, md5('org-1')::uuid, md5('org-2')::uuid)),
+               (jsonb_build_array(md5('org-3')::uuid, md5('org-4')::uuid, md5('org-5')::uuid,
+                                  md5('no such org')::uuid))) o(o),
+       (VALUES (NULL), ('SKU000123')) t(t),
+       (VALUES (NULL), ('cancelled')) s(s),
+       (VALUES ('date'), ('status'), ('sku_id'), ('uuid')) k(k),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (0), (40), (400)) p(p);
 
 INSERT INTO requests VALUES
     ('{}'), ('{"start": 990, "limit": 1000}'), ('{"start": 1000, "limit": 1000}'),
