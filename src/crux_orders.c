@@ -30,17 +30,17 @@ _PG_init(void)
 
 /*
  * The whole of crux_get_orders inside one SPI connection: count, page, details,
- * response. The response is copied into the caller's memory context before
- * SPI_finish releases everything else.
+ * response. The response is built in the caller's memory context, so it outlives
+ * SPI_finish, which releases everything else.
  */
 static Jsonb *
 get_orders(const CruxRequest *req)
 {
+	MemoryContext caller_cxt = CurrentMemoryContext;
 	int64		total;
 	Datum	   *uuids = NULL;
 	int			n_uuids = 0;
 	SPITupleTable *details = NULL;
-	Jsonb	   *response;
 	Jsonb	   *result;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -49,10 +49,7 @@ get_orders(const CruxRequest *req)
 	total = crux_count_and_page(req, &uuids, &n_uuids);
 	if (n_uuids > 0)
 		details = crux_fetch_order_details(req->layout, uuids, n_uuids);
-
-	response = crux_orders_response(total, details);
-	result = SPI_palloc(VARSIZE(response));
-	memcpy(result, response, VARSIZE(response));
+	result = crux_orders_response(total, details, n_uuids, caller_cxt);
 
 	SPI_finish();
 	return result;

@@ -162,7 +162,8 @@ extern SPITupleTable *crux_fetch_order_details(CruxLayout layout, Datum *uuids,
 											   int n_uuids);
 
 /* output.c */
-extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details);
+extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details,
+								   int n_orders, MemoryContext result_cxt);
 
 /* tracking.c: an export's tracking numbers, one line item at a time */
 typedef struct TrackingState CruxTracking;

@@ -16,6 +16,7 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -73,13 +74,26 @@ column(const RowReader *row, int col, bool *isnull)
 	return row->values[col - 1];
 }
 
+/* A text value, read in place (the details rows outlive the order's conversion). */
 static void
 push_text(const RowReader *row, const char *key, int col)
 {
 	bool		isnull;
 	Datum		d = column(row, col, &isnull);
+	JsonbValue	v;
 
-	push_string_value(row->state, key, isnull ? NULL : TextDatumGetCString(d));
+	push_key(row->state, key);
+	if (isnull)
+		v.type = jbvNull;
+	else
+	{
+		text	   *t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+		v.type = jbvString;
+		v.val.string.val = VARDATA_ANY(t);
+		v.val.string.len = VARSIZE_ANY_EXHDR(t);
+	}
+	push_value(row->state, &v);
 }
 
 static void
@@ -277,13 +291,6 @@ begin_order(const RowReader *row)
 	begin_array(state, "line_items");
 }
 
-static void
-end_order(JsonbParseState **state)
-{
-	end_array(state);			/* line_items */
-	end_object(state);
-}
-
 /* The line item's keys, up to and including the opening of "tracking_numbers". */
 static void
 begin_line_item(const RowReader *row)
@@ -346,29 +353,147 @@ column_is_null(const RowReader *row, int col)
 }
 
 /*
- * {"total_results": N, "orders": [...]}. The details rows come sorted by page
- * position, line item and tracking number, so one pass nests them: a new page
- * position opens an order, a new line-item uuid opens a line item.
+ * The response's binary form is assembled here, around orders converted to jsonb
+ * one at a time: a whole page's tree of JsonbValues (about 10 kB an order) would
+ * be built and freed on every call, and for pages of hundreds of orders the
+ * memory allocator gives it back to the kernel each time, to be faulted in again
+ * on the next call. The layout is jsonb's own (utils/jsonb.h): a container's
+ * header, a JEntry per child (an object's keys, then its values), the children's
+ * data, each container child aligned to 4 bytes, padding counted in its length.
+ */
+typedef struct ResponseBuilder
+{
+	StringInfoData buf;			/* the response, its orders appended as converted */
+	int			n_orders;		/* how many the page has (the details' positions) */
+	int			added;			/* how many are in buf */
+	int			entries_at;		/* where the orders array's JEntries go in buf */
+	int			data_at;		/* where the orders array's children begin */
+	MemoryContext order_cxt;	/* one order's JsonbValues, reset after each */
+} ResponseBuilder;
+
+/* Zero bytes up to a multiple of 4. */
+static void
+pad_to_int(StringInfo buf)
+{
+	int			padding = INTALIGN(buf->len) - buf->len;
+
+	for (int i = 0; i < padding; i++)
+		appendStringInfoCharMacro(buf, '\0');
+}
+
+/* A child's JEntry: its end offset every JB_OFFSET_STRIDE children, else its length. */
+static JEntry
+child_entry(uint32 type, int index, int length, int end_offset)
+{
+	if (end_offset > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb array elements exceeds the maximum of %d bytes",
+						JENTRY_OFFLENMASK),
+				 errhint("Ask for a smaller page (\"limit\" - \"start\").")));
+	if (index % JB_OFFSET_STRIDE == 0)
+		return type | JENTRY_HAS_OFF | end_offset;
+	return type | length;
+}
+
+static void
+put_uint32(ResponseBuilder *rb, int at, uint32 value)
+{
+	memcpy(rb->buf.data + at, &value, sizeof(value));
+}
+
+/*
+ * {"orders": [ (keys in jsonb's order: shorter first), up to the orders array's
+ * children, which add_order appends; its header and JEntries are filled in as
+ * they come. In result_cxt, sized for the usual order (about 2.5 kB).
+ */
+static void
+begin_response(ResponseBuilder *rb, int n_orders, MemoryContext result_cxt)
+{
+	static const char keys[] = "orderstotal_results";
+
+	rb->n_orders = n_orders;
+	rb->added = 0;
+	rb->buf.maxlen = 64 + 8 * n_orders + 3072 * n_orders;
+	rb->buf.data = MemoryContextAlloc(result_cxt, rb->buf.maxlen);
+	rb->buf.len = VARHDRSZ + sizeof(uint32) + 4 * sizeof(JEntry);
+	rb->buf.cursor = 0;
+	put_uint32(rb, VARHDRSZ, 2 | JB_FOBJECT);
+	appendBinaryStringInfo(&rb->buf, keys, strlen(keys));
+	pad_to_int(&rb->buf);
+	rb->buf.len += sizeof(uint32);
+	put_uint32(rb, rb->buf.len - sizeof(uint32), n_orders | JB_FARRAY);
+	rb->entries_at = rb->buf.len;
+	rb->buf.len += sizeof(JEntry) * n_orders;
+	rb->data_at = rb->buf.len;
+}
+
+/* The finished order (the top of *state) converted, and appended to the array. */
+static void
+add_order(ResponseBuilder *rb, JsonbParseState **state)
+{
+	JsonbValue *order = pushJsonbValue(state, WJB_END_OBJECT, NULL);
+	Jsonb	   *jsonb = JsonbValueToJsonb(order);
+	int			start = rb->buf.len;
+
+	if (rb->added >= rb->n_orders)
+		elog(ERROR, "more orders in the details than on the page");
+	pad_to_int(&rb->buf);
+	appendBinaryStringInfo(&rb->buf, (char *) &jsonb->root, VARSIZE(jsonb) - VARHDRSZ);
+	put_uint32(rb, rb->entries_at + sizeof(JEntry) * rb->added,
+			   child_entry(JENTRY_ISCONTAINER, rb->added, rb->buf.len - start,
+						   rb->buf.len - rb->data_at));
+	rb->added++;
+	MemoryContextReset(rb->order_cxt);
+	*state = NULL;
+}
+
+/* "total_results" after the orders, and the object's JEntries. */
+static Jsonb *
+finish_response(ResponseBuilder *rb, int64 total_results)
+{
+	Numeric		total = int64_to_numeric(total_results);
+	int			array_at = VARHDRSZ + sizeof(uint32) + 4 * sizeof(JEntry) + 19;
+	int			total_at;
+	int			entries_at = VARHDRSZ + sizeof(uint32);
+
+	if (rb->added != rb->n_orders)
+		elog(ERROR, "fewer orders in the details than on the page");
+	total_at = rb->buf.len;
+	pad_to_int(&rb->buf);
+	appendBinaryStringInfo(&rb->buf, (char *) total, VARSIZE(total));
+
+	put_uint32(rb, entries_at, child_entry(0, 0, 6, 6));	/* "orders" */
+	put_uint32(rb, entries_at + 4, child_entry(0, 1, 13, 19));	/* "total_results" */
+	put_uint32(rb, entries_at + 8, child_entry(JENTRY_ISCONTAINER, 2, total_at - array_at, 0));
+	put_uint32(rb, entries_at + 12, child_entry(JENTRY_ISNUMERIC, 3, rb->buf.len - total_at, 0));
+	SET_VARSIZE(rb->buf.data, rb->buf.len);
+	return (Jsonb *) rb->buf.data;
+}
+
+/*
+ * {"total_results": N, "orders": [...]} for a page of n_orders orders, allocated
+ * in result_cxt. The details
+ * rows come sorted by page position, line item and tracking number, so one pass
+ * nests them: a new page position opens an order, a new line-item uuid opens a
+ * line item.
  */
 Jsonb *
-crux_orders_response(int64 total_results, SPITupleTable *details)
+crux_orders_response(int64 total_results, SPITupleTable *details, int n_orders,
+					 MemoryContext result_cxt)
 {
+	ResponseBuilder rb;
 	JsonbParseState *state = NULL;
-	JsonbValue	total;
-	JsonbValue *result;
 	int64		current_order = -1;
 	pg_uuid_t	current_line_item;
 	bool		in_line_item = false;
 	int			natts = details != NULL ? details->tupdesc->natts : 0;
 	Datum	   *values = palloc(sizeof(Datum) * Max(natts, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(natts, 1));
+	MemoryContext outer = CurrentMemoryContext;
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_key(&state, "total_results");
-	total.type = jbvNumeric;
-	total.val.numeric = int64_to_numeric(total_results);
-	push_value(&state, &total);
-	begin_array(&state, "orders");
+	begin_response(&rb, n_orders, result_cxt);
+	rb.order_cxt = AllocSetContextCreate(outer, "crux_orders order", ALLOCSET_DEFAULT_SIZES);
 
 	for (uint64 i = 0; details != NULL && i < details->numvals; i++)
 	{
@@ -385,7 +510,12 @@ crux_orders_response(int64 total_results, SPITupleTable *details)
 			if (in_line_item)
 				end_line_item(&state);
 			if (current_order != -1)
-				end_order(&state);
+			{
+				end_array(&state);	/* line_items */
+				MemoryContextSwitchTo(outer);
+				add_order(&rb, &state);
+			}
+			MemoryContextSwitchTo(rb.order_cxt);
 			begin_order(&row);
 			current_order = position;
 			in_line_item = false;
@@ -411,11 +541,14 @@ crux_orders_response(int64 total_results, SPITupleTable *details)
 	if (in_line_item)
 		end_line_item(&state);
 	if (current_order != -1)
-		end_order(&state);
-
-	end_array(&state);			/* orders */
-	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	{
+		end_array(&state);		/* line_items */
+		MemoryContextSwitchTo(outer);
+		add_order(&rb, &state);
+	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(rb.order_cxt);
 	pfree(values);
 	pfree(nulls);
-	return JsonbValueToJsonb(result);
+	return finish_response(&rb, total_results);
 }
