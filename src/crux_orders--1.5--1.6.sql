@@ -22,6 +22,19 @@ CREATE INDEX orders_retailer_uuid_idx ON crux.orders (retailer_uuid, uuid);
 CREATE INDEX order_summaries_retailer_min_sku_id_idx
     ON crux.order_summaries (retailer_uuid, min_sku_id, order_uuid);
 
+-- a sparse status filter ("only", "and" of several statuses) sorted by date, for
+-- those who see every retailer: the day index walked and the masks tested
+-- index-only
+CREATE INDEX order_summaries_day_idx
+    ON crux.order_summaries (created_day, status_mask) INCLUDE (order_uuid)
+    WHERE status_mask OPERATOR(pg_catalog.<>) 0;
+-- the same per retailer, which also counts a tenant's days: the order's uuid is
+-- included so that the walk stays index-only until an order matches
+DROP INDEX crux.order_summaries_retailer_day_idx;
+CREATE INDEX order_summaries_retailer_day_idx
+    ON crux.order_summaries (retailer_uuid, created_day, status_mask) INCLUDE (order_uuid)
+    WHERE status_mask OPERATOR(pg_catalog.<>) 0;
+
 ALTER FUNCTION @extschema@.crux_get_orders(jsonb) SET jit = off;
 ALTER FUNCTION crux.export_order_uuids(jsonb) SET jit = off;
 ALTER FUNCTION crux.export_order_uuids(jsonb, bigint, bigint) SET jit = off;

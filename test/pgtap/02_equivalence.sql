@@ -50,6 +50,19 @@ SELECT jsonb_strip_nulls(jsonb_build_object(
        (VALUES ('asc'), ('desc')) d(d),
        (VALUES (0), (40), (400)) p(p);
 
+INSERT INTO requests
+-- sparse status filters ("only", "and"), which read the summaries' day index, over
+-- date ranges that start and end inside a day, both ways, deep and past the end
+SELECT jsonb_build_object('line_item_status', s, 'status_conjunction', c,
+                          'start_date', sd, 'end_date', ed,
+                          'sort', jsonb_build_object('key', 'date', 'dir', d), 'start', p, 'limit', p + 10)
+  FROM (VALUES ('["cancelled"]'::jsonb, 'only'), ('["delivered"]', 'only'),
+               ('["rejected", "cancelled"]', 'and'), ('["unallocated", "delivered"]', 'and')) s(s, c),
+       (VALUES ('2016-02-03T04:05:06.789Z', '2017-08-09T10:11:12Z'),
+               ('2017-05-05T13:00:00Z', '2017-05-06T01:00:00Z')) r(sd, ed),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (0), (12), (300)) p(p);
+
 INSERT INTO requests VALUES
     ('{}'), ('{"start": 990, "limit": 1000}'), ('{"start": 1000, "limit": 1000}'),
     ('{"start": 5000, "limit": 5010}'), ('{"limit": 1000, "sort": {"key": "status", "dir": "asc"}}'),
