@@ -4,15 +4,30 @@
 -- With -v first=F -v last=L it loads orders F..L only (default 1..orders); with
 -- -v part=P -v parts=K only those whose created date falls in the P-th (0 to K-1)
 -- of K equal spans of the three years, so that test/generate.sh can load disjoint
--- parts in parallel sessions. Every value derives from the order's number, so the
+-- parts in parallel sessions. Every value derives from hashes of the order's number
+-- (and from the size, orders, for the numbers of tiny retailers and of SKUs), so the
 -- data is the same however it is split. Rows are inserted in created-date order, as
 -- real orders arrive, so that each part's orders, and their line items, are stored
 -- in date order; with -v layout=random in order of their numbers instead, which is
--- random with respect to their dates.
--- 100 retailers (the first holds about a third of all orders), 3 users each,
--- created dates spread over three years (2016-2018), 1 to 4 line items per order
--- (2.5 on average) with a realistic status mix, and a tracking number for every
--- line item that has shipped. Every value derives from hashes of the row number.
+-- random with respect to their dates. The organizations and users of the size come
+-- first; -v skip_organizations=1 leaves them out (test/generate.sh creates them once,
+-- before its parallel sessions).
+--
+-- Retailers, in three size classes:
+--   retailer 1               about a third of all orders (the big one);
+--   retailers 2 .. 100       about 0.65% each (small);
+--   retailers 101 .. 100+T   T = greatest(1, orders / 1500) tiny ones that share 2%
+--                            of all orders, about 30 each (well under 100 at any size).
+-- 3 users each (users 3g-2 .. 3g belong to retailer g), created dates spread over
+-- three years (2016-2018), 1 to 4 line items per order (2.5 on average) with a
+-- realistic status mix, and a tracking number for every line item that has shipped.
+-- SKUs: 2% of line items draw from a hot set of 999 SKUs with Zipf-like popularity
+-- (rank k with probability log((k+1)/k) / log(1000): the first in about 0.5% of all
+-- orders, the second in 0.3%, the tenth in 0.07%); the hot SKUs are the multiples of
+-- 123, most popular first (SKU000123, SKU000246, ...). The rest draw uniformly from
+-- greatest(20000, orders / 4) SKUs, so that at a million orders and more many SKUs
+-- are in only a handful of orders. sku_id is 'SKU' and the number, zero-padded to at
+-- least six digits.
 \set ON_ERROR_STOP on
 \if :{?orders}
 \else
@@ -35,19 +50,24 @@
 \else
 \set layout date
 \endif
+-- the number of tiny retailers and of SKUs in the uniform part, from the size
+SELECT greatest(1, :orders / 1500) AS tiny, greatest(20000, :orders / 4) AS skus \gset
 
 BEGIN;
 
+\if :{?skip_organizations}
+\else
 INSERT INTO crux.organizations (uuid, name)
 SELECT md5('org-' || g)::uuid, 'Retailer ' || g
-  FROM generate_series(1, 100) g
+  FROM generate_series(1, 100 + :tiny) g
 ON CONFLICT DO NOTHING;
 
 INSERT INTO crux.users (uuid, organization_uuid, name, email)
 SELECT md5('user-' || g)::uuid, md5('org-' || ((g - 1) / 3 + 1))::uuid,
        'User ' || g, 'user' || g || '@retailer' || ((g - 1) / 3 + 1) || '.example'
-  FROM generate_series(1, 300) g
+  FROM generate_series(1, 3 * (100 + :tiny)) g
 ON CONFLICT DO NOTHING;
+\endif
 
 INSERT INTO crux.orders (uuid, retailer_uuid, user_uuid, status, purchase_order_id,
                          created_date, notes, estimated_shipping_cost, drop_ship_fee,
@@ -72,6 +92,8 @@ SELECT md5('order-' || i)::uuid,
        (ARRAY['UPS', 'FedEx', 'USPS'])[1 + h % 3], (ARRAY['Ground', 'Express'])[1 + h % 2]
   FROM (SELECT i, abs(hashint8extended(i, 1)) AS h,
                CASE WHEN abs(hashint8extended(i, 3)) % 3 = 0 THEN 1
+                    WHEN abs(hashint8extended(i, 9)) % 100 < 3
+                        THEN 101 + abs(hashint8extended(i, 10)) % :tiny
                     ELSE 2 + abs(hashint8extended(i, 4)) % 99 END AS org
           FROM generate_series(:first, :last) i) s
  WHERE (abs(hashint8extended(i, 2)) % 94608000000000) * :parts / 94608000000000 = :part
@@ -85,7 +107,9 @@ SELECT md5('line-' || i || '-' || n)::uuid,
        md5('order-' || i)::uuid,
        n,
        md5('item-' || sku % 5000)::uuid, 'Item ' || sku % 5000,
-       md5('sku-' || sku)::uuid, 'SKU' || lpad(sku::text, 6, '0'), 'Item ' || sku % 5000,
+       md5('sku-' || sku)::uuid,
+       'SKU' || CASE WHEN sku < 1000000 THEN lpad(sku::text, 6, '0') ELSE sku::text END,
+       'Item ' || sku % 5000,
        (sku % 10000) / 100.0 + 1,
        md5('supplier-' || sku % 40)::uuid, 'Supplier ' || sku % 40,
        st::crux.line_item_status,
@@ -93,7 +117,13 @@ SELECT md5('line-' || i || '-' || n)::uuid,
        CASE WHEN st = 'backordered' THEN q ELSE 0 END,
        CASE WHEN st = 'rejected' THEN q ELSE 0 END,
        CASE WHEN st = 'backordered' THEN date '2019-01-01' + (sku % 90)::int END
-  FROM (SELECT i, n, abs(hashint8extended(i * 8 + n, 6)) % 20000 AS sku,
+  FROM (SELECT i, n,
+               -- the hot set's rank k = floor(1000 ^ u), u uniform in [0, 1), in
+               -- numeric (exact on every machine); otherwise uniform
+               CASE WHEN abs(hashint8extended(i * 8 + n, 11)) % 100 < 2
+                    THEN 123 * floor(1000::numeric
+                                     ^ (abs(hashint8extended(i * 8 + n, 12)) % 1000000 / 1000000.0))::int
+                    ELSE abs(hashint8extended(i * 8 + n, 6)) % :skus END AS sku,
                1 + abs(hashint8extended(i * 8 + n, 7)) % 10 AS q,
                CASE WHEN r < 25 THEN 'unallocated' WHEN r < 45 THEN 'allocated'
                     WHEN r < 60 THEN 'has_tracking' WHEN r < 85 THEN 'delivered'

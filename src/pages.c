@@ -1,0 +1,252 @@
+/*
+ * pages.c
+ *		The page: the uuids of the orders at sorted positions [start, limit). Each
+ *		query walks an index in the sort's order and stops at the page's end: the
+ *		index that leads with the retailer for a tenant (row-level security's
+ *		retailer test) and for one organization of org_uuids; each organization's
+ *		first orders merged for several; the summaries' day index for a sparse
+ *		status filter sorted by date. A term's matches, few, are resolved once,
+ *		counted and sorted.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "crux_orders.h"
+#include "query.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/timestamp.h"
+
+/* " OFFSET $o LIMIT $c": count < 0 is no limit (LIMIT NULL). */
+static void
+append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
+{
+	appendStringInfo(&qb->sql, " OFFSET $%d",
+					 crux_add_param(qb, INT8OID, Int64GetDatum(offset), false));
+	appendStringInfo(&qb->sql, " LIMIT $%d",
+					 crux_add_param(qb, INT8OID, Int64GetDatum(count), count < 0));
+}
+
+/* The sku_id sort walks its index only with enable_sort off (crux_run_query_walking_index). */
+static void
+run_page_query(QueryBuilder *qb, const CruxRequest *req, uint32 shape)
+{
+	if (req->layout >= CRUX_LAYOUT_1_2 && req->sort_key == CRUX_SORT_SKU_ID)
+		crux_run_query_walking_index(qb, shape);
+	else
+		crux_run_query(qb, shape);
+}
+
+/*
+ * The page of an admin naming several organizations: each organization's first
+ * offset + count orders, read by walking the index that leads with the retailer,
+ * then merged by the same sort and cut to the page. Its cost grows with the
+ * organizations named and the page, not with the orders of everyone else.
+ */
+static void
+run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
+					   bool with_ctids)
+{
+	QueryBuilder qb = {0};
+	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
+	bool		sorts_by_sku = req->sort_key == CRUX_SORT_SKU_ID;
+
+	initStringInfo(&qb.sql);
+	appendStringInfo(&qb.sql,
+					 "SELECT p.uuid%s FROM unnest($%d::uuid[]) AS r(retailer_uuid)"
+					 " CROSS JOIN LATERAL (SELECT o.uuid, o.ctid, %s AS sort_key",
+					 with_ctids ? ", p.ctid" : "",
+					 crux_add_param(&qb, UUIDARRAYOID,
+							   crux_uuid_array_datum(req->org_uuids, req->n_org_uuids), false),
+					 crux_sort_expression(req));
+	crux_append_filters(&qb, req, sorts_by_sku, true);
+	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+	appendStringInfo(&qb.sql, " LIMIT $%d) p",
+					 crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0));
+	crux_append_order_by(&qb, req, "p.sort_key", "p.uuid");
+	append_offset_limit(&qb, offset, count);
+	run_page_query(&qb, req, shape);
+}
+
+/*
+ * Whether the status filter keeps few orders: "only", and "and" of two or more
+ * statuses (each status keeps a tenth to a half of the orders with "or"). Walking
+ * the orders in page order and probing each one's summary costs a probe for every
+ * order walked, most of them for nothing; for a sparse filter the date sort reads
+ * the summaries' own day index instead (run_sparse_status_date_query).
+ */
+static bool
+status_filter_is_sparse(const CruxRequest *req)
+{
+	if (req->status_mask == 0 || req->layout < CRUX_LAYOUT_1_2)
+		return false;
+	if ((req->has_start_date && !IS_VALID_TIMESTAMP(req->start_date)) ||
+		(req->has_end_date && !IS_VALID_TIMESTAMP(req->end_date)))
+		return false;
+	return req->conjunction == CRUX_CONJ_ONLY ||
+		(req->conjunction == CRUX_CONJ_AND && (req->status_mask & (req->status_mask - 1)) != 0);
+}
+
+/*
+ * The page of a sparse status filter, sorted by date: the summaries' index that
+ * leads with the day (per retailer for a tenant and for one organization, over
+ * all retailers for an admin) is walked in the sort's direction and its status
+ * masks tested index-only; only the orders that match are read, for their exact
+ * created_date, and sorted within their day (incremental sort), which gives the
+ * date order since a day is the UTC day of created_date. Orders without line
+ * items never match a status filter, as the index (status_mask <> 0) says.
+ */
+static void
+run_sparse_status_date_query(const CruxRequest *req, int64 offset, int64 count)
+{
+	QueryBuilder qb = {0};
+	const char *dir = req->sort_asc ? "ASC" : "DESC";
+
+	initStringInfo(&qb.sql);
+	appendStringInfoString(&qb.sql,
+						   "SELECT o.uuid FROM crux.order_summaries s"
+						   " JOIN crux.orders o ON o.uuid = s.order_uuid"
+						   " WHERE s.status_mask <> 0");
+	crux_append_status_test(&qb, req, "s.status_mask",
+					   crux_add_param(&qb, INT2OID, Int16GetDatum(req->status_mask), false));
+	if (req->has_start_date)
+		appendStringInfo(&qb.sql, " AND s.created_day >= $%d AND o.created_date >= $%d",
+						 crux_add_param(&qb, DATEOID, DateADTGetDatum(crux_day_floor(req->start_date)), false),
+						 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(req->start_date), false));
+	if (req->has_end_date)
+		appendStringInfo(&qb.sql, " AND s.created_day <= $%d AND o.created_date < $%d",
+						 crux_add_param(&qb, DATEOID, DateADTGetDatum(crux_day_floor(req->end_date)), false),
+						 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(req->end_date), false));
+	if (req->n_org_uuids == 1)
+		appendStringInfo(&qb.sql, " AND s.retailer_uuid = $%d",
+						 crux_add_param(&qb, UUIDOID, UUIDPGetDatum(&req->org_uuids[0]), false));
+	appendStringInfo(&qb.sql, " ORDER BY s.created_day %s, o.created_date %s, o.uuid %s",
+					 dir, dir, dir);
+	append_offset_limit(&qb, offset, count);
+	crux_run_query_walking_index(&qb, crux_query_shape(req, QUERY_PAGE) | 1 << 17);
+}
+
+/*
+ * Runs the sorted selection of order uuids from position offset on: count of them,
+ * or all when count < 0 (LIMIT NULL). with_ctids: each with its row's ctid too.
+ */
+static void
+run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool with_ctids)
+{
+	QueryBuilder qb = {0};
+	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
+
+	if (req->n_org_uuids > 1 && req->term == NULL)
+	{
+		run_per_org_page_query(req, offset, count, with_ctids);
+		return;
+	}
+	if (req->sort_key == CRUX_SORT_DATE && req->term == NULL && !with_ctids &&
+		status_filter_is_sparse(req))
+	{
+		run_sparse_status_date_query(req, offset, count);
+		return;
+	}
+	initStringInfo(&qb.sql);
+	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
+	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, false);
+	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+	append_offset_limit(&qb, offset, count);
+	run_page_query(&qb, req, shape);
+}
+
+/*
+ * The selected order uuids, sorted, from position first (0 = the request's start)
+ * on: count of them, or all up to the request's limit when count < 0. With
+ * with_ctids, a second column holds each order's ctid (valid in this snapshot).
+ */
+SPITupleTable *
+crux_order_uuid_range(const CruxRequest *req, int64 first, int64 count, bool with_ctids)
+{
+	int64		offset = req->start + first;
+
+	if (req->has_limit)
+	{
+		int64		room = Max(req->limit - offset, 0);
+
+		count = count < 0 ? room : Min(count, room);
+	}
+	run_order_uuid_query(req, offset, count, with_ctids);
+	return SPI_tuptable;
+}
+
+/* The first column of the last result, order uuids, copied into the current context. */
+static int
+copy_page_uuids(Datum **uuids)
+{
+	int			n = (int) SPI_processed;
+
+	*uuids = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+									  &isnull);
+		pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+		memcpy(copy, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+		(*uuids)[i] = UUIDPGetDatum(copy);
+	}
+	return n;
+}
+
+/*
+ * The page of a request with a term and the number of its matches, from one
+ * query: the term's matches (one order for a uuid or a PO, up to thousands for a
+ * popular SKU) are resolved once, counted by a window over them, sorted and cut
+ * to the page. The matches are few enough to sort, so no index is walked for the
+ * sku_id sort. False when the page is empty (start past the matches): nothing was
+ * counted then.
+ */
+static bool
+run_term_page_query(const CruxRequest *req, int64 *total)
+{
+	QueryBuilder qb = {0};
+	bool		isnull;
+
+	initStringInfo(&qb.sql);
+	appendStringInfoString(&qb.sql, "SELECT o.uuid, count(*) OVER ()");
+	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, false);
+	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+	append_offset_limit(&qb, req->start, req->limit - req->start);
+	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1 << 16);
+	if (SPI_processed == 0)
+		return false;
+	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										 2, &isnull));
+	return true;
+}
+
+/*
+ * What crux_get_orders answers: the number of matching orders, and the uuids of
+ * the page's orders in page order (*n_uuids of them, copied into the current
+ * memory context).
+ */
+int64
+crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
+{
+	int64		total;
+
+	*n_uuids = 0;
+	if (req->term != NULL && req->limit > req->start)
+	{
+		if (run_term_page_query(req, &total))
+		{
+			*n_uuids = copy_page_uuids(uuids);
+			return total;
+		}
+		return crux_count_orders(req);
+	}
+	total = crux_count_orders(req);
+	if (req->limit > req->start && req->start < total)
+	{
+		run_order_uuid_query(req, req->start, req->limit - req->start, false);
+		*n_uuids = copy_page_uuids(uuids);
+	}
+	return total;
+}

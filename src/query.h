@@ -1,0 +1,53 @@
+/*
+ * query.h
+ *		What the query files share (query.c, totals.c, pages.c): a query under
+ *		construction, its shape (the key of its kept plan), the filters' SQL, and
+ *		running it through SPI.
+ */
+#ifndef CRUX_QUERY_H
+#define CRUX_QUERY_H
+
+#include "crux_orders.h"
+#include "lib/stringinfo.h"
+#include "utils/date.h"
+
+#define MAX_QUERY_PARAMS 12
+
+/* What a query returns: the number of matching orders, or one page of uuids. */
+typedef enum QueryKind
+{
+	QUERY_COUNT,
+	QUERY_PAGE,
+	QUERY_COUNT_FROM_COUNTS
+} QueryKind;
+
+/* A query under construction: its text and its parameters. */
+typedef struct QueryBuilder
+{
+	StringInfoData sql;
+	int			nparams;
+	Oid			types[MAX_QUERY_PARAMS];
+	Datum		values[MAX_QUERY_PARAMS];
+	char		nulls[MAX_QUERY_PARAMS];
+} QueryBuilder;
+
+extern uint32 crux_query_shape(const CruxRequest *req, QueryKind kind);
+extern int	crux_add_param(QueryBuilder *qb, Oid type, Datum value, bool isnull);
+extern Datum crux_uuid_array_datum(const pg_uuid_t *uuids, int n);
+extern void crux_append_status_test(QueryBuilder *qb, const CruxRequest *req,
+									const char *mask, int p);
+extern const char *crux_status_mask_expression(const CruxRequest *req,
+											   bool joined_summaries);
+extern void crux_append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku);
+extern void crux_append_filters(QueryBuilder *qb, const CruxRequest *req,
+								bool sorts_by_sku, bool per_org);
+extern const char *crux_sort_expression(const CruxRequest *req);
+extern void crux_append_order_by(QueryBuilder *qb, const CruxRequest *req,
+								 const char *key, const char *uuid);
+extern void crux_run_query(QueryBuilder *qb, uint32 shape);
+extern void crux_run_query_walking_index(QueryBuilder *qb, uint32 shape);
+
+/* totals.c */
+extern DateADT crux_day_floor(TimestampTz t);
+
+#endif							/* CRUX_QUERY_H */

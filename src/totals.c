@@ -1,0 +1,326 @@
+/*
+ * totals.c
+ *		total_results: the number of orders a request matches, from the order
+ *		counts the triggers keep (crux.order_counts per retailer and month,
+ *		crux.order_counts_all over all retailers by day and month, a count per
+ *		status mask in each bucket). Whole months and days of the date range are
+ *		summed from bucket rows, a tenant's other whole days counted index-only from
+ *		its summaries, and only the partial days at the range's ends order by order.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "crux_orders.h"
+#include "miscadmin.h"
+#include "query.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+
+/* count(*) of the matching orders, counted order by order. */
+static int64
+count_orders_directly(const CruxRequest *req)
+{
+	QueryBuilder qb = {0};
+	bool		isnull;
+	Datum		count;
+
+	initStringInfo(&qb.sql);
+	appendStringInfoString(&qb.sql, "SELECT count(*)");
+	crux_append_filters(&qb, req, false, false);
+	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT));
+
+	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(count);
+}
+
+/*
+ * How a date range [start, end) splits for the count tables: whole months
+ * [month_from, month_to) from the month buckets, whole days [day_from, month_from)
+ * and [month_to, day_to) from the day buckets, and the parts of a day at either
+ * end, [start, first_midnight) and [last_midnight, end), from crux.orders. Days
+ * and months are UTC, as the buckets are. A missing bound is infinite.
+ */
+typedef struct CountRanges
+{
+	DateADT		month_from;
+	DateADT		month_to;
+	DateADT		day_from;
+	DateADT		day_to;
+	TimestampTz start;
+	TimestampTz first_midnight;
+	TimestampTz last_midnight;
+	TimestampTz end;
+} CountRanges;
+
+DateADT
+crux_day_floor(TimestampTz t)
+{
+	int64		day = t / USECS_PER_DAY;
+
+	if (t % USECS_PER_DAY < 0)
+		day--;
+	return (DateADT) day;
+}
+
+static DateADT
+day_ceil(TimestampTz t)
+{
+	DateADT		day = crux_day_floor(t);
+
+	return (int64) day * USECS_PER_DAY < t ? day + 1 : day;
+}
+
+static DateADT
+month_floor(DateADT day)
+{
+	int			year,
+				month,
+				mday;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+	return date2j(year, month, 1) - POSTGRES_EPOCH_JDATE;
+}
+
+static DateADT
+month_ceil(DateADT day)
+{
+	int			year,
+				month,
+				mday;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+	if (mday == 1)
+		return day;
+	return (month == 12 ? date2j(year + 1, 1, 1) : date2j(year, month + 1, 1))
+		- POSTGRES_EPOCH_JDATE;
+}
+
+/*
+ * Splits the request's date range; false when the count tables would not help
+ * (a range within one day, or an empty one).
+ */
+static bool
+split_date_range(const CruxRequest *req, CountRanges *r)
+{
+	DateADT		first_day = DATEVAL_NOBEGIN;
+	DateADT		last_day = DATEVAL_NOEND;
+
+	r->start = req->has_start_date ? req->start_date : DT_NOBEGIN;
+	r->end = req->has_end_date ? req->end_date : DT_NOEND;
+	if ((req->has_start_date && !IS_VALID_TIMESTAMP(r->start)) ||
+		(req->has_end_date && !IS_VALID_TIMESTAMP(r->end)))
+		return false;
+
+	r->first_midnight = r->start;
+	r->last_midnight = r->end;
+	if (req->has_start_date)
+	{
+		first_day = day_ceil(r->start);
+		r->first_midnight = (TimestampTz) first_day * USECS_PER_DAY;
+	}
+	if (req->has_end_date)
+	{
+		last_day = crux_day_floor(r->end);
+		r->last_midnight = (TimestampTz) last_day * USECS_PER_DAY;
+	}
+	if (req->has_start_date && req->has_end_date && first_day >= last_day)
+		return false;
+
+	r->day_from = first_day;
+	r->day_to = last_day;
+	r->month_from = req->has_start_date ? month_ceil(first_day) : DATEVAL_NOBEGIN;
+	r->month_to = req->has_end_date ? month_floor(last_day) : DATEVAL_NOEND;
+	if (r->month_from >= r->month_to)
+		r->month_from = r->month_to = last_day;	/* no whole month: days only */
+	return true;
+}
+
+/*
+ * Whether the caller sees every order: then the counts over all retailers apply.
+ * Mirrors row-level security on crux.orders: superusers and BYPASSRLS roles skip
+ * it, and the "admin" policy lets crux_admin's members see every row. Anyone
+ * else reads crux.order_counts, where row-level security leaves exactly the
+ * buckets of the orders they see.
+ */
+static bool
+caller_sees_all_orders(void)
+{
+	Oid			user = GetUserId();
+	Oid			admin = get_role_oid("crux_admin", true);
+
+	return superuser_arg(user) || has_bypassrls_privilege(user) ||
+		(OidIsValid(admin) && has_privs_of_role(user, admin));
+}
+
+/*
+ * " + (sum of the <kind> buckets with period in [$from, $to))". From version 1.2
+ * on a bucket is one row holding a count per status mask (crux.count_matching
+ * sums those the filter matches), and crux.order_counts holds months only.
+ */
+static void
+append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
+				  char kind, int from, int to, int mask, int orgs)
+{
+	if (req->layout >= CRUX_LAYOUT_1_2)
+	{
+		char		mask_text[16] = "0";
+
+		if (mask > 0)
+			snprintf(mask_text, sizeof(mask_text), "$%d", mask);
+		appendStringInfo(&qb->sql,
+						 " + (SELECT coalesce(sum(crux.count_matching(c.counts, %s::smallint,"
+						 " %d::smallint)), 0)::bigint FROM %s c WHERE",
+						 mask_text, (int) req->conjunction,
+						 all_retailers ? "crux.order_counts_all" : "crux.order_counts");
+		if (all_retailers)
+			appendStringInfo(&qb->sql, " c.period_kind = '%c' AND", kind);
+		else if (kind != 'm')
+			elog(ERROR, "no day buckets per retailer from version 1.2 on");
+		appendStringInfo(&qb->sql, " c.period >= $%d AND c.period < $%d", from, to);
+		if (orgs > 0)
+			appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
+		appendStringInfoChar(&qb->sql, ')');
+		return;
+	}
+	appendStringInfo(&qb->sql,
+					 " + (SELECT coalesce(sum(c.n), 0)::bigint FROM %s c"
+					 " WHERE c.period_kind = '%c' AND c.period >= $%d AND c.period < $%d",
+					 all_retailers ? "crux.order_counts_all" : "crux.order_counts",
+					 kind, from, to);
+	if (mask > 0)
+		crux_append_status_test(qb, req, "c.status_mask", mask);
+	if (orgs > 0)
+		appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
+	appendStringInfoChar(&qb->sql, ')');
+}
+
+/*
+ * " + (the caller's orders of the whole days [$from, $to))", counted index-only:
+ * from version 1.2 on, the counts per retailer keep months only. With a status
+ * filter from crux.order_summaries' index (retailer_uuid, created_day, status_mask),
+ * which row-level security's retailer test leads into; from 1.3 on it holds only
+ * orders with line items (status_mask <> 0), which every status filter implies.
+ * Without one from crux.orders' index (retailer_uuid, created_date, uuid), between
+ * the days' UTC midnights.
+ */
+static void
+append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, int from, int to,
+						 int mask, int orgs)
+{
+	if (mask > 0)
+	{
+		appendStringInfo(&qb->sql,
+						 " + (SELECT count(*) FROM crux.order_summaries s"
+						 " WHERE s.created_day >= $%d AND s.created_day < $%d"
+						 " AND s.status_mask <> 0", from, to);
+		crux_append_status_test(qb, req, "s.status_mask", mask);
+		if (orgs > 0)
+			appendStringInfo(&qb->sql, " AND s.retailer_uuid = ANY ($%d)", orgs);
+	}
+	else
+	{
+		appendStringInfo(&qb->sql,
+						 " + (SELECT count(*) FROM crux.orders o"
+						 " WHERE o.created_date >= ($%d::timestamp AT TIME ZONE 'UTC')"
+						 " AND o.created_date < ($%d::timestamp AT TIME ZONE 'UTC')", from, to);
+		if (orgs > 0)
+			appendStringInfo(&qb->sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
+	}
+	appendStringInfoChar(&qb->sql, ')');
+}
+
+/*
+ * The count from the buckets the triggers keep (crux.order_counts): whole months
+ * and days summed from a few hundred bucket rows (from 1.2 on, a tenant's whole
+ * days counted index-only from its order summaries), the partial days at the ends
+ * of the range counted from crux.orders. Exact: the buckets change in the same
+ * transactions as the orders, and this runs in the same snapshot as the page.
+ */
+static int64
+count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
+{
+	QueryBuilder qb = {0};
+	bool		all_retailers = caller_sees_all_orders() && req->n_org_uuids == 0;
+	int			month_from,
+				month_to,
+				day_from,
+				day_to,
+				mask = 0,
+				orgs = 0;
+	bool		isnull;
+	Datum		count;
+	uint32		shape;
+
+	initStringInfo(&qb.sql);
+	month_from = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->month_from), false);
+	month_to = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->month_to), false);
+	day_from = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->day_from), false);
+	day_to = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->day_to), false);
+	if (req->status_mask != 0)
+		mask = crux_add_param(&qb, INT2OID, Int16GetDatum(req->status_mask), false);
+	if (req->n_org_uuids > 0)
+		orgs = crux_add_param(&qb, UUIDARRAYOID,
+						 crux_uuid_array_datum(req->org_uuids, req->n_org_uuids), false);
+
+	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
+	append_bucket_sum(&qb, req, all_retailers, 'm', month_from, month_to, mask, orgs);
+	if (all_retailers || req->layout < CRUX_LAYOUT_1_2)
+	{
+		append_bucket_sum(&qb, req, all_retailers, 'd', day_from, month_from, mask, orgs);
+		append_bucket_sum(&qb, req, all_retailers, 'd', month_to, day_to, mask, orgs);
+	}
+	else
+	{
+		append_summary_day_count(&qb, req, day_from, month_from, mask, orgs);
+		append_summary_day_count(&qb, req, month_to, day_to, mask, orgs);
+	}
+
+	appendStringInfoString(&qb.sql, " + (SELECT count(*)");
+	crux_append_from(&qb, req, false);
+	appendStringInfoString(&qb.sql, " WHERE true");
+	if (mask > 0)
+		crux_append_status_test(&qb, req, crux_status_mask_expression(req, false), mask);
+	if (orgs > 0)
+		appendStringInfo(&qb.sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
+	appendStringInfo(&qb.sql,
+					 " AND ((o.created_date >= $%d AND o.created_date < $%d)"
+					 " OR (o.created_date >= $%d AND o.created_date < $%d)))",
+					 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->start), false),
+					 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->first_midnight), false),
+					 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->last_midnight), false),
+					 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->end), false));
+
+	shape = crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | (all_retailers ? 1 << 11 : 0);
+	crux_run_query(&qb, shape);
+
+	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(count);
+}
+
+/*
+ * The number of matching orders. With the count tables (version 1.1 on), from
+ * the buckets unless the request searches a term, whose matches are few and are
+ * counted directly.
+ */
+int64
+crux_count_orders(const CruxRequest *req)
+{
+	CountRanges ranges;
+
+	if (req->layout >= CRUX_LAYOUT_1_1 && req->term == NULL && split_date_range(req, &ranges))
+		return count_orders_from_buckets(req, &ranges);
+	return count_orders_directly(req);
+}
+
+/* How many orders an export of the request covers: from start to limit. */
+int64
+crux_count_export_orders(const CruxRequest *req)
+{
+	int64		total = crux_count_orders(req);
+	int64		end = req->has_limit ? Min(req->limit, total) : total;
+
+	return Max(end - req->start, 0);
+}
