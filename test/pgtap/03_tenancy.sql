@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(46);
+SELECT plan(51);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -65,6 +65,18 @@ SELECT is((pg_temp.as_postgrest('t_web', '{"org_uuid": 42}', '{}') ->> 'total_re
 SELECT is((pg_temp.as_postgrest('t_web', '{"org_uuid": null}', '{}') ->> 'total_results')::int, 0, 'a null org_uuid sees nothing');
 SELECT is((pg_temp.as_postgrest('t_web', 'not json at all', '{}') ->> 'total_results')::int, 0, 'claims that are not JSON see nothing');
 SELECT is((pg_temp.as_postgrest('t_web', '["org_uuid"]', '{}') ->> 'total_results')::int, 0, 'claims that are not an object see nothing');
+-- the claims read as jsonb reads them: the last of duplicate keys counts, only the
+-- top level's, only a string that is a uuid
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s", "org_uuid": "%s"}', b, a), '{}') ->> 'total_results')::bigint,
+          a_orders, 'of duplicate "org_uuid" keys the last counts') FROM t_org;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s", "org_uuid": 7}', a), '{}') ->> 'total_results')::int,
+          0, 'a last "org_uuid" that is not a string sees nothing') FROM t_org;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"user": {"org_uuid": "%s"}, "list": ["%s"]}', a, a), '{}') ->> 'total_results')::int,
+          0, 'an "org_uuid" below the top level sees nothing') FROM t_org;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "{%s}"}', upper(a::text)), '{}') ->> 'total_results')::bigint,
+          a_orders, 'a uuid in braces and capitals, as uuid input takes it') FROM t_org;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s", "name": "\u0000"}', a), '{}') ->> 'total_results')::int,
+          0, 'claims that jsonb refuses (\u0000) see nothing') FROM t_org;
 
 -- the claims as a transaction leaves them ('' once set_config(..., true) ends)
 SELECT set_config('request.jwt.claims', format('{"org_uuid": "%s"}', a), true) FROM t_org;
