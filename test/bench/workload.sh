@@ -9,13 +9,16 @@
 #       (test/baseline.sql), ORDERS sample orders (test/generate.sh, one session per
 #       core), VACUUM ANALYZE, and prints how long the load took. With the cluster
 #       present it says so and stops; --force drops it and loads again.
-#   bash test/bench/workload.sh run ORDERS [--seed S] [--per-class N] [--baseline-sample N] [--repeat R]
+#   bash test/bench/workload.sh run ORDERS [--seed S] [--per-class N] [--baseline-sample N]
+#                                          [--baseline-timeout SECONDS] [--repeat R]
 #       Starts the cluster if it is stopped, updates the extension to the newest
 #       installed version (ALTER EXTENSION crux_orders UPDATE) and the baseline,
 #       generates the workload from seed S (default 1; N requests per class, default
 #       8) and runs it: every request checked against the baseline (with
 #       --baseline-sample N, only N per class: at 10M orders a baseline call takes
-#       seconds to minutes), then R timed calls (default 10). The report goes to
+#       seconds to minutes; with --baseline-timeout S a baseline call is stopped
+#       after S seconds and counts as S, a lower bound), then R timed calls
+#       (default 10). The report goes to
 #       the terminal and to test/bench/results/workload-ORDERS.md, the requests to
 #       workload-ORDERS.tsv, every timed call to workload-ORDERS.csv.
 #   bash test/bench/workload.sh drop ORDERS
@@ -32,7 +35,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 usage() {
-    sed -n '5,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,25p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 [ $# -ge 2 ] || usage
@@ -46,7 +49,8 @@ while [ $# -gt 0 ]; do
         --seed) seed=$2; shift 2 ;;
         --per-class) per_class=$2; shift 2 ;;
         --repeat) repeat=$2; shift 2 ;;
-        --baseline-sample) baseline_sample=(--baseline-sample "$2"); shift 2 ;;
+        --baseline-sample) baseline_sample+=(--baseline-sample "$2"); shift 2 ;;
+        --baseline-timeout) baseline_sample+=(--baseline-timeout "$2"); shift 2 ;;
         *) usage ;;
     esac
 done
