@@ -225,7 +225,10 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 /*
  * What crux_get_orders answers: the number of matching orders, and the uuids of
  * the page's orders in page order (*n_uuids of them, copied into the current
- * memory context).
+ * memory context). A first page is read before the count, which it makes
+ * unnecessary when it is not full (a tiny retailer's orders, a narrow filter); a
+ * later page after it, which says whether the page is past the end. Every query
+ * runs in the same snapshot.
  */
 int64
 crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
@@ -240,6 +243,15 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 			*n_uuids = copy_page_uuids(uuids);
 			return total;
 		}
+		return crux_count_orders(req);
+	}
+	if (req->start == 0 && req->limit > 0)
+	{
+		/* a first page that is not full holds every match: nothing left to count */
+		run_order_uuid_query(req, 0, req->limit, false);
+		*n_uuids = copy_page_uuids(uuids);
+		if (*n_uuids < req->limit)
+			return *n_uuids;
 		return crux_count_orders(req);
 	}
 	total = crux_count_orders(req);
