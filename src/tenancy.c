@@ -7,25 +7,31 @@
  * "org_uuid" of the request.jwt.claims setting; any other role for its row of
  * crux.role_organizations. Missing, malformed or non-string claims, and a role
  * with no mapping, give NULL, which matches nothing. Each policy evaluates it once
- * per table a query reads, so one call is one kept plan and no subtransaction:
- * the claims are parsed by the JSON parser that reports errors instead of raising
- * them.
+ * per table a query reads, so a call is two primary-key lookups and no
+ * subtransaction: the claims are parsed by the JSON parser that reports errors
+ * instead of raising them.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "crux_orders.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(crux_acting_organization);
-
-static SPIPlanPtr role_plan = NULL;
 
 /* Where the claims parser is: nesting depth, and whether it reads "org_uuid". */
 typedef struct ClaimsState
@@ -145,40 +151,43 @@ claimed_organization(pg_uuid_t *org)
 }
 
 /*
- * Whether the current role carries claims, and its mapped organization (NULL
- * when it has none), from one kept plan. Both tables' policies show a role only
- * its own row.
+ * The current role's row of crux.<table>, by its primary key <table>_pkey
+ * (role_name), in the query's snapshot; with org, its organization_uuid (column 2)
+ * when not NULL. Read directly rather than by a query: a policy calls this for
+ * every table a query reads, and both tables show a role only its own row anyway.
  */
 static bool
-read_role(bool *claim_role, pg_uuid_t *mapped)
+read_own_row(const char *table, pg_uuid_t *org)
 {
-	bool		isnull;
-	bool		found;
-	Datum		d;
+	Oid			crux = get_namespace_oid("crux", false);
+	Oid			relid = get_relname_relid(table, crux);
+	Oid			indexid = get_relname_relid(psprintf("%s_pkey", table), crux);
+	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	NameData	role;
+	ScanKeyData key;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
 
-	if (role_plan == NULL)
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "crux.%s or its primary key is missing", table);
+	namestrcpy(&role, GetUserNameFromId(GetUserId(), false));
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_NAMEEQ, NameGetDatum(&role));
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, indexid, true, snapshot, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
 	{
-		SPIPlanPtr	plan = SPI_prepare(
-									   "SELECT EXISTS (SELECT FROM crux.claim_roles c"
-									   "               WHERE c.role_name OPERATOR(pg_catalog.=) CURRENT_USER),"
-									   "       (SELECT r.organization_uuid FROM crux.role_organizations r"
-									   "         WHERE r.role_name OPERATOR(pg_catalog.=) CURRENT_USER)",
-									   0, NULL);
+		bool		isnull = false;
+		Datum		d = org ? heap_getattr(tuple, 2, RelationGetDescr(rel), &isnull) : (Datum) 0;
 
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare the acting organization's query: %s",
-				 SPI_result_code_string(SPI_result));
-		role_plan = plan;
+		found = !isnull;
+		if (found && org)
+			memcpy(org, DatumGetUUIDP(d), sizeof(pg_uuid_t));
 	}
-	if (SPI_execute_plan(role_plan, NULL, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "the acting organization's query returned no row");
-	*claim_role = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	found = !isnull;
-	if (found)
-		memcpy(mapped, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	return found;
 }
 
@@ -187,16 +196,12 @@ Datum
 crux_acting_organization(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *org = palloc(sizeof(pg_uuid_t));
-	bool		claim_role;
 	bool		found;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	found = read_role(&claim_role, org);
-	SPI_finish();
-
-	if (claim_role)
+	if (read_own_row("claim_roles", NULL))
 		found = claimed_organization(org);
+	else
+		found = read_own_row("role_organizations", org);
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_UUID_P(org);
