@@ -3,8 +3,8 @@
  *		The page: the uuids of the orders at sorted positions [start, limit). Each
  *		query walks an index in the sort's order and stops at the page's end: the
  *		index that leads with the retailer for a tenant (row-level security's
- *		retailer test) and for one organization of org_uuids; each organization's
- *		first orders merged for several; the summaries' day index for a sparse
+ *		retailer test) and for one organization of org_uuids; one such walk per
+ *		organization, merged in order, for several; the summaries' day index for a sparse
  *		status filter sorted by date. A term's matches, few, are resolved once,
  *		counted and sorted.
  */
@@ -38,34 +38,42 @@ run_page_query(QueryBuilder *qb, const CruxRequest *req, uint32 shape)
 }
 
 /*
- * The page of an admin naming several organizations: each organization's first
- * offset + count orders, read by walking the index that leads with the retailer,
- * then merged by the same sort and cut to the page. Its cost grows with the
- * organizations named and the page, not with the orders of everyone else.
+ * The page of an admin naming several organizations: one branch per organization,
+ * each walking the index that leads with the retailer in the sort's order, merged
+ * in that order (Merge Append) and cut to the page, so that the branches together
+ * read about as many orders as the page's end. Up to MAX_MERGED_ORGS of them; more
+ * are read as one list (= ANY).
  */
+#define MAX_MERGED_ORGS 16
+
 static void
 run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 					   bool with_ctids)
 {
 	QueryBuilder qb = {0};
-	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
+	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0) |
+		(uint32) req->n_org_uuids << 18;
 	bool		sorts_by_sku = req->sort_key == CRUX_SORT_SKU_ID;
+	int			end;
 
 	initStringInfo(&qb.sql);
-	appendStringInfo(&qb.sql,
-					 "SELECT p.uuid%s FROM unnest($%d::uuid[]) AS r(retailer_uuid)"
-					 " CROSS JOIN LATERAL (SELECT o.uuid, o.ctid, %s AS sort_key",
-					 with_ctids ? ", p.ctid" : "",
-					 crux_add_param(&qb, UUIDARRAYOID,
-							   crux_uuid_array_datum(req->org_uuids, req->n_org_uuids), false),
-					 crux_sort_expression(req));
-	crux_append_filters(&qb, req, sorts_by_sku, true);
-	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
-	appendStringInfo(&qb.sql, " LIMIT $%d) p",
-					 crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0));
+	/* each branch ordered and limited, so that the merge can read it in order */
+	end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
+
+	appendStringInfoString(&qb.sql, with_ctids ? "SELECT p.uuid, p.ctid FROM (" : "SELECT p.uuid FROM (");
+	for (int org = 0; org < req->n_org_uuids; org++)
+	{
+		appendStringInfo(&qb.sql, "%s(SELECT o.uuid, o.ctid, %s AS sort_key",
+						 org > 0 ? " UNION ALL " : "", crux_sort_expression(req));
+		crux_append_filters(&qb, req, sorts_by_sku, org);
+		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+		appendStringInfo(&qb.sql, " LIMIT $%d)", end);
+	}
+	appendStringInfoString(&qb.sql, ") p");
 	crux_append_order_by(&qb, req, "p.sort_key", "p.uuid");
 	append_offset_limit(&qb, offset, count);
-	run_page_query(&qb, req, shape);
+	/* the planner guesses each organization at a few rows, enough to sort them all */
+	crux_run_query_walking_index(&qb, shape);
 }
 
 /*
@@ -88,42 +96,79 @@ status_filter_is_sparse(const CruxRequest *req)
 }
 
 /*
- * The page of a sparse status filter, sorted by date: the summaries' index that
- * leads with the day (per retailer for a tenant and for one organization, over
- * all retailers for an admin) is walked in the sort's direction and its status
- * masks tested index-only; only the orders that match are read, for their exact
+ * A sparse status filter's orders (of org, or CRUX_ALL_ORGS) sorted by date: the
+ * summaries' index that leads with the day (per retailer for a tenant and for an
+ * organization, over all retailers for an admin) is walked in the sort's direction
+ * and its status masks tested index-only; only the orders that match are read, for
+ * their exact
  * created_date, and sorted within their day (incremental sort), which gives the
  * date order since a day is the UTC day of created_date. Orders without line
- * items never match a status filter, as the index (status_mask <> 0) says.
+ * items never match a status filter, as the index (status_mask <> 0) says. Each
+ * matching order is read by its uuid (OFFSET 0 keeps the date range out of that
+ * lookup: the planner would otherwise read the whole range of the orders' date
+ * index for every match).
+ */
+static void
+append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int org)
+{
+	const char *dir = req->sort_asc ? "ASC" : "DESC";
+
+	appendStringInfoString(&qb->sql,
+						   "SELECT o.uuid, s.created_day, o.created_date FROM crux.order_summaries s"
+						   " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date FROM crux.orders o"
+						   "                      WHERE o.uuid = s.order_uuid OFFSET 0) o"
+						   " WHERE s.status_mask <> 0");
+	crux_append_status_test(qb, req, "s.status_mask",
+							crux_add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
+	if (req->has_start_date)
+		appendStringInfo(&qb->sql, " AND s.created_day >= $%d AND o.created_date >= $%d",
+						 crux_add_param(qb, DATEOID, DateADTGetDatum(crux_day_floor(req->start_date)), false),
+						 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(req->start_date), false));
+	if (req->has_end_date)
+		appendStringInfo(&qb->sql, " AND s.created_day <= $%d AND o.created_date < $%d",
+						 crux_add_param(qb, DATEOID, DateADTGetDatum(crux_day_floor(req->end_date)), false),
+						 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(req->end_date), false));
+	if (req->n_org_uuids > 0)
+		appendStringInfo(&qb->sql, " AND s.retailer_uuid = $%d",
+						 crux_add_param(qb, UUIDOID,
+										UUIDPGetDatum(&req->org_uuids[org == CRUX_ALL_ORGS ? 0 : org]),
+										false));
+	appendStringInfo(&qb->sql, " ORDER BY s.created_day %s, o.created_date %s, o.uuid %s",
+					 dir, dir, dir);
+}
+
+/*
+ * The page of a sparse status filter sorted by date: one walk of the day index,
+ * or, for several organizations, one per organization (each to the page's end),
+ * merged in the same order.
  */
 static void
 run_sparse_status_date_query(const CruxRequest *req, int64 offset, int64 count)
 {
 	QueryBuilder qb = {0};
 	const char *dir = req->sort_asc ? "ASC" : "DESC";
+	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 17 |
+		(uint32) req->n_org_uuids << 18;
 
 	initStringInfo(&qb.sql);
-	appendStringInfoString(&qb.sql,
-						   "SELECT o.uuid FROM crux.order_summaries s"
-						   " JOIN crux.orders o ON o.uuid = s.order_uuid"
-						   " WHERE s.status_mask <> 0");
-	crux_append_status_test(&qb, req, "s.status_mask",
-					   crux_add_param(&qb, INT2OID, Int16GetDatum(req->status_mask), false));
-	if (req->has_start_date)
-		appendStringInfo(&qb.sql, " AND s.created_day >= $%d AND o.created_date >= $%d",
-						 crux_add_param(&qb, DATEOID, DateADTGetDatum(crux_day_floor(req->start_date)), false),
-						 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(req->start_date), false));
-	if (req->has_end_date)
-		appendStringInfo(&qb.sql, " AND s.created_day <= $%d AND o.created_date < $%d",
-						 crux_add_param(&qb, DATEOID, DateADTGetDatum(crux_day_floor(req->end_date)), false),
-						 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(req->end_date), false));
-	if (req->n_org_uuids == 1)
-		appendStringInfo(&qb.sql, " AND s.retailer_uuid = $%d",
-						 crux_add_param(&qb, UUIDOID, UUIDPGetDatum(&req->org_uuids[0]), false));
-	appendStringInfo(&qb.sql, " ORDER BY s.created_day %s, o.created_date %s, o.uuid %s",
-					 dir, dir, dir);
+	if (req->n_org_uuids <= 1)
+		append_sparse_status_date_select(&qb, req, CRUX_ALL_ORGS);
+	else
+	{
+		int			end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
+
+		appendStringInfoString(&qb.sql, "SELECT p.uuid FROM (");
+		for (int org = 0; org < req->n_org_uuids; org++)
+		{
+			appendStringInfoString(&qb.sql, org > 0 ? " UNION ALL (" : "(");
+			append_sparse_status_date_select(&qb, req, org);
+			appendStringInfo(&qb.sql, " LIMIT $%d)", end);
+		}
+		appendStringInfo(&qb.sql, ") p ORDER BY p.created_day %s, p.created_date %s, p.uuid %s",
+						 dir, dir, dir);
+	}
 	append_offset_limit(&qb, offset, count);
-	crux_run_query_walking_index(&qb, crux_query_shape(req, QUERY_PAGE) | 1 << 17);
+	crux_run_query_walking_index(&qb, shape);
 }
 
 /*
@@ -136,20 +181,20 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 	QueryBuilder qb = {0};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
 
-	if (req->n_org_uuids > 1 && req->term == NULL)
-	{
-		run_per_org_page_query(req, offset, count, with_ctids);
-		return;
-	}
 	if (req->sort_key == CRUX_SORT_DATE && req->term == NULL && !with_ctids &&
-		status_filter_is_sparse(req))
+		req->n_org_uuids <= MAX_MERGED_ORGS && status_filter_is_sparse(req))
 	{
 		run_sparse_status_date_query(req, offset, count);
 		return;
 	}
+	if (req->n_org_uuids > 1 && req->n_org_uuids <= MAX_MERGED_ORGS && req->term == NULL)
+	{
+		run_per_org_page_query(req, offset, count, with_ctids);
+		return;
+	}
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
-	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, false);
+	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, CRUX_ALL_ORGS);
 	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, offset, count);
 	run_page_query(&qb, req, shape);
@@ -211,7 +256,7 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT o.uuid, count(*) OVER ()");
-	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, false);
+	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, CRUX_ALL_ORGS);
 	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, req->start, req->limit - req->start);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1 << 16);

@@ -70,6 +70,7 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	shape |= (req->n_org_uuids > 1 ? 1 : 0) << 15;
 	/* bit 16: the term's matches counted with their page (run_term_page_query) */
 	/* bit 17: a sparse status filter's date page (run_sparse_status_date_query) */
+	/* bits 18-22: the organizations of a merged page (run_per_org_page_query) */
 	return shape;
 }
 
@@ -151,22 +152,23 @@ crux_append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
  * equality, so that the page walks the index that leads with the retailer in the
  * sort's order, as row-level security's retailer test does; a generic plan of
  * "= ANY" cannot, even for an array of one. The sku_id sort tests the summary's
- * retailer (the same as its order's), which leads its index. per_org: the
- * organization the query reads at a time, r.retailer_uuid (run_per_org_page_query).
+ * retailer (the same as its order's), which leads its index. org: the one
+ * organization of org_uuids to test (a branch of run_per_org_page_query), or
+ * CRUX_ALL_ORGS.
  */
 static void
-append_org_test(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku, bool per_org)
+append_org_test(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku, int org)
 {
 	const char *retailer = sorts_by_sku && req->layout >= CRUX_LAYOUT_1_2 ?
 		"s.retailer_uuid" : "o.retailer_uuid";
 
 	if (req->n_org_uuids == 0)
 		return;
-	if (per_org)
-		appendStringInfo(&qb->sql, " AND %s = r.retailer_uuid", retailer);
-	else if (req->n_org_uuids == 1)
+	if (org != CRUX_ALL_ORGS || req->n_org_uuids == 1)
 		appendStringInfo(&qb->sql, " AND %s = $%d", retailer,
-						 crux_add_param(qb, UUIDOID, UUIDPGetDatum(&req->org_uuids[0]), false));
+						 crux_add_param(qb, UUIDOID,
+										UUIDPGetDatum(&req->org_uuids[org == CRUX_ALL_ORGS ? 0 : org]),
+										false));
 	else
 		appendStringInfo(&qb->sql, " AND %s = ANY ($%d)", retailer,
 						 crux_add_param(qb, UUIDARRAYOID,
@@ -175,12 +177,11 @@ append_org_test(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku, boo
 }
 
 /*
- * The FROM and WHERE clauses for the request's filters. per_org: the query reads
- * one organization of org_uuids at a time, r.retailer_uuid (run_per_org_page_query).
+ * The FROM and WHERE clauses for the request's filters; org: as append_org_test.
  */
 void
 crux_append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku,
-			   bool per_org)
+			   int org)
 {
 	crux_append_from(qb, req, sorts_by_sku);
 	appendStringInfoString(&qb->sql, " WHERE true");
@@ -209,7 +210,7 @@ crux_append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku,
 						 " UNION ALL SELECT $%d WHERE $%d IS NOT NULL)",
 						 t, t, u, u);
 	}
-	append_org_test(qb, req, sorts_by_sku, per_org);
+	append_org_test(qb, req, sorts_by_sku, org);
 }
 
 const char *

@@ -11,7 +11,10 @@
 #include "lib/stringinfo.h"
 #include "utils/date.h"
 
-#define MAX_QUERY_PARAMS 12
+#define MAX_QUERY_PARAMS 100
+
+/* every organization of org_uuids (crux_append_filters) */
+#define CRUX_ALL_ORGS (-1)
 
 /* What a query returns: the number of matching orders, or one page of uuids. */
 typedef enum QueryKind
@@ -40,7 +43,7 @@ extern const char *crux_status_mask_expression(const CruxRequest *req,
 											   bool joined_summaries);
 extern void crux_append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku);
 extern void crux_append_filters(QueryBuilder *qb, const CruxRequest *req,
-								bool sorts_by_sku, bool per_org);
+								bool sorts_by_sku, int org);
 extern const char *crux_sort_expression(const CruxRequest *req);
 extern void crux_append_order_by(QueryBuilder *qb, const CruxRequest *req,
 								 const char *key, const char *uuid);

@@ -29,7 +29,7 @@ count_orders_directly(const CruxRequest *req)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT count(*)");
-	crux_append_filters(&qb, req, false, false);
+	crux_append_filters(&qb, req, false, CRUX_ALL_ORGS);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT));
 
 	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
