@@ -63,6 +63,18 @@ SELECT jsonb_build_object('line_item_status', s, 'status_conjunction', c,
        (VALUES ('asc'), ('desc')) d(d),
        (VALUES (0), (12), (300)) p(p);
 
+INSERT INTO requests
+-- sparse status filters for several organizations (one day-index walk each, merged),
+-- and more organizations than are merged branch by branch (17: one list)
+SELECT jsonb_build_object('org_uuids', o, 'line_item_status', s, 'status_conjunction', c,
+                          'sort', jsonb_build_object('key', k, 'dir', d), 'start', p, 'limit', p + 10)
+  FROM (VALUES (jsonb_build_array(md5('org-2')::uuid, md5('org-1')::uuid)),
+               ((SELECT jsonb_agg(md5('org-' || g)::uuid) FROM generate_series(1, 17) g))) o(o),
+       (VALUES ('["delivered"]'::jsonb, 'only'), ('["allocated", "delivered"]', 'and')) s(s, c),
+       (VALUES ('date'), ('status')) k(k),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (0), (25)) p(p);
+
 INSERT INTO requests VALUES
     ('{}'), ('{"start": 990, "limit": 1000}'), ('{"start": 1000, "limit": 1000}'),
     ('{"start": 5000, "limit": 5010}'), ('{"limit": 1000, "sort": {"key": "status", "dir": "asc"}}'),
