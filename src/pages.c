@@ -38,6 +38,21 @@ run_page_query(QueryBuilder *qb, const CruxRequest *req, uint32 shape)
 }
 
 /*
+ * Where a page reads its orders: the sku_id sort (from version 1.2 on) walks the
+ * summaries' index, joined to the orders only when a filter (dates, term) or an
+ * export (their ctids) needs the orders' own columns.
+ */
+static CruxSource
+page_source(const CruxRequest *req, bool with_ctids)
+{
+	if (req->sort_key != CRUX_SORT_SKU_ID || req->layout < CRUX_LAYOUT_1_2)
+		return CRUX_FROM_ORDERS;
+	if (with_ctids || req->has_start_date || req->has_end_date || req->term != NULL)
+		return CRUX_FROM_ORDERS_AND_SUMMARIES;
+	return CRUX_FROM_SUMMARIES;
+}
+
+/*
  * The page of an admin naming several organizations: one branch per organization,
  * each walking the index that leads with the retailer in the sort's order, merged
  * in that order (Merge Append) and cut to the page, so that the branches together
@@ -53,7 +68,7 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 	QueryBuilder qb = {0};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0) |
 		(uint32) req->n_org_uuids << 18;
-	bool		sorts_by_sku = req->sort_key == CRUX_SORT_SKU_ID;
+	CruxSource	source = page_source(req, with_ctids);
 	int			end;
 
 	initStringInfo(&qb.sql);
@@ -63,9 +78,10 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT p.uuid, p.ctid FROM (" : "SELECT p.uuid FROM (");
 	for (int org = 0; org < req->n_org_uuids; org++)
 	{
-		appendStringInfo(&qb.sql, "%s(SELECT o.uuid, o.ctid, %s AS sort_key",
-						 org > 0 ? " UNION ALL " : "", crux_sort_expression(req));
-		crux_append_filters(&qb, req, sorts_by_sku, org);
+		appendStringInfo(&qb.sql, "%s(SELECT o.uuid%s, %s AS sort_key",
+						 org > 0 ? " UNION ALL " : "", with_ctids ? ", o.ctid" : "",
+						 crux_sort_expression(req));
+		crux_append_filters(&qb, req, source, org);
 		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 		appendStringInfo(&qb.sql, " LIMIT $%d)", end);
 	}
@@ -194,7 +210,7 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 	}
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
-	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, CRUX_ALL_ORGS);
+	crux_append_filters(&qb, req, page_source(req, with_ctids), CRUX_ALL_ORGS);
 	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, offset, count);
 	run_page_query(&qb, req, shape);
@@ -256,7 +272,7 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT o.uuid, count(*) OVER ()");
-	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID, CRUX_ALL_ORGS);
+	crux_append_filters(&qb, req, page_source(req, false), CRUX_ALL_ORGS);
 	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, req->start, req->limit - req->start);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1 << 16);

@@ -136,15 +136,27 @@ crux_status_mask_expression(const CruxRequest *req, bool joined_summaries)
 /*
  * " FROM crux.orders o", joined to the orders' summaries (version 1.2 on) for the
  * sku_id sort, which walks their index on min_sku_id: every order has its summary
- * row, so the join keeps every order.
+ * row, so the join keeps every order. Without a filter on the orders' own columns
+ * the sku_id sort reads the summaries alone: the same orders (a summary row is
+ * visible exactly when its order is), none of them read.
  */
 void
-crux_append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
+crux_append_from(QueryBuilder *qb, CruxSource source)
 {
-	appendStringInfoString(&qb->sql, " FROM crux.orders o");
-	if (sorts_by_sku && req->layout >= CRUX_LAYOUT_1_2)
-		appendStringInfoString(&qb->sql,
-							   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
+	switch (source)
+	{
+		case CRUX_FROM_ORDERS:
+			appendStringInfoString(&qb->sql, " FROM crux.orders o");
+			break;
+		case CRUX_FROM_ORDERS_AND_SUMMARIES:
+			appendStringInfoString(&qb->sql, " FROM crux.orders o"
+								   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
+			break;
+		case CRUX_FROM_SUMMARIES:
+			appendStringInfoString(&qb->sql, " FROM crux.order_summaries s,"
+								   " LATERAL (SELECT s.order_uuid AS uuid) o");
+			break;
+	}
 }
 
 /*
@@ -157,10 +169,9 @@ crux_append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku)
  * CRUX_ALL_ORGS.
  */
 static void
-append_org_test(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku, int org)
+append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source, int org)
 {
-	const char *retailer = sorts_by_sku && req->layout >= CRUX_LAYOUT_1_2 ?
-		"s.retailer_uuid" : "o.retailer_uuid";
+	const char *retailer = source != CRUX_FROM_ORDERS ? "s.retailer_uuid" : "o.retailer_uuid";
 
 	if (req->n_org_uuids == 0)
 		return;
@@ -180,14 +191,14 @@ append_org_test(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku, int
  * The FROM and WHERE clauses for the request's filters; org: as append_org_test.
  */
 void
-crux_append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku,
+crux_append_filters(QueryBuilder *qb, const CruxRequest *req, CruxSource source,
 			   int org)
 {
-	crux_append_from(qb, req, sorts_by_sku);
+	crux_append_from(qb, source);
 	appendStringInfoString(&qb->sql, " WHERE true");
 
 	if (req->status_mask != 0)
-		crux_append_status_test(qb, req, crux_status_mask_expression(req, sorts_by_sku),
+		crux_append_status_test(qb, req, crux_status_mask_expression(req, source != CRUX_FROM_ORDERS),
 						   crux_add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	if (req->has_start_date)
 		appendStringInfo(&qb->sql, " AND o.created_date >= $%d",
@@ -210,7 +221,7 @@ crux_append_filters(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku,
 						 " UNION ALL SELECT $%d WHERE $%d IS NOT NULL)",
 						 t, t, u, u);
 	}
-	append_org_test(qb, req, sorts_by_sku, org);
+	append_org_test(qb, req, source, org);
 }
 
 const char *

@@ -24,6 +24,14 @@ typedef enum QueryKind
 	QUERY_COUNT_FROM_COUNTS
 } QueryKind;
 
+/* Where a query reads its orders (crux_append_from). */
+typedef enum CruxSource
+{
+	CRUX_FROM_ORDERS,			/* crux.orders o */
+	CRUX_FROM_ORDERS_AND_SUMMARIES, /* joined to their summaries s (the sku_id sort) */
+	CRUX_FROM_SUMMARIES			/* the summaries s alone; o.uuid is their order's */
+} CruxSource;
+
 /* A query under construction: its text and its parameters. */
 typedef struct QueryBuilder
 {
@@ -41,9 +49,9 @@ extern void crux_append_status_test(QueryBuilder *qb, const CruxRequest *req,
 									const char *mask, int p);
 extern const char *crux_status_mask_expression(const CruxRequest *req,
 											   bool joined_summaries);
-extern void crux_append_from(QueryBuilder *qb, const CruxRequest *req, bool sorts_by_sku);
+extern void crux_append_from(QueryBuilder *qb, CruxSource source);
 extern void crux_append_filters(QueryBuilder *qb, const CruxRequest *req,
-								bool sorts_by_sku, int org);
+								CruxSource source, int org);
 extern const char *crux_sort_expression(const CruxRequest *req);
 extern void crux_append_order_by(QueryBuilder *qb, const CruxRequest *req,
 								 const char *key, const char *uuid);

@@ -29,7 +29,7 @@ count_orders_directly(const CruxRequest *req)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT count(*)");
-	crux_append_filters(&qb, req, false, CRUX_ALL_ORGS);
+	crux_append_filters(&qb, req, CRUX_FROM_ORDERS, CRUX_ALL_ORGS);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT));
 
 	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -279,7 +279,7 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 	}
 
 	appendStringInfoString(&qb.sql, " + (SELECT count(*)");
-	crux_append_from(&qb, req, false);
+	crux_append_from(&qb, CRUX_FROM_ORDERS);
 	appendStringInfoString(&qb.sql, " WHERE true");
 	if (mask > 0)
 		crux_append_status_test(&qb, req, crux_status_mask_expression(req, false), mask);
