@@ -284,6 +284,36 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 }
 
 /*
+ * A date range under another sort: when it holds few orders (total, counted
+ * first), they are read through the date index and sorted, instead of walking the
+ * sort's index and skipping every order outside the range. OFFSET 0 keeps the sort
+ * out of the inner query, whose plan is then the range's.
+ */
+#define SMALL_RANGE 2000
+
+static bool
+sorts_a_date_range(const CruxRequest *req)
+{
+	return req->sort_key != CRUX_SORT_DATE && req->term == NULL &&
+		(req->has_start_date || req->has_end_date);
+}
+
+static void
+run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
+{
+	QueryBuilder qb = {0};
+
+	initStringInfo(&qb.sql);
+	appendStringInfo(&qb.sql, "SELECT x.uuid FROM (SELECT o.uuid, %s AS sort_key",
+					 crux_sort_expression(req));
+	crux_append_filters(&qb, req, page_source(req, false), CRUX_ALL_ORGS);
+	appendStringInfoString(&qb.sql, " OFFSET 0) x");
+	crux_append_order_by(&qb, req, "x.sort_key", "x.uuid");
+	append_offset_limit(&qb, offset, count);
+	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1u << 23);
+}
+
+/*
  * What crux_get_orders answers: the number of matching orders, and the uuids of
  * the page's orders in page order (*n_uuids of them, copied into the current
  * memory context). A first page is read before the count, which it makes
@@ -305,6 +335,19 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 			return total;
 		}
 		return crux_count_orders(req);
+	}
+	if (sorts_a_date_range(req))
+	{
+		total = crux_count_orders(req);
+		if (req->limit > req->start && req->start < total)
+		{
+			if (total <= SMALL_RANGE)
+				run_small_date_range_query(req, req->start, req->limit - req->start);
+			else
+				run_order_uuid_query(req, req->start, req->limit - req->start, false);
+			*n_uuids = copy_page_uuids(uuids);
+		}
+		return total;
 	}
 	if (req->start == 0 && req->limit > 0)
 	{
