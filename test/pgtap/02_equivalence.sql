@@ -33,7 +33,7 @@ SELECT jsonb_strip_nulls(jsonb_build_object(
        (VALUES (NULL::jsonb), (jsonb_build_array(md5('org-1')::uuid)),
                (jsonb_build_array(md5('org-2')::uuid, md5('org-3')::uuid))) o(o),
        (VALUES (NULL::jsonb), ('["Delivered", "Allocated"]')) s(s),
-       (VALUES ('date'), ('sku_id')) k(k);
+       (VALUES ('date'), ('sku_id'), ('status'), ('uuid')) k(k);
 
 INSERT INTO requests
 -- several organizations (each read on its own, then merged), one named twice, one
