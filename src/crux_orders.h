@@ -147,6 +147,10 @@ typedef enum CruxDetailColumn
 /* Settings (crux_orders.c) */
 extern int	crux_max_page_size;
 
+/* formats.c: false when the text is not of the form */
+extern bool crux_parse_iso_timestamp(const char *s, TimestampTz *result);
+extern bool crux_parse_uuid(const char *s, int len, pg_uuid_t *uuid);
+
 /* request.c */
 extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 							   CruxRequest *req);

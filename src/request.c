@@ -338,114 +338,6 @@ parse_conjunction(const char *path, const JsonbValue *value)
 	report_invalid(path, value, NULL, hint);
 }
 
-/* Reads exactly n decimal digits at *p; false if there are fewer. */
-static bool
-take_digits(const char **p, int n, int *result)
-{
-	int			v = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		char		c = (*p)[i];
-
-		if (c < '0' || c > '9')
-			return false;
-		v = v * 10 + (c - '0');
-	}
-	*p += n;
-	*result = v;
-	return true;
-}
-
-/*
- * A strict ISO 8601 timestamp: YYYY-MM-DD, optionally followed by T (or a space)
- * and hh:mm, :ss, .fraction (up to 6 digits), and a zone (Z, +hh, +hhmm, +hh:mm).
- * No zone means UTC, whatever the session's TimeZone.
- */
-static bool
-parse_iso_timestamp(const char *s, TimestampTz *result)
-{
-	const char *p = s;
-	int			year,
-				month,
-				day,
-				hour = 0,
-				minute = 0,
-				second = 0;
-	int64		usec = 0;
-	int			zone_seconds = 0;
-	static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int			days_in_month;
-
-	if (!take_digits(&p, 4, &year) || *p++ != '-' ||
-		!take_digits(&p, 2, &month) || *p++ != '-' ||
-		!take_digits(&p, 2, &day))
-		return false;
-	if (*p == 'T' || *p == 't' || *p == ' ')
-	{
-		p++;
-		if (!take_digits(&p, 2, &hour) || *p++ != ':' || !take_digits(&p, 2, &minute))
-			return false;
-		if (*p == ':')
-		{
-			p++;
-			if (!take_digits(&p, 2, &second))
-				return false;
-			if (*p == '.')
-			{
-				int			ndigits = 0;
-				int64		scale = 100000;
-
-				p++;
-				while (*p >= '0' && *p <= '9')
-				{
-					if (++ndigits > 6)
-						return false;
-					usec += (*p - '0') * scale;
-					scale /= 10;
-					p++;
-				}
-				if (ndigits == 0)
-					return false;
-			}
-		}
-	}
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if (*p == '+' || *p == '-')
-	{
-		int			sign = (*p == '-') ? -1 : 1;
-		int			zh,
-					zm = 0;
-
-		p++;
-		if (!take_digits(&p, 2, &zh))
-			return false;
-		if (*p == ':')
-			p++;
-		if (*p != '\0' && !take_digits(&p, 2, &zm))
-			return false;
-		if (zh > 15 || zm > 59)
-			return false;
-		zone_seconds = sign * (zh * 3600 + zm * 60);
-	}
-	if (*p != '\0')
-		return false;
-
-	if (year < 1 || month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59)
-		return false;
-	days_in_month = month_days[month - 1];
-	if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
-		days_in_month = 29;
-	if (day < 1 || day > days_in_month)
-		return false;
-
-	*result = ((int64) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
-		+ ((int64) (hour * 3600 + minute * 60 + second - zone_seconds)) * USECS_PER_SEC
-		+ usec;
-	return true;
-}
-
 static TimestampTz
 timestamp_value(const char *path, const JsonbValue *value)
 {
@@ -453,53 +345,9 @@ timestamp_value(const char *path, const JsonbValue *value)
 
 	if (value->type != jbvString)
 		report_wrong_type(path, value, "a string", DATE_HINT);
-	if (!parse_iso_timestamp(string_value(value), &ts))
+	if (!crux_parse_iso_timestamp(string_value(value), &ts))
 		report_invalid(path, value, NULL, DATE_HINT);
 	return ts;
-}
-
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = pg_ascii_tolower((unsigned char) c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/*
- * A UUID in its standard form (8-4-4-4-12 hex digits) or as 32 hex digits, in
- * either case.
- */
-static bool
-parse_uuid(const char *s, int len, pg_uuid_t *uuid)
-{
-	int			nibble = 0;
-
-	if (len != 36 && len != 32)
-		return false;
-	for (int i = 0; i < len; i++)
-	{
-		int			h;
-
-		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
-		{
-			if (s[i] != '-')
-				return false;
-			continue;
-		}
-		h = hex_digit(s[i]);
-		if (h < 0)
-			return false;
-		if (nibble % 2 == 0)
-			uuid->data[nibble / 2] = h << 4;
-		else
-			uuid->data[nibble / 2] |= h;
-		nibble++;
-	}
-	return nibble == 32;
 }
 
 static int
@@ -548,7 +396,7 @@ parse_org_uuids(const char *path, const JsonbValue *value, CruxRequest *req)
 		elem_path = psprintf("%s[%d]", path, req->n_org_uuids);
 		if (elem.type != jbvString)
 			report_wrong_type(elem_path, &elem, "a UUID string", UUID_HINT);
-		if (!parse_uuid(elem.val.string.val, elem.val.string.len,
+		if (!crux_parse_uuid(elem.val.string.val, elem.val.string.len,
 						&req->org_uuids[req->n_org_uuids]))
 			report_invalid(elem_path, &elem, NULL, UUID_HINT);
 		req->n_org_uuids++;
@@ -574,7 +422,7 @@ parse_term(const char *path, const JsonbValue *value, CruxRequest *req)
 	if (len == 0)
 		return;
 	req->term = pnstrdup(s, len);
-	req->term_is_uuid = parse_uuid(s, len, &req->term_uuid);
+	req->term_is_uuid = crux_parse_uuid(s, len, &req->term_uuid);
 }
 
 static void
