@@ -336,20 +336,7 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 		}
 		return crux_count_orders(req);
 	}
-	if (sorts_a_date_range(req))
-	{
-		total = crux_count_orders(req);
-		if (req->limit > req->start && req->start < total)
-		{
-			if (total <= SMALL_RANGE)
-				run_small_date_range_query(req, req->start, req->limit - req->start);
-			else
-				run_order_uuid_query(req, req->start, req->limit - req->start, false);
-			*n_uuids = copy_page_uuids(uuids);
-		}
-		return total;
-	}
-	if (req->start == 0 && req->limit > 0)
+	if (req->start == 0 && req->limit > 0 && !sorts_a_date_range(req))
 	{
 		/* a first page that is not full holds every match: nothing left to count */
 		run_order_uuid_query(req, 0, req->limit, false);
@@ -361,7 +348,10 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	total = crux_count_orders(req);
 	if (req->limit > req->start && req->start < total)
 	{
-		run_order_uuid_query(req, req->start, req->limit - req->start, false);
+		if (sorts_a_date_range(req) && total <= SMALL_RANGE)
+			run_small_date_range_query(req, req->start, req->limit - req->start);
+		else
+			run_order_uuid_query(req, req->start, req->limit - req->start, false);
 		*n_uuids = copy_page_uuids(uuids);
 	}
 	return total;
