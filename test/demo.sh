@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash test/setup.sh
+# a UTF-8 server whatever the caller's locale (cron and `su -` leave LANG unset, which
+# would give an SQL_ASCII cluster)
+if [ -z "${LC_ALL:-}${LC_CTYPE:-}${LANG:-}" ] || ! locale charmap 2>/dev/null | grep -qi 'utf-\?8'; then
+    export LC_ALL=C.UTF-8
+fi
 # a throwaway server of its own, whatever PG* variables the caller has set
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
 pg_virtualenv -t -v 15 bash -c '
