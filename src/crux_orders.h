@@ -43,14 +43,16 @@ typedef enum CruxRequestKind
 /*
  * Where the SQL objects of the installed version keep what the queries read: 1.0
  * and 1.1 keep the per-order summaries on crux.orders (1.0 has no count tables
- * yet), 1.2 on keeps them in crux.order_summaries. Each version's SQL functions
- * bind entry points of their own, which set this.
+ * yet), 1.2 on keeps them in crux.order_summaries, whose rows carry their
+ * order's created_date from 1.7 on. Each version's SQL functions bind entry
+ * points of their own, which set this.
  */
 typedef enum CruxLayout
 {
 	CRUX_LAYOUT_1_0,
 	CRUX_LAYOUT_1_1,
-	CRUX_LAYOUT_1_2
+	CRUX_LAYOUT_1_2,
+	CRUX_LAYOUT_1_7
 } CruxLayout;
 
 /* A request, checked completely: every field holds a valid value. */

@@ -217,7 +217,8 @@ export_order_count(FunctionCallInfo fcinfo, CruxLayout layout)
 
 /*
  * The entry points each version's SQL functions bind (see crux_get_orders):
- * 1.0 the first, 1.1 the slice and the count, 1.2 all three, suffixed _1_2.
+ * 1.0 the first, 1.1 the slice and the count, 1.2 all three, suffixed _1_2, and
+ * 1.7 all three, suffixed _1_7.
  */
 PG_FUNCTION_INFO_V1(crux_export_order_uuids);
 PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice);
@@ -225,6 +226,9 @@ PG_FUNCTION_INFO_V1(crux_export_order_count);
 PG_FUNCTION_INFO_V1(crux_export_order_uuids_1_2);
 PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice_1_2);
 PG_FUNCTION_INFO_V1(crux_export_order_count_1_2);
+PG_FUNCTION_INFO_V1(crux_export_order_uuids_1_7);
+PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice_1_7);
+PG_FUNCTION_INFO_V1(crux_export_order_count_1_7);
 
 Datum
 crux_export_order_uuids(PG_FUNCTION_ARGS)
@@ -260,4 +264,22 @@ Datum
 crux_export_order_count_1_2(PG_FUNCTION_ARGS)
 {
 	return export_order_count(fcinfo, CRUX_LAYOUT_1_2);
+}
+
+Datum
+crux_export_order_uuids_1_7(PG_FUNCTION_ARGS)
+{
+	return export_order_uuids(fcinfo, CRUX_LAYOUT_1_7);
+}
+
+Datum
+crux_export_order_uuids_slice_1_7(PG_FUNCTION_ARGS)
+{
+	return export_order_uuids_slice(fcinfo, CRUX_LAYOUT_1_7);
+}
+
+Datum
+crux_export_order_count_1_7(PG_FUNCTION_ARGS)
+{
+	return export_order_count(fcinfo, CRUX_LAYOUT_1_7);
 }

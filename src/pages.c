@@ -100,40 +100,74 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
  * the summaries' own day index instead (run_sparse_status_date_query).
  */
 static bool
-status_filter_is_sparse(const CruxRequest *req)
+day_index_can_serve(const CruxRequest *req)
 {
 	if (req->status_mask == 0 || req->layout < CRUX_LAYOUT_1_2)
 		return false;
-	if ((req->has_start_date && !IS_VALID_TIMESTAMP(req->start_date)) ||
-		(req->has_end_date && !IS_VALID_TIMESTAMP(req->end_date)))
+	if (req->sort_key != CRUX_SORT_DATE || req->term != NULL ||
+		req->n_org_uuids > MAX_MERGED_ORGS)
 		return false;
-	return req->conjunction == CRUX_CONJ_ONLY ||
-		(req->conjunction == CRUX_CONJ_AND && (req->status_mask & (req->status_mask - 1)) != 0);
+	return !(req->has_start_date && !IS_VALID_TIMESTAMP(req->start_date)) &&
+		!(req->has_end_date && !IS_VALID_TIMESTAMP(req->end_date));
+}
+
+static bool
+status_filter_is_sparse(const CruxRequest *req)
+{
+	return day_index_can_serve(req) &&
+		(req->conjunction == CRUX_CONJ_ONLY ||
+		 (req->conjunction == CRUX_CONJ_AND && (req->status_mask & (req->status_mask - 1)) != 0));
+}
+
+/*
+ * Whether walking the orders in date order to the page's end would probe many
+ * summaries: the page's end divided by the share of orders the filter keeps, which
+ * the filter's count (total) and the count without it give; both come from the
+ * count tables, at about the cost of a few probes. Past MANY_PROBES the day index
+ * is read instead: its walk tests masks index-only, and reads or sorts at most a
+ * day's matches beyond the page.
+ */
+#define MANY_PROBES 1000
+
+static bool
+walk_would_probe_many(const CruxRequest *req, int64 total)
+{
+	CruxRequest unfiltered = *req;
+
+	unfiltered.status_mask = 0;
+	return (double) req->limit * crux_count_orders(&unfiltered) >
+		(double) MANY_PROBES * Max(total, 1);
 }
 
 /*
  * A sparse status filter's orders (of org, or CRUX_ALL_ORGS) sorted by date: the
  * summaries' index that leads with the day (per retailer for a tenant and for an
  * organization, over all retailers for an admin) is walked in the sort's direction
- * and its status masks tested index-only; only the orders that match are read, for
- * their exact
- * created_date, and sorted within their day (incremental sort), which gives the
- * date order since a day is the UTC day of created_date. Orders without line
- * items never match a status filter, as the index (status_mask <> 0) says. Each
- * matching order is read by its uuid (OFFSET 0 keeps the date range out of that
- * lookup: the planner would otherwise read the whole range of the orders' date
- * index for every match).
+ * and its status masks tested index-only; the matches are sorted within their day
+ * by their exact created_date (incremental sort), which gives the date order since
+ * a day is the UTC day of created_date. Orders without line items never match a
+ * status filter, as the index (status_mask <> 0) says. From version 1.7 on the
+ * index includes created_date and the walk reads nothing else; before, each
+ * matching order is read by its uuid for it (OFFSET 0 keeps the date range out of
+ * that lookup: the planner would otherwise read the whole range of the orders'
+ * date index for every match).
  */
 static void
 append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int org)
 {
 	const char *dir = req->sort_asc ? "ASC" : "DESC";
 
-	appendStringInfoString(&qb->sql,
-						   "SELECT o.uuid, s.created_day, o.created_date FROM crux.order_summaries s"
-						   " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date FROM crux.orders o"
-						   "                      WHERE o.uuid = s.order_uuid OFFSET 0) o"
-						   " WHERE s.status_mask <> 0");
+	if (req->layout >= CRUX_LAYOUT_1_7)
+		appendStringInfoString(&qb->sql,
+							   "SELECT s.order_uuid AS uuid, s.created_day, s.created_date AS created_date"
+							   " FROM crux.order_summaries s, LATERAL (SELECT s.order_uuid AS uuid,"
+							   " s.created_date) o WHERE s.status_mask <> 0");
+	else
+		appendStringInfoString(&qb->sql,
+							   "SELECT o.uuid, s.created_day, o.created_date FROM crux.order_summaries s"
+							   " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date FROM crux.orders o"
+							   "                      WHERE o.uuid = s.order_uuid OFFSET 0) o"
+							   " WHERE s.status_mask <> 0");
 	crux_append_status_test(qb, req, "s.status_mask",
 							crux_add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	if (req->has_start_date)
@@ -197,8 +231,7 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 	QueryBuilder qb = {0};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
 
-	if (req->sort_key == CRUX_SORT_DATE && req->term == NULL && !with_ctids &&
-		req->n_org_uuids <= MAX_MERGED_ORGS && status_filter_is_sparse(req))
+	if (!with_ctids && status_filter_is_sparse(req))
 	{
 		run_sparse_status_date_query(req, offset, count);
 		return;
@@ -318,8 +351,10 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
  * the page's orders in page order (*n_uuids of them, copied into the current
  * memory context). A first page is read before the count, which it makes
  * unnecessary when it is not full (a tiny retailer's orders, a narrow filter); a
- * later page after it, which says whether the page is past the end. Every query
- * runs in the same snapshot.
+ * later page after it, which says whether the page is past the end. A status
+ * filter under the date sort that its conjunction does not make sparse is counted
+ * first too: the count says which index to walk (walk_would_probe_many). Every
+ * query runs in the same snapshot.
  */
 int64
 crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
@@ -334,9 +369,11 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 			*n_uuids = copy_page_uuids(uuids);
 			return total;
 		}
-		return crux_count_orders(req);
+		/* an empty first page: nothing matches */
+		return req->start == 0 ? 0 : crux_count_orders(req);
 	}
-	if (req->start == 0 && req->limit > 0 && !sorts_a_date_range(req))
+	if (req->start == 0 && req->limit > 0 && !sorts_a_date_range(req) &&
+		!(day_index_can_serve(req) && !status_filter_is_sparse(req)))
 	{
 		/* a first page that is not full holds every match: nothing left to count */
 		run_order_uuid_query(req, 0, req->limit, false);
@@ -348,7 +385,10 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	total = crux_count_orders(req);
 	if (req->limit > req->start && req->start < total)
 	{
-		if (sorts_a_date_range(req) && total <= SMALL_RANGE)
+		if (day_index_can_serve(req) && !status_filter_is_sparse(req) &&
+			walk_would_probe_many(req, total))
+			run_sparse_status_date_query(req, req->start, req->limit - req->start);
+		else if (sorts_a_date_range(req) && total <= SMALL_RANGE)
 			run_small_date_range_query(req, req->start, req->limit - req->start);
 		else
 			run_order_uuid_query(req, req->start, req->limit - req->start, false);

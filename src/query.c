@@ -38,7 +38,7 @@ typedef struct PlanCacheEntry
 } PlanCacheEntry;
 
 static HTAB *plan_cache = NULL;
-static SPIPlanPtr details_plans[CRUX_LAYOUT_1_2 + 1];
+static SPIPlanPtr details_plans[CRUX_LAYOUT_1_2 + 1];	/* 1.7 reads as 1.2 */
 
 
 /*
@@ -189,13 +189,46 @@ append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source, int
 }
 
 /*
+ * " FROM <the term's matches> o": the orders whose uuid or purchase_order_id is
+ * the term, or that have a line item with it as sku_id, each once, read by uuid
+ * (OFFSET 0 keeps the other filters out of that lookup), so that the matches,
+ * few, drive the query: given the date range as a join partner, a generic plan
+ * would rather read the whole range and hash the matches. The orders' columns
+ * the filters, sorts and exports read are passed through.
+ */
+static void
+append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource source)
+{
+	int			t = crux_add_param(qb, TEXTOID, CStringGetTextDatum(req->term), false);
+	int			u = crux_add_param(qb, UUIDOID,
+								   req->term_is_uuid ? UUIDPGetDatum(&req->term_uuid) : (Datum) 0,
+								   !req->term_is_uuid);
+
+	appendStringInfo(&qb->sql,
+					 " FROM (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
+					 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d"
+					 " UNION SELECT $%d WHERE $%d IS NOT NULL) m"
+					 " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date, o.status, o.retailer_uuid,"
+					 " o.ctid%s FROM crux.orders o WHERE o.uuid = m.uuid OFFSET 0) o",
+					 t, t, u, u,
+					 req->layout < CRUX_LAYOUT_1_2 ? ", o.min_sku_id, o.status_mask" : "");
+	if (source == CRUX_FROM_ORDERS_AND_SUMMARIES)
+		appendStringInfoString(&qb->sql, " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
+	else if (source != CRUX_FROM_ORDERS)
+		elog(ERROR, "a term's matches are read from the orders");
+}
+
+/*
  * The FROM and WHERE clauses for the request's filters; org: as append_org_test.
  */
 void
 crux_append_filters(QueryBuilder *qb, const CruxRequest *req, CruxSource source,
 			   int org)
 {
-	crux_append_from(qb, source);
+	if (req->term != NULL)
+		append_term_matches_from(qb, req, source);
+	else
+		crux_append_from(qb, source);
 	appendStringInfoString(&qb->sql, " WHERE true");
 
 	if (req->status_mask != 0)
@@ -209,19 +242,6 @@ crux_append_filters(QueryBuilder *qb, const CruxRequest *req, CruxSource source,
 		appendStringInfo(&qb->sql, " AND o.created_date < $%d",
 						 crux_add_param(qb, TIMESTAMPTZOID,
 								   TimestampTzGetDatum(req->end_date), false));
-	if (req->term != NULL)
-	{
-		int			t = crux_add_param(qb, TEXTOID, CStringGetTextDatum(req->term), false);
-		int			u = crux_add_param(qb, UUIDOID,
-								  req->term_is_uuid ? UUIDPGetDatum(&req->term_uuid) : (Datum) 0,
-								  !req->term_is_uuid);
-
-		appendStringInfo(&qb->sql,
-						 " AND o.uuid IN (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
-						 " UNION ALL SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d"
-						 " UNION ALL SELECT $%d WHERE $%d IS NOT NULL)",
-						 t, t, u, u);
-	}
 	append_org_test(qb, req, source, org);
 }
 
@@ -369,6 +389,7 @@ crux_fetch_order_details(CruxLayout layout, Datum *uuids, int n_uuids)
 	Datum		arg;
 	int			rc;
 
+	layout = Min(layout, CRUX_LAYOUT_1_2);	/* the same details from 1.2 on */
 	if (details_plans[layout] == NULL)
 	{
 		Oid			argtype = UUIDARRAYOID;

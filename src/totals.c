@@ -233,6 +233,56 @@ append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, int from, int
 }
 
 /*
+ * " + (the orders of the parts of a day at either end of the range)", counted
+ * order by order from crux.orders, each status mask probed.
+ */
+static void
+append_partial_day_count(QueryBuilder *qb, const CruxRequest *req, const CountRanges *r,
+						 int mask, int orgs)
+{
+	appendStringInfoString(&qb->sql, " + (SELECT count(*)");
+	crux_append_from(qb, CRUX_FROM_ORDERS);
+	appendStringInfoString(&qb->sql, " WHERE true");
+	if (mask > 0)
+		crux_append_status_test(qb, req, crux_status_mask_expression(req, false), mask);
+	if (orgs > 0)
+		appendStringInfo(&qb->sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
+	appendStringInfo(&qb->sql,
+					 " AND ((o.created_date >= $%d AND o.created_date < $%d)"
+					 " OR (o.created_date >= $%d AND o.created_date < $%d)))",
+					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->start), false),
+					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->first_midnight), false),
+					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->last_midnight), false),
+					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->end), false));
+}
+
+/*
+ * " + (the orders of [from, to), a part of one day, that a status filter keeps)",
+ * from version 1.7 on, counted index-only from the summaries' day index, which
+ * includes created_date. A range at an infinite bound is empty (from = to): its
+ * day is then NULL, and nothing is read.
+ */
+static void
+append_partial_day_summary_count(QueryBuilder *qb, const CruxRequest *req,
+								 TimestampTz from, TimestampTz to, int mask, int orgs)
+{
+	bool		empty = !IS_VALID_TIMESTAMP(from) || !IS_VALID_TIMESTAMP(to) || from >= to;
+
+	appendStringInfo(&qb->sql,
+					 " + (SELECT count(*) FROM crux.order_summaries s"
+					 " WHERE s.created_day = $%d AND s.status_mask <> 0",
+					 crux_add_param(qb, DATEOID,
+									empty ? (Datum) 0 : DateADTGetDatum(crux_day_floor(from)),
+									empty));
+	crux_append_status_test(qb, req, "s.status_mask", mask);
+	if (orgs > 0)
+		appendStringInfo(&qb->sql, " AND s.retailer_uuid = ANY ($%d)", orgs);
+	appendStringInfo(&qb->sql, " AND s.created_date >= $%d AND s.created_date < $%d)",
+					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(from), empty),
+					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(to), empty));
+}
+
+/*
  * The count from the buckets the triggers keep (crux.order_counts): whole months
  * and days summed from a few hundred bucket rows (from 1.2 on, a tenant's whole
  * days counted index-only from its order summaries), the partial days at the ends
@@ -278,20 +328,13 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 		append_summary_day_count(&qb, req, month_to, day_to, mask, orgs);
 	}
 
-	appendStringInfoString(&qb.sql, " + (SELECT count(*)");
-	crux_append_from(&qb, CRUX_FROM_ORDERS);
-	appendStringInfoString(&qb.sql, " WHERE true");
-	if (mask > 0)
-		crux_append_status_test(&qb, req, crux_status_mask_expression(req, false), mask);
-	if (orgs > 0)
-		appendStringInfo(&qb.sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
-	appendStringInfo(&qb.sql,
-					 " AND ((o.created_date >= $%d AND o.created_date < $%d)"
-					 " OR (o.created_date >= $%d AND o.created_date < $%d)))",
-					 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->start), false),
-					 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->first_midnight), false),
-					 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->last_midnight), false),
-					 crux_add_param(&qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->end), false));
+	if (mask > 0 && req->layout >= CRUX_LAYOUT_1_7)
+	{
+		append_partial_day_summary_count(&qb, req, r->start, r->first_midnight, mask, orgs);
+		append_partial_day_summary_count(&qb, req, r->last_midnight, r->end, mask, orgs);
+	}
+	else
+		append_partial_day_count(&qb, req, r, mask, orgs);
 
 	shape = crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | (all_retailers ? 1 << 11 : 0);
 	crux_run_query(&qb, shape);

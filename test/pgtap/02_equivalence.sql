@@ -75,6 +75,21 @@ SELECT jsonb_build_object('org_uuids', o, 'line_item_status', s, 'status_conjunc
        (VALUES ('asc'), ('desc')) d(d),
        (VALUES (0), (25)) p(p);
 
+INSERT INTO requests
+-- "or" filters and single statuses under the date sort whose page ends far into the
+-- orders they keep (the day index is read then), over ranges with partial days, for
+-- all retailers and for one organization
+SELECT jsonb_strip_nulls(jsonb_build_object(
+           'line_item_status', s, 'status_conjunction', c, 'org_uuids', o,
+           'start_date', sd, 'end_date', ed,
+           'sort', jsonb_build_object('key', 'date', 'dir', d), 'start', p, 'limit', p + 150))
+  FROM (VALUES ('["rejected"]'::jsonb, 'or'), ('["backordered"]', 'and'),
+               ('["cancelled", "rejected"]', 'or')) s(s, c),
+       (VALUES (NULL::jsonb), (jsonb_build_array(md5('org-1')::uuid))) o(o),
+       (VALUES (NULL, NULL), ('2016-02-03T04:05:06.789Z', '2017-08-09T10:11:12Z')) r(sd, ed),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (0), (60), (400)) p(p);
+
 INSERT INTO requests VALUES
     ('{}'), ('{"start": 990, "limit": 1000}'), ('{"start": 1000, "limit": 1000}'),
     ('{"start": 5000, "limit": 5010}'), ('{"limit": 1000, "sort": {"key": "status", "dir": "asc"}}'),
