@@ -1,10 +1,11 @@
--- crux_orders 1.6 -> 1.7: a status filter sorted by date reads one index.
+-- crux_orders 1.6 -> 1.7: a status filter sorted by date or sku_id reads one index.
 --
 -- An order's summary row now carries the order's created_date, and the summaries'
 -- day indexes include it: a status filter sorted by date walks the day index in
 -- the sort's direction, tests the status masks and orders each day's matches by
 -- their created_date without reading the orders, and the counts of the partial
--- days at a date range's ends test the masks index-only too.
+-- days at a date range's ends test the masks index-only too. The sku_id indexes
+-- include the status mask.
 
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.7'" to load this file. \quit
 
@@ -24,6 +25,15 @@ CREATE INDEX order_summaries_retailer_day_idx
     ON crux.order_summaries (retailer_uuid, created_day, status_mask)
     INCLUDE (order_uuid, created_date)
     WHERE status_mask OPERATOR(pg_catalog.<>) 0;
+
+-- the sku_id sort with a status filter: the masks tested index-only, per retailer
+-- and over all retailers
+DROP INDEX crux.order_summaries_retailer_min_sku_id_idx;
+CREATE INDEX order_summaries_retailer_min_sku_id_idx
+    ON crux.order_summaries (retailer_uuid, min_sku_id, order_uuid) INCLUDE (status_mask);
+DROP INDEX crux.order_summaries_min_sku_id_idx;
+CREATE INDEX order_summaries_min_sku_id_idx
+    ON crux.order_summaries (min_sku_id, order_uuid) INCLUDE (status_mask);
 
 -- Orders coming and going, and moving between retailers or days (or changing
 -- their uuid): their summary rows follow, with the order's created_date, and so do
