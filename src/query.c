@@ -72,6 +72,7 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	/* bit 17: a sparse status filter's date page (run_sparse_status_date_query) */
 	/* bits 18-22: the organizations of a merged page (run_per_org_page_query) */
 	/* bit 23: a small date range under another sort (run_small_date_range_query) */
+	/* bit 24: a status filter's matches collected and sorted (run_collected_matches_query) */
 	return shape;
 }
 

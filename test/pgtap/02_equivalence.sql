@@ -90,6 +90,23 @@ SELECT jsonb_strip_nulls(jsonb_build_object(
        (VALUES ('asc'), ('desc')) d(d),
        (VALUES (0), (60), (400)) p(p);
 
+INSERT INTO requests
+-- status filters under the status and uuid sorts, whose matches may be collected
+-- from the summaries and sorted: all retailers, one and two organizations, with and
+-- without a date range, first and later pages
+SELECT jsonb_strip_nulls(jsonb_build_object(
+           'line_item_status', s, 'status_conjunction', c, 'org_uuids', o,
+           'start_date', sd, 'end_date', ed,
+           'sort', jsonb_build_object('key', k, 'dir', d), 'start', p, 'limit', p + 20))
+  FROM (VALUES ('["cancelled"]'::jsonb, 'only'), ('["rejected", "delivered"]', 'and'),
+               ('["backordered"]', 'or')) s(s, c),
+       (VALUES (NULL::jsonb), (jsonb_build_array(md5('org-1')::uuid)),
+               (jsonb_build_array(md5('org-2')::uuid, md5('org-3')::uuid))) o(o),
+       (VALUES (NULL, NULL), ('2016-06-10T07:00:00Z', '2017-08-09T10:11:12.5Z')) r(sd, ed),
+       (VALUES ('status'), ('uuid')) k(k),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (0), (30)) p(p);
+
 INSERT INTO requests VALUES
     ('{}'), ('{"start": 990, "limit": 1000}'), ('{"start": 1000, "limit": 1000}'),
     ('{"start": 5000, "limit": 5010}'), ('{"limit": 1000, "sort": {"key": "status", "dir": "asc"}}'),
