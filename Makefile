@@ -26,8 +26,8 @@ $(OBJS): src/crux_orders.h src/query.h
 WORKER = src/crux-export-worker
 EXTRA_CLEAN = $(WORKER)
 all: $(WORKER)
-WORKER_SRCS = src/worker.c src/worker_output.c
-$(WORKER): $(WORKER_SRCS) src/worker_output.h
+WORKER_SRCS = src/worker.c src/worker_export.c src/worker_output.c
+$(WORKER): $(WORKER_SRCS) src/worker.h src/worker_output.h
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(WORKER_SRCS) -L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl -pthread
 install: install-worker
