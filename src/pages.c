@@ -99,6 +99,14 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
  * order walked, most of them for nothing; for a sparse filter the date sort reads
  * the summaries' own day index instead (run_sparse_status_date_query).
  */
+/* Whether the request's date bounds, if any, are finite (the day indexes' days). */
+static bool
+date_range_is_finite(const CruxRequest *req)
+{
+	return !(req->has_start_date && !IS_VALID_TIMESTAMP(req->start_date)) &&
+		!(req->has_end_date && !IS_VALID_TIMESTAMP(req->end_date));
+}
+
 static bool
 day_index_can_serve(const CruxRequest *req)
 {
@@ -107,8 +115,7 @@ day_index_can_serve(const CruxRequest *req)
 	if (req->sort_key != CRUX_SORT_DATE || req->term != NULL ||
 		req->n_org_uuids > MAX_MERGED_ORGS)
 		return false;
-	return !(req->has_start_date && !IS_VALID_TIMESTAMP(req->start_date)) &&
-		!(req->has_end_date && !IS_VALID_TIMESTAMP(req->end_date));
+	return date_range_is_finite(req);
 }
 
 static bool
@@ -199,11 +206,7 @@ append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int o
 	crux_append_status_test(qb, req, "s.status_mask",
 							crux_add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	append_summary_date_range(qb, req);
-	if (req->n_org_uuids > 0)
-		appendStringInfo(&qb->sql, " AND s.retailer_uuid = $%d",
-						 crux_add_param(qb, UUIDOID,
-										UUIDPGetDatum(&req->org_uuids[org == CRUX_ALL_ORGS ? 0 : org]),
-										false));
+	crux_append_org_test(qb, req, CRUX_FROM_SUMMARIES, org);
 	appendStringInfo(&qb->sql, " ORDER BY s.created_day %s, o.created_date %s, o.uuid %s",
 					 dir, dir, dir);
 }
@@ -383,8 +386,7 @@ matches_can_be_collected(const CruxRequest *req)
 		return false;
 	if (req->sort_key != CRUX_SORT_STATUS && req->sort_key != CRUX_SORT_UUID)
 		return false;
-	return !(req->has_start_date && !IS_VALID_TIMESTAMP(req->start_date)) &&
-		!(req->has_end_date && !IS_VALID_TIMESTAMP(req->end_date));
+	return date_range_is_finite(req);
 }
 
 static bool
@@ -415,18 +417,23 @@ run_collected_matches_query(const CruxRequest *req, int64 offset, int64 count)
 	crux_append_status_test(&qb, req, "s.status_mask",
 							crux_add_param(&qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	append_summary_date_range(&qb, req);
-	if (req->n_org_uuids == 1)
-		appendStringInfo(&qb.sql, " AND s.retailer_uuid = $%d",
-						 crux_add_param(&qb, UUIDOID, UUIDPGetDatum(&req->org_uuids[0]), false));
-	else if (req->n_org_uuids > 1)
-		appendStringInfo(&qb.sql, " AND s.retailer_uuid = ANY ($%d)",
-						 crux_add_param(&qb, UUIDARRAYOID,
-										crux_uuid_array_datum(req->org_uuids, req->n_org_uuids),
-										false));
+	crux_append_org_test(&qb, req, CRUX_FROM_SUMMARIES, CRUX_ALL_ORGS);
 	appendStringInfoString(&qb.sql, " OFFSET 0) x");
 	crux_append_order_by(&qb, req, "x.sort_key", "x.uuid");
 	append_offset_limit(&qb, offset, count);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1u << 24);
+}
+
+/*
+ * Whether the status filter's count decides which index the page walks: the date
+ * sort's day index (walk_would_probe_many) unless the conjunction already made it
+ * sparse, or the status and uuid sorts' collected matches (collecting_costs_less).
+ */
+static bool
+count_chooses_the_walk(const CruxRequest *req)
+{
+	return (day_index_can_serve(req) && !status_filter_is_sparse(req)) ||
+		matches_can_be_collected(req);
 }
 
 /*
@@ -457,8 +464,7 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 		return req->start == 0 ? 0 : crux_count_orders(req);
 	}
 	if (req->start == 0 && req->limit > 0 && !sorts_a_date_range(req) &&
-		!(day_index_can_serve(req) && !status_filter_is_sparse(req)) &&
-		!matches_can_be_collected(req))
+		!count_chooses_the_walk(req))
 	{
 		/* a first page that is not full holds every match: nothing left to count */
 		run_order_uuid_query(req, 0, req->limit, false);
@@ -470,10 +476,11 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	total = crux_count_orders(req);
 	if (req->limit > req->start && req->start < total)
 	{
-		if (day_index_can_serve(req) && !status_filter_is_sparse(req) &&
+		if (count_chooses_the_walk(req) && req->sort_key == CRUX_SORT_DATE &&
 			walk_would_probe_many(req, total))
 			run_sparse_status_date_query(req, req->start, req->limit - req->start);
-		else if (matches_can_be_collected(req) && collecting_costs_less(req, total))
+		else if (count_chooses_the_walk(req) && req->sort_key != CRUX_SORT_DATE &&
+				 collecting_costs_less(req, total))
 			run_collected_matches_query(req, req->start, req->limit - req->start);
 		else if (sorts_a_date_range(req) && total <= SMALL_RANGE)
 			run_small_date_range_query(req, req->start, req->limit - req->start);

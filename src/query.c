@@ -170,8 +170,8 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
  * organization of org_uuids to test (a branch of run_per_org_page_query), or
  * CRUX_ALL_ORGS.
  */
-static void
-append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source, int org)
+void
+crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source, int org)
 {
 	const char *retailer = source != CRUX_FROM_ORDERS ? "s.retailer_uuid" : "o.retailer_uuid";
 
@@ -220,7 +220,7 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 }
 
 /*
- * The FROM and WHERE clauses for the request's filters; org: as append_org_test.
+ * The FROM and WHERE clauses for the request's filters; org: as crux_append_org_test.
  */
 void
 crux_append_filters(QueryBuilder *qb, const CruxRequest *req, CruxSource source,
@@ -243,7 +243,7 @@ crux_append_filters(QueryBuilder *qb, const CruxRequest *req, CruxSource source,
 		appendStringInfo(&qb->sql, " AND o.created_date < $%d",
 						 crux_add_param(qb, TIMESTAMPTZOID,
 								   TimestampTzGetDatum(req->end_date), false));
-	append_org_test(qb, req, source, org);
+	crux_append_org_test(qb, req, source, org);
 }
 
 const char *

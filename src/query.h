@@ -50,6 +50,8 @@ extern void crux_append_status_test(QueryBuilder *qb, const CruxRequest *req,
 extern const char *crux_status_mask_expression(const CruxRequest *req,
 											   bool joined_summaries);
 extern void crux_append_from(QueryBuilder *qb, CruxSource source);
+extern void crux_append_org_test(QueryBuilder *qb, const CruxRequest *req,
+								 CruxSource source, int org);
 extern void crux_append_filters(QueryBuilder *qb, const CruxRequest *req,
 								CruxSource source, int org);
 extern const char *crux_sort_expression(const CruxRequest *req);
