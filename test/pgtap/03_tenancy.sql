@@ -36,7 +36,7 @@ BEGIN
             set_config('role', role, true),
             set_config('request.jwt.claims', claims, true);
     answer := public.crux_get_orders(request);
-    PERFORM set_config('role', 'postgres', true);
+    PERFORM set_config('role', 'none', true);   -- back to the session's own role
     RETURN answer;
 END
 $$;
