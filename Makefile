@@ -4,7 +4,7 @@
 
 EXTENSION = crux_orders
 MODULE_big = crux_orders
-OBJS = src/crux_orders.o src/request.o src/formats.o src/query.o src/totals.o src/pages.o src/tenancy.o src/output.o src/export.o src/summaries.o src/counts.o src/tracking.o src/csv.o
+OBJS = src/crux_orders.o src/request.o src/formats.o src/query.o src/totals.o src/pages.o src/tenancy.o src/output.o src/export.o src/summaries.o src/counts.o src/tracking.o src/csv.o src/csv_cells.o
 DATA = $(wildcard src/crux_orders--*.sql)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -19,14 +19,15 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared header
-$(OBJS): src/crux_orders.h src/query.h
+$(OBJS): src/crux_orders.h src/query.h src/csv.h
 
 # The export worker, a client program: its own build rule, installed next to
 # PostgreSQL's programs (pg_config --bindir).
 WORKER = src/crux-export-worker
 EXTRA_CLEAN = $(WORKER)
 all: $(WORKER)
-WORKER_SRCS = src/worker.c src/worker_export.c src/worker_output.c
+WORKER_SRCS = src/worker.c src/worker_export.c src/worker_lease.c src/worker_mail.c \
+	src/worker_output.c
 $(WORKER): $(WORKER_SRCS) src/worker.h src/worker_output.h
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(WORKER_SRCS) -L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl -pthread

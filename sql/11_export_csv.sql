@@ -1,10 +1,12 @@
--- The worker's CSV (1.5: crux.export_csv): the same bytes as COPY of
--- crux.export_rows, in chunks that say how many records they hold. Each request
--- below is shown both ways; they must be identical. Values that COPY quotes: empty
--- text, commas, quotes, CR and LF, and "\." alone in a one-column file; NULL is
--- nothing. An order without line items has one record with empty line-item
--- columns; line items come in (position, uuid) order; is_allocated is computed
--- from the order's line items.
+-- The worker's CSV (crux.export_csv): the rows of crux.export_rows, in chunks
+-- that say how many records they hold. Each request below is shown both ways: the
+-- same records, quoted as COPY quotes them, with the values in the JSON API's forms
+-- (1.8) where COPY writes SQL's (timestamps in UTC with six fractional digits and
+-- a Z, numbers without trailing zeros, booleans true and false). Values that COPY
+-- quotes: empty text, commas, quotes, CR and LF, and "\." alone in a one-column
+-- file; NULL is nothing. An order without line items has one record with empty
+-- line-item columns; line items come in (position, uuid) order; is_allocated is
+-- computed from the order's line items.
 INSERT INTO crux.organizations (uuid, name) VALUES ('20000000-0000-4000-8000-000000000001', 'CSV, "Quoted" Co');
 INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, notes, address_name, created_date, order_fee) VALUES
     ('20000000-0000-4000-8000-0000000000a1', '20000000-0000-4000-8000-000000000001', 'PO-CSV-1', E'line one\nline two, "two"', '', '2022-05-01T10:00:00Z', 1.5),
@@ -48,3 +50,31 @@ SELECT crux.export_csv('{"limit": -1}', 0, NULL, true);
 SELECT crux.export_csv('{"fields": ["nope"]}', 0, NULL, true);
 SELECT crux.export_csv('{}', -1, NULL, true);
 SELECT crux.export_csv('{}', 0, -5, true);
+-- 1.8: the same bytes whatever the session's settings; text cells a spreadsheet
+-- would read as formulas get a leading apostrophe unless formula_safe is false
+INSERT INTO crux.organizations (uuid, name) VALUES ('20000000-0000-4000-8000-000000000002', '=HYPERLINK("x")');
+INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, notes, address_name, address_phone_number, created_date, order_fee) VALUES
+    ('20000000-0000-4000-8000-0000000000a4', '20000000-0000-4000-8000-000000000002', '-2+3', '=1+1', '@SUM(A1)', '+1 555 0100', '2019-12-31T23:59:24.902103Z', 10.10);
+INSERT INTO crux.line_items (uuid, order_uuid, position, sku_id, sku_name, quantity_ordered, status, cost, backorder_date) VALUES
+    ('20000000-0000-4000-8000-0000000000b4', '20000000-0000-4000-8000-0000000000a4', 0, E'\tTAB', E'\r=cr, "q"', 1, 'backordered', 1234.50, '2020-01-02');
+INSERT INTO crux.tracking_numbers (line_item_uuid, tracking_number, shipping_date) VALUES
+    ('20000000-0000-4000-8000-0000000000b4', '=T1', '2022-05-04Z');
+\pset format unaligned
+\pset tuples_only on
+SELECT (c).csv FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000002"]}', 0, NULL, true) c) s;
+SELECT (c).csv FROM (SELECT crux.export_csv('{"org_uuids": ["20000000-0000-4000-8000-000000000002"]}', 0, NULL, true, false) c) s;
+CREATE TEMP TABLE t_default_settings AS
+SELECT string_agg((c).csv, '') AS csv FROM (SELECT crux.export_csv('{}', 0, NULL, true) c) s;
+SET TIME ZONE 'America/New_York';
+SET DateStyle = 'SQL, DMY';
+SET IntervalStyle = 'sql_standard';
+SET extra_float_digits = -3;
+\pset format aligned
+\pset tuples_only off
+SELECT string_agg((c).csv, '') = (SELECT csv FROM t_default_settings) AS same_bytes,
+       count(*) > 0 AS has_chunks
+  FROM (SELECT crux.export_csv('{}', 0, NULL, true) c) s;
+RESET TIME ZONE;
+RESET DateStyle;
+RESET IntervalStyle;
+RESET extra_float_digits;

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "utils/date.h"
 #include "executor/spi.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -152,6 +153,11 @@ extern int	crux_max_page_size;
 /* formats.c: false when the text is not of the form */
 extern bool crux_parse_iso_timestamp(const char *s, TimestampTz *result);
 extern bool crux_parse_uuid(const char *s, int len, pg_uuid_t *uuid);
+
+/* formats.c: the API's forms, whatever the settings; return the length written */
+#define CRUX_TIMESTAMP_LEN 64
+extern int	crux_format_timestamp(TimestampTz ts, char *buf);
+extern int	crux_format_date(DateADT date, char *buf);
 
 /* request.c */
 extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,

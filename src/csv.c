@@ -2,10 +2,18 @@
  * csv.c
  *		An export slice as CSV text, for crux-export-worker:
  *		crux.export_csv(request, first, count, header) returns setof
- *		crux.export_csv_chunk (rows, csv). The chunks, concatenated, are byte for
- *		byte what COPY (SELECT <fields> FROM crux.export_rows(request, first,
- *		count)) TO STDOUT (FORMAT csv [, HEADER]) writes; rows says how many CSV
- *		records each chunk holds.
+ *		crux.export_csv_chunk (rows, csv); rows says how many CSV records each
+ *		chunk holds.
+ *
+ * From 1.8 on (crux_export_csv_1_8, with formula_safe) the values are written as
+ * the JSON API writes them, whatever the session's settings: timestamps in UTC
+ * with six fractional digits and a Z, dates YYYY-MM-DD, numbers without trailing
+ * zeros, booleans true and false; with formula_safe, a text cell a spreadsheet
+ * would read as a formula (beginning with =, +, -, @, TAB or CR) gets a leading
+ * apostrophe. Before 1.8 (crux_export_csv) the chunks, concatenated, are byte
+ * for byte what COPY (SELECT <fields> FROM crux.export_rows(request, first,
+ * count)) TO STDOUT (FORMAT csv [, HEADER]) writes in the session's settings.
+ * How each cell is written is csv_cells.c's.
  *
  * Each call answers one batch of ORDERS_PER_BATCH orders of the selection with
  * two queries: the orders (with their retailer's and user's names) by one TID
@@ -24,6 +32,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "crux_orders.h"
+#include "csv.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -89,25 +98,6 @@ static const char *const line_items_sql =
 static SPIPlanPtr orders_plan = NULL;
 static SPIPlanPtr line_items_plan = NULL;
 
-/*
- * How a column's values are written: the common types directly into the chunk,
- * in the bytes their output functions would return, the rest by their output
- * functions.
- */
-typedef enum CsvKind
-{
-	CSV_BY_OUTPUT_FUNCTION,
-	CSV_TEXT,					/* text, varchar: their own bytes */
-	CSV_UUID,
-	CSV_INT2,
-	CSV_INT4,
-	CSV_INT8,
-	CSV_BOOL,
-	CSV_ENUM					/* the label, kept after its first use */
-} CsvKind;
-
-#define MAX_KEPT_LABELS 16
-
 /* one export_csv call sequence: a slice of one request */
 typedef struct CsvExport
 {
@@ -118,15 +108,13 @@ typedef struct CsvExport
 	int			n_fields;		/* the CSV's columns, as export field numbers */
 	int			fields[CRUX_N_EXPORT_FIELDS];
 	bool		header;			/* the header line is still to be written */
+	CsvCells	cells;			/* how values are written */
 	bool		wants_tracking; /* tracking_numbers is one of the fields */
 	bool		have_output_functions;
 	FmgrInfo	order_out[N_ORDER_COLUMNS];
 	FmgrInfo	line_item_out[N_LINE_ITEM_COLUMNS];
 	CsvKind		order_kind[N_ORDER_COLUMNS];
 	CsvKind		line_item_kind[N_LINE_ITEM_COLUMNS];
-	int			n_labels;		/* enum labels met so far (line item statuses) */
-	Oid			label_oids[MAX_KEPT_LABELS];
-	char	   *labels[MAX_KEPT_LABELS];
 	CruxTracking *tracking;
 	StringInfoData chunk;		/* the CSV of one call, reused */
 	MemoryContext order_context;	/* reset after every order */
@@ -166,151 +154,6 @@ kept_plan(SPIPlanPtr *plan, const char *sql, Oid argtype)
 	return *plan;
 }
 
-/*
- * Appends one value as COPY's CSV format writes it: quoted when it is empty
- * (NULL is written as nothing), holds a delimiter, quote, CR or LF, or is "\."
- * alone in a one-column file; quotes inside are doubled. The server encoding is
- * one where these ASCII bytes never occur inside a multibyte character.
- */
-static void
-append_csv_value(StringInfo buf, const char *value, int len, bool single_column)
-{
-	bool		quote = len == 0 ||
-		(single_column && len == 2 && value[0] == '\\' && value[1] == '.');
-
-	for (int i = 0; i < len && !quote; i++)
-		quote = value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r';
-	if (!quote)
-	{
-		appendBinaryStringInfo(buf, value, len);
-		return;
-	}
-	appendStringInfoCharMacro(buf, '"');
-	for (int i = 0; i < len; i++)
-	{
-		if (value[i] == '"')
-			appendStringInfoCharMacro(buf, '"');
-		appendStringInfoCharMacro(buf, value[i]);
-	}
-	appendStringInfoCharMacro(buf, '"');
-}
-
-static void
-append_output(StringInfo buf, FmgrInfo *out, Datum value, bool single_column)
-{
-	char	   *text = OutputFunctionCall(out, value);
-
-	append_csv_value(buf, text, strlen(text), single_column);
-}
-
-/* A uuid as uuid_out writes it: lower-case hex, grouped 8-4-4-4-12. */
-static void
-append_uuid(StringInfo buf, const pg_uuid_t *uuid)
-{
-	static const char hex[] = "0123456789abcdef";
-	char	   *p;
-
-	enlargeStringInfo(buf, 2 * UUID_LEN + 4);
-	p = buf->data + buf->len;
-	for (int i = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[uuid->data[i] >> 4];
-		*p++ = hex[uuid->data[i] & 0x0F];
-	}
-	buf->len += 2 * UUID_LEN + 4;
-	buf->data[buf->len] = '\0';
-}
-
-/* An enum's label, from the output function the first time each value is met. */
-static const char *
-enum_label(CsvExport *csv, FmgrInfo *out, Datum value)
-{
-	Oid			oid = DatumGetObjectId(value);
-	char	   *label;
-
-	for (int i = 0; i < csv->n_labels; i++)
-		if (csv->label_oids[i] == oid)
-			return csv->labels[i];
-	label = OutputFunctionCall(out, value);
-	if (csv->n_labels < MAX_KEPT_LABELS)
-	{
-		csv->label_oids[csv->n_labels] = oid;
-		csv->labels[csv->n_labels++] = MemoryContextStrdup(GetMemoryChunkContext(csv), label);
-	}
-	return label;
-}
-
-/*
- * Appends one value, not NULL, of a column written as kind: the same bytes as
- * append_output. uuids, integers and booleans never need quotes.
- */
-static void
-append_value(CsvExport *csv, StringInfo buf, CsvKind kind, FmgrInfo *out, Datum value,
-			 bool single_column)
-{
-	char		digits[MAXINT8LEN + 1];
-
-	switch (kind)
-	{
-		case CSV_TEXT:
-			{
-				text	   *t = DatumGetTextPP(value);
-
-				append_csv_value(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), single_column);
-				return;
-			}
-		case CSV_UUID:
-			append_uuid(buf, DatumGetUUIDP(value));
-			return;
-		case CSV_INT2:
-			appendBinaryStringInfo(buf, digits, pg_itoa(DatumGetInt16(value), digits));
-			return;
-		case CSV_INT4:
-			appendBinaryStringInfo(buf, digits, pg_ltoa(DatumGetInt32(value), digits));
-			return;
-		case CSV_INT8:
-			appendBinaryStringInfo(buf, digits, pg_lltoa(DatumGetInt64(value), digits));
-			return;
-		case CSV_BOOL:
-			appendStringInfoCharMacro(buf, DatumGetBool(value) ? 't' : 'f');
-			return;
-		case CSV_ENUM:
-			{
-				const char *label = enum_label(csv, out, value);
-
-				append_csv_value(buf, label, strlen(label), single_column);
-				return;
-			}
-		case CSV_BY_OUTPUT_FUNCTION:
-			break;
-	}
-	append_output(buf, out, value, single_column);
-}
-
-static CsvKind
-csv_kind(Oid type)
-{
-	switch (type)
-	{
-		case TEXTOID:
-		case VARCHAROID:
-			return CSV_TEXT;
-		case UUIDOID:
-			return CSV_UUID;
-		case INT2OID:
-			return CSV_INT2;
-		case INT4OID:
-			return CSV_INT4;
-		case INT8OID:
-			return CSV_INT8;
-		case BOOLOID:
-			return CSV_BOOL;
-	}
-	return type_is_enum(type) ? CSV_ENUM : CSV_BY_OUTPUT_FUNCTION;
-}
-
 static void
 append_header(CsvExport *csv, StringInfo buf)
 {
@@ -320,7 +163,7 @@ append_header(CsvExport *csv, StringInfo buf)
 
 		if (i > 0)
 			appendStringInfoCharMacro(buf, ',');
-		append_csv_value(buf, name, strlen(name), csv->n_fields == 1);
+		csv_append_value_quoted(buf, name, strlen(name), csv->n_fields == 1);
 	}
 	appendStringInfoCharMacro(buf, '\n');
 }
@@ -337,13 +180,14 @@ look_up_output_functions(CsvExport *csv, TupleDesc orders, TupleDesc line_items,
 	{
 		getTypeOutputInfo(TupleDescAttr(orders, i)->atttypid, &func, &varlena);
 		fmgr_info_cxt(func, &csv->order_out[i], context);
-		csv->order_kind[i] = csv_kind(TupleDescAttr(orders, i)->atttypid);
+		csv->order_kind[i] = csv_kind(TupleDescAttr(orders, i)->atttypid, csv->cells.api_formats);
 	}
 	for (int i = 0; i < N_LINE_ITEM_COLUMNS; i++)
 	{
 		getTypeOutputInfo(TupleDescAttr(line_items, i)->atttypid, &func, &varlena);
 		fmgr_info_cxt(func, &csv->line_item_out[i], context);
-		csv->line_item_kind[i] = csv_kind(TupleDescAttr(line_items, i)->atttypid);
+		csv->line_item_kind[i] = csv_kind(TupleDescAttr(line_items, i)->atttypid,
+										   csv->cells.api_formats);
 	}
 	csv->have_output_functions = true;
 }
@@ -526,10 +370,12 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 	{
 		int			field = csv->fields[i];
 
-		if (field == IS_ALLOCATED_FIELD)
+		if (field == IS_ALLOCATED_FIELD && csv->cells.api_formats)
+			appendStringInfoString(&formatted, is_allocated ? "true" : "false");
+		else if (field == IS_ALLOCATED_FIELD)
 			appendStringInfoChar(&formatted, is_allocated ? 't' : 'f');
 		else if (field < FIRST_LINE_ITEM_FIELD && !order_nulls[field])
-			append_value(csv, &formatted, csv->order_kind[field], &csv->order_out[field],
+			csv_append_value(&csv->cells, &formatted, csv->order_kind[field], &csv->order_out[field],
 						 order_values[field], single);
 		offsets[i + 1] = formatted.len;
 	}
@@ -553,15 +399,15 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 														 LI_VALUE(batch, first, LI_UUID));
 
 				if (numbers != NULL)
-					append_csv_value(buf, VARDATA_ANY(numbers), VARSIZE_ANY_EXHDR(numbers),
-									 single);
+					csv_append_text_cell(&csv->cells, buf, VARDATA_ANY(numbers),
+									 VARSIZE_ANY_EXHDR(numbers), single);
 			}
 			else
 			{
 				int			column = field - FIRST_LINE_ITEM_FIELD + 1;
 
 				if (!batch->li_nulls[LI_INDEX(batch, first, column)])
-					append_value(csv, buf, csv->line_item_kind[column],
+					csv_append_value(&csv->cells, buf, csv->line_item_kind[column],
 								 &csv->line_item_out[column], LI_VALUE(batch, first, column),
 								 single);
 			}
@@ -614,7 +460,7 @@ append_next_batch(CsvExport *csv, StringInfo buf)
 
 /* Parses the request and reads the slice's order uuids into the SRF's context. */
 static CsvExport *
-begin_export(FunctionCallInfo fcinfo, MemoryContext context)
+begin_export(FunctionCallInfo fcinfo, MemoryContext context, bool api_formats)
 {
 	CsvExport  *csv = MemoryContextAllocZero(context, sizeof(CsvExport));
 	MemoryContext old = MemoryContextSwitchTo(context);
@@ -629,6 +475,9 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context)
 	first = crux_slice_bound(fcinfo, 1, "first", 0);
 	count = crux_slice_bound(fcinfo, 2, "count", -1);
 	csv->header = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	csv->cells.api_formats = api_formats;
+	csv->cells.formula_safe = api_formats && (PG_ARGISNULL(4) || PG_GETARG_BOOL(4));
+	csv->cells.context = context;
 
 	if (req.n_fields == 0)
 	{
@@ -701,14 +550,9 @@ next_chunk(CsvExport *csv, TupleDesc chunk_desc)
 	return heap_form_tuple(chunk_desc, values, nulls);
 }
 
-PG_FUNCTION_INFO_V1(crux_export_csv);
-
-/*
- * crux.export_csv(request jsonb, first bigint, count bigint, header boolean)
- * returns setof crux.export_csv_chunk (1.5 on)
- */
-Datum
-crux_export_csv(PG_FUNCTION_ARGS)
+/* The chunks of one slice, one per call; api_formats: the 1.8 forms. */
+static Datum
+export_csv_chunks(FunctionCallInfo fcinfo, bool api_formats)
 {
 	FuncCallContext *funcctx;
 	HeapTuple	chunk;
@@ -724,11 +568,37 @@ crux_export_csv(PG_FUNCTION_ARGS)
 			elog(ERROR, "crux.export_csv must return a composite type");
 		funcctx->tuple_desc = BlessTupleDesc(desc);
 		MemoryContextSwitchTo(old);
-		funcctx->user_fctx = begin_export(fcinfo, funcctx->multi_call_memory_ctx);
+		funcctx->user_fctx = begin_export(fcinfo, funcctx->multi_call_memory_ctx,
+										  api_formats);
 	}
 	funcctx = SRF_PERCALL_SETUP();
 	chunk = next_chunk(funcctx->user_fctx, funcctx->tuple_desc);
 	if (chunk == NULL)
 		SRF_RETURN_DONE(funcctx);
 	SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(chunk));
+}
+
+PG_FUNCTION_INFO_V1(crux_export_csv);
+
+/*
+ * crux.export_csv(request jsonb, first bigint, count bigint, header boolean)
+ * returns setof crux.export_csv_chunk (1.5 to 1.7): COPY's bytes
+ */
+Datum
+crux_export_csv(PG_FUNCTION_ARGS)
+{
+	return export_csv_chunks(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(crux_export_csv_1_8);
+
+/*
+ * crux.export_csv(request jsonb, first bigint, count bigint, header boolean,
+ * formula_safe boolean) returns setof crux.export_csv_chunk (1.8 on): the API's
+ * forms
+ */
+Datum
+crux_export_csv_1_8(PG_FUNCTION_ARGS)
+{
+	return export_csv_chunks(fcinfo, true);
 }

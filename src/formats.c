@@ -10,6 +10,7 @@
 #include "crux_orders.h"
 #include "datatype/timestamp.h"
 #include "utils/datetime.h"
+#include "utils/date.h"
 #include "utils/timestamp.h"
 
 /* Reads exactly n decimal digits at *p; false if there are fewer. */
@@ -162,4 +163,40 @@ crux_parse_uuid(const char *s, int len, pg_uuid_t *uuid)
 		nibble++;
 	}
 	return nibble == 32;
+}
+
+/*
+ * A timestamp as the API writes it, UTC with six fractional digits and a Z
+ * (2017-12-05T22:32:32.217413Z), or infinity / -infinity, into buf
+ * (CRUX_TIMESTAMP_LEN bytes at least); returns its length.
+ */
+int
+crux_format_timestamp(TimestampTz ts, char *buf)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		return sprintf(buf, "%s", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return sprintf(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+				   tm.tm_year, tm.tm_mon, tm.tm_mday,
+				   tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/* A date as the API writes it (2018-03-01), or infinity / -infinity; as above. */
+int
+crux_format_date(DateADT date, char *buf)
+{
+	int			year,
+				month,
+				day;
+
+	if (DATE_NOT_FINITE(date))
+		return sprintf(buf, "%s", DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity");
+	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
+	return sprintf(buf, "%04d-%02d-%02d", year, month, day);
 }

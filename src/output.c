@@ -161,59 +161,30 @@ push_bool(const RowReader *row, const char *key, int col)
 	push_value(row->state, &v);
 }
 
-/* 2017-12-05T22:32:32.217413Z */
+/* as crux_format_timestamp: 2017-12-05T22:32:32.217413Z */
 static void
 push_timestamp(const RowReader *row, const char *key, int col)
 {
 	bool		isnull;
 	TimestampTz ts = DatumGetTimestampTz(column(row, col, &isnull));
-	struct pg_tm tm;
-	fsec_t		fsec;
+	char		buf[CRUX_TIMESTAMP_LEN];
 
-	if (isnull)
-	{
-		push_string_value(row->state, key, NULL);
-		return;
-	}
-	if (TIMESTAMP_NOT_FINITE(ts))
-	{
-		push_string_value(row->state, key,
-						  TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
-		return;
-	}
-	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	push_string_value(row->state, key,
-					  psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-							   tm.tm_year, tm.tm_mon, tm.tm_mday,
-							   tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec));
+	if (!isnull)
+		crux_format_timestamp(ts, buf);
+	push_string_value(row->state, key, isnull ? NULL : pstrdup(buf));
 }
 
-/* 2018-03-01 */
+/* as crux_format_date: 2018-03-01 */
 static void
 push_date(const RowReader *row, const char *key, int col)
 {
 	bool		isnull;
 	DateADT		date = DatumGetDateADT(column(row, col, &isnull));
-	int			year,
-				month,
-				day;
+	char		buf[CRUX_TIMESTAMP_LEN];
 
-	if (isnull)
-	{
-		push_string_value(row->state, key, NULL);
-		return;
-	}
-	if (DATE_NOT_FINITE(date))
-	{
-		push_string_value(row->state, key,
-						  DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity");
-		return;
-	}
-	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
-	push_string_value(row->state, key, psprintf("%04d-%02d-%02d", year, month, day));
+	if (!isnull)
+		crux_format_date(date, buf);
+	push_string_value(row->state, key, isnull ? NULL : pstrdup(buf));
 }
 
 static void

@@ -5,15 +5,21 @@
  *
  * It LISTENs on crux_orders_export and also sweeps for queued jobs when it starts
  * and every --interval seconds, since a notification sent while no worker listened
- * is never delivered. A job is claimed with FOR UPDATE SKIP LOCKED and a lease; a
- * job whose lease lapsed (its worker died) is claimed again, and a worker whose
- * lease lapsed cannot complete it: completion is fenced by the attempt number.
+ * is never delivered. A job is claimed with FOR UPDATE SKIP LOCKED and a lease,
+ * which a heartbeat renews while the job runs (worker_lease.c); a job whose lease
+ * lapsed (its worker died) is claimed again, up to --max-attempts claims. An
+ * attempt that no longer owns its job (cancelled, or claimed by another attempt)
+ * is stopped, and is fenced before its file is put in place, before its email and
+ * at completion: it keeps no file and sends nothing.
+ *
  * Each export runs as the job's requester (SET ROLE, and its JWT claims), so it
- * holds exactly what the requester could see. The CSV is streamed into a
- * temporary file (worker_export.c), renamed into place when complete, then
- * sent through SMTP (attached up to --attach-limit, otherwise named). Failed
- * attempts are retried with exponential backoff; after --max-attempts the job is
- * failed with the reason.
+ * holds exactly what the requester could see, and only while the requester still
+ * acts for the job's organization. The CSV is streamed into a temporary file of
+ * the attempt's own (worker_export.c), private to the worker's user, renamed into
+ * place when complete, then sent to the job's address if it is one plain address
+ * (worker_mail.c). Failed attempts are retried with exponential backoff; after
+ * --max-attempts the job is failed with the reason. With --keep-days, files older
+ * than that are removed and their jobs marked expired.
  *
  * Connect as a superuser (or a role that may SET ROLE to every requester and
  * bypasses row-level security on crux.export_jobs).
@@ -86,6 +92,10 @@ usage(void)
 		   "      --work-mem=SIZE        work_mem of the exporting sessions, which holds the\n"
 		   "                             tracking numbers in memory (default: 256MB;\n"
 		   "                             empty: the server's setting)\n"
+		   "      --keep-days=N          remove files older than N days and mark their jobs\n"
+		   "                             expired (default: 0, keep them)\n"
+		   "      --no-formula-escape    write text cells that begin with =, +, -, @, TAB or\n"
+		   "                             CR as they are (default: with a leading ')\n"
 		   "  -h, --help                 show this help, then exit\n");
 }
 
@@ -106,6 +116,8 @@ parse_options(int argc, char **argv, Options *opt)
 		{"jobs", required_argument, NULL, 'j'},
 		{"slice-orders", required_argument, NULL, 7},
 		{"work-mem", required_argument, NULL, 8},
+		{"keep-days", required_argument, NULL, 9},
+		{"no-formula-escape", no_argument, NULL, 10},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -115,7 +127,8 @@ parse_options(int argc, char **argv, Options *opt)
 		.conninfo = "", .output_dir = ".", .smtp_url = NULL,
 		.from = "crux-orders@localhost", .once = false, .interval = 30,
 		.lease = 600, .max_attempts = 5, .attach_limit = 10 * 1024 * 1024, .backoff = 30,
-		.jobs = 2, .slice_orders = 20000, .work_mem = "256MB"
+		.jobs = 2, .slice_orders = 20000, .work_mem = "256MB", .keep_days = 0,
+		.formula_safe = true
 	};
 	while ((c = getopt_long(argc, argv, "d:o:s:f:j:h", long_options, NULL)) != -1)
 	{
@@ -160,6 +173,12 @@ parse_options(int argc, char **argv, Options *opt)
 			case 8:
 				opt->work_mem = optarg;
 				break;
+			case 9:
+				opt->keep_days = atoi(optarg);
+				break;
+			case 10:
+				opt->formula_safe = false;
+				break;
 			case 'h':
 				usage();
 				exit(0);
@@ -170,7 +189,7 @@ parse_options(int argc, char **argv, Options *opt)
 	}
 	if (optind < argc || opt->interval < 1 || opt->lease < 1 || opt->max_attempts < 1 ||
 		opt->attach_limit < 0 || opt->backoff < 0 || opt->jobs < 1 || opt->jobs > MAX_JOBS ||
-		opt->slice_orders < 1)
+		opt->slice_orders < 1 || opt->keep_days < 0 || !address_is_plain(opt->from))
 	{
 		fprintf(stderr, "crux-export-worker: invalid arguments\n"
 				"Try \"crux-export-worker --help\" for more information.\n");
@@ -208,6 +227,33 @@ free_job(Job *job)
 	free(job->requested_by);
 	free(job->claims);
 	free(job->email);
+	free(job->organization);
+}
+
+/*
+ * Fails the jobs whose lease lapsed --max-attempts times: their worker died (or
+ * lost its connection) at every attempt.
+ */
+static void
+fail_abandoned_jobs(PGconn *conn, const Options *opt)
+{
+	char		max_attempts[16];
+	const char *params[1] = {max_attempts};
+	PGresult   *res;
+
+	snprintf(max_attempts, sizeof(max_attempts), "%d", opt->max_attempts);
+	res = run(conn, PGRES_TUPLES_OK,
+			  "UPDATE crux.export_jobs"
+			  "   SET status = 'failed', finished_at = now(), lease_until = NULL,"
+			  "       error = format('its worker stopped before the end in each of its %s attempts"
+			  " (the last on %s)', attempts, worker)"
+			  " WHERE status = 'running' AND lease_until < now() AND attempts >= $1::int"
+			  " RETURNING uuid",
+			  1, params);
+	for (int i = 0; res != NULL && i < PQntuples(res); i++)
+		log_msg("export %s failed: its worker stopped in each of its attempts",
+				PQgetvalue(res, i, 0));
+	PQclear(res);
 }
 
 /*
@@ -221,6 +267,7 @@ claim_job(PGconn *conn, const Options *opt, Job *job)
 	const char *params[2] = {lease, worker_name};
 	PGresult   *res;
 
+	fail_abandoned_jobs(conn, opt);
 	snprintf(lease, sizeof(lease), "%d seconds", opt->lease);
 	res = run(conn, PGRES_TUPLES_OK,
 			  "UPDATE crux.export_jobs j"
@@ -234,7 +281,7 @@ claim_job(PGconn *conn, const Options *opt, Job *job)
 			  " RETURNING j.uuid, j.attempts, j.request::text,"
 			  "   coalesce((SELECT string_agg(quote_ident(f), ', ' ORDER BY n)"
 			  "               FROM unnest(j.fields) WITH ORDINALITY AS x(f, n)), '*'),"
-			  "   j.requested_by, j.claims::text, j.email",
+			  "   j.requested_by, j.claims::text, j.email, j.organization_uuid::text",
 			  2, params);
 	if (res == NULL || PQntuples(res) == 0)
 	{
@@ -249,76 +296,9 @@ claim_job(PGconn *conn, const Options *opt, Job *job)
 	job->requested_by = dup_or_null(res, 4);
 	job->claims = dup_or_null(res, 5);
 	job->email = dup_or_null(res, 6);
+	job->organization = dup_or_null(res, 7);
 	PQclear(res);
 	return true;
-}
-
-/* Emails the file (attached up to the limit); returns NULL or an error text. */
-static char *
-send_email(const Options *opt, const Job *job, const char *path, long rows, long bytes)
-{
-	CURL	   *curl = curl_easy_init();
-	struct curl_slist *rcpt = NULL;
-	curl_mime  *mime;
-	curl_mimepart *part;
-	struct curl_slist *headers = NULL;
-	char	   *text;
-	char	   *subject;
-	char	   *from;
-	char	   *to;
-	char		errbuf[CURL_ERROR_SIZE] = "";
-	CURLcode	rc;
-	char	   *error = NULL;
-	bool		attach = bytes <= opt->attach_limit;
-
-	if (curl == NULL)
-		return strdup("could not initialise libcurl");
-	if (asprintf(&text, "Your crux_orders export %s is ready: %ld rows, %ld bytes.\r\n%s%s\r\n",
-				 job->uuid, rows, bytes,
-				 attach ? "The CSV file is attached: " : "The file is too large to attach; it is at ",
-				 path) < 0 ||
-		asprintf(&subject, "Subject: crux_orders export %s", job->uuid) < 0 ||
-		asprintf(&from, "From: <%s>", opt->from) < 0 ||
-		asprintf(&to, "To: <%s>", job->email) < 0)
-		abort();
-
-	headers = curl_slist_append(headers, subject);
-	headers = curl_slist_append(headers, from);
-	headers = curl_slist_append(headers, to);
-	rcpt = curl_slist_append(rcpt, job->email);
-	mime = curl_mime_init(curl);
-	part = curl_mime_addpart(mime);
-	curl_mime_data(part, text, CURL_ZERO_TERMINATED);
-	curl_mime_type(part, "text/plain; charset=utf-8");
-	if (attach)
-	{
-		part = curl_mime_addpart(mime);
-		curl_mime_filedata(part, path);
-		curl_mime_type(part, "text/csv; charset=utf-8");
-		curl_mime_encoder(part, "base64");
-	}
-	curl_easy_setopt(curl, CURLOPT_URL, opt->smtp_url);
-	curl_easy_setopt(curl, CURLOPT_MAIL_FROM, opt->from);
-	curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 300L);
-	rc = curl_easy_perform(curl);
-	if (rc != CURLE_OK &&
-		asprintf(&error, "email to %s failed: %s", job->email,
-				 errbuf[0] ? errbuf : curl_easy_strerror(rc)) < 0)
-		abort();
-	curl_mime_free(mime);
-	curl_slist_free_all(headers);
-	curl_slist_free_all(rcpt);
-	curl_easy_cleanup(curl);
-	free(text);
-	free(subject);
-	free(from);
-	free(to);
-	return error;
 }
 
 /* Marks our attempt done; false if the lease lapsed and another attempt owns it. */
@@ -345,86 +325,226 @@ finish_job(PGconn *conn, const Job *job, long rows, long bytes, const char *path
 	return ours;
 }
 
-/* Records a failed attempt: queued again after a backoff, or failed for good. */
+/*
+ * Records a failed attempt: queued again after a backoff, or failed when its
+ * attempts are spent or the reason is one no retry can change (for_good).
+ */
 static void
-fail_attempt(PGconn *conn, const Options *opt, const Job *job, const char *error)
+fail_attempt(PGconn *conn, const Options *opt, const Job *job, const char *error,
+			 bool for_good)
 {
 	char		attempt[16],
 				max_attempts[16],
 				backoff[32];
-	const char *params[5] = {job->uuid, attempt, error, max_attempts, backoff};
+	const char *params[6] = {job->uuid, attempt, error, max_attempts, backoff,
+	for_good ? "true" : "false"};
+	long		delay = (long) opt->backoff << (job->attempt < 12 ? job->attempt - 1 : 11);
 	PGresult   *res;
 
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
 	snprintf(max_attempts, sizeof(max_attempts), "%d", opt->max_attempts);
-	{
-		long		delay = (long) opt->backoff << (job->attempt < 12 ? job->attempt - 1 : 11);
-
-		snprintf(backoff, sizeof(backoff), "%ld seconds", delay < 3600 ? delay : 3600);
-	}
+	snprintf(backoff, sizeof(backoff), "%ld seconds", delay < 3600 ? delay : 3600);
 	res = run(conn, PGRES_COMMAND_OK,
 			  "UPDATE crux.export_jobs"
-			  "   SET status = CASE WHEN attempts >= $4::int THEN 'failed' ELSE 'queued' END,"
-			  "       finished_at = CASE WHEN attempts >= $4::int THEN now() END,"
-			  "       lease_until = CASE WHEN attempts >= $4::int THEN NULL"
+			  "   SET status = CASE WHEN attempts >= $4::int OR $6 THEN 'failed' ELSE 'queued' END,"
+			  "       finished_at = CASE WHEN attempts >= $4::int OR $6 THEN now() END,"
+			  "       lease_until = CASE WHEN attempts >= $4::int OR $6 THEN NULL"
 			  "                          ELSE now() + $5::interval END,"
 			  "       error = $3"
 			  " WHERE uuid = $1 AND attempts = $2 AND status = 'running'",
-			  5, params);
+			  6, params);
 	PQclear(res);
 	log_msg("export %s attempt %d failed: %s", job->uuid, job->attempt, error);
 }
 
-/* One job, start to end. Returns false if the connection broke. */
-static bool
-process_job(PGconn *conn, const Options *opt, const Job *job)
+/* The attempt's temporary file; with attempt 0, the job's file. */
+static char *
+job_file(const Options *opt, const Job *job, int attempt)
 {
-	char	   *tmp_path;
 	char	   *path;
-	char	   *error = NULL;
-	long		bytes = 0;
-	long		rows;
-	PGresult   *res;
 
-	log_msg("export %s: attempt %d for %s", job->uuid, job->attempt, job->requested_by);
-	if (asprintf(&tmp_path, "%s/.crux-orders-%s.csv.tmp", opt->output_dir, job->uuid) < 0 ||
-		asprintf(&path, "%s/crux-orders-%s.csv", opt->output_dir, job->uuid) < 0)
+	if ((attempt > 0 ?
+		 asprintf(&path, "%s/.crux-orders-%s-%d.csv.tmp", opt->output_dir, job->uuid, attempt) :
+		 asprintf(&path, "%s/crux-orders-%s.csv", opt->output_dir, job->uuid)) < 0)
 		abort();
+	return path;
+}
 
-	res = run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
-	PQclear(res);
-	rows = write_csv(conn, opt, job, tmp_path, &bytes, &error);
-	res = PQexec(conn, "ROLLBACK");	/* also ends SET ROLE and the claims */
-	PQclear(res);
-	if (PQstatus(conn) != CONNECTION_OK)
+/*
+ * Removes what earlier attempts of the job, whose workers died, left behind:
+ * their temporary files and their slices' own files.
+ */
+static void
+remove_earlier_attempts_files(const Options *opt, const Job *job)
+{
+	for (int attempt = 1; attempt < job->attempt; attempt++)
 	{
-		unlink(tmp_path);
-		free(error);
-		free(tmp_path);
-		free(path);
-		return false;
-	}
+		char	   *tmp_path = job_file(opt, job, attempt);
+		char	   *slice_path;
 
-	if (rows >= 0 && rename(tmp_path, path) != 0 &&
-		asprintf(&error, "could not rename \"%s\": %s", tmp_path, strerror(errno)) < 0)
-		abort();
-	if (error == NULL && job->email != NULL && opt->smtp_url != NULL)
+		unlink(tmp_path);
+		for (int k = 1; k < MAX_JOBS; k++)
+		{
+			if (asprintf(&slice_path, "%s.%d", tmp_path, k) < 0)
+				abort();
+			unlink(slice_path);
+			free(slice_path);
+		}
+		free(tmp_path);
+	}
+}
+
+/*
+ * After the lease was lost: a cancelled job keeps no file, even one this
+ * attempt put in place; a job another attempt owns keeps it for that attempt.
+ */
+static void
+forget_lost_attempt(PGconn *conn, const Job *job, const char *path)
+{
+	const char *params[1] = {job->uuid};
+	PGresult   *res = run(conn, PGRES_TUPLES_OK,
+						  "SELECT status FROM crux.export_jobs WHERE uuid = $1", 1, params);
+
+	if (res != NULL && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "cancelled") == 0)
+		unlink(path);
+	PQclear(res);
+}
+
+/*
+ * Puts the complete file in place and emails it, each only while the job still
+ * carries this attempt, then marks the job done.
+ */
+static void
+deliver(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path, long rows,
+		long bytes)
+{
+	char	   *path = job_file(opt, job, 0);
+	char	   *error = NULL;
+	const char *reason;
+
+	if (rename(tmp_path, path) != 0)
+	{
+		if (asprintf(&error, "could not rename \"%s\": %s", tmp_path, strerror(errno)) < 0)
+			abort();
+		unlink(tmp_path);
+	}
+	else if (job->email != NULL && opt->smtp_url != NULL &&
+			 !lease_lost(job->lease, conn, &reason))
 		error = send_email(opt, job, path, rows, bytes);
 
-	if (error != NULL)
+	if (lease_lost(job->lease, NULL, &reason))
+		forget_lost_attempt(conn, job, path);
+	else if (error != NULL)
 	{
-		unlink(tmp_path);
-		fail_attempt(conn, opt, job, error);
+		unlink(path);
+		fail_attempt(conn, opt, job, error, false);
 	}
 	else if (finish_job(conn, job, rows, bytes, path))
 		log_msg("export %s done: %ld rows, %ld bytes, %s%s", job->uuid, rows, bytes, path,
 				job->email && opt->smtp_url ? ", emailed" : "");
 	else
-		log_msg("export %s: lease lapsed; another attempt owns the job", job->uuid);
+	{
+		log_msg("export %s: the job no longer carries attempt %d", job->uuid, job->attempt);
+		forget_lost_attempt(conn, job, path);
+	}
+	free(error);
+	free(path);
+}
+
+/*
+ * Exports the job into tmp_path as its requester, in one REPEATABLE READ
+ * transaction. Returns the rows written, -1 with *error set, or -2 with *error
+ * set when the requester no longer acts for the job's organization.
+ */
+static long
+export_as_requester(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path,
+					long *bytes, char **error)
+{
+	long		rows = -1;
+	int			acts;
+
+	lease_watch(job->lease, conn);
+	PQclear(run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+				0, NULL));
+	acts = become_requester(conn, job, opt->work_mem, error);
+	if (acts == 1)
+		rows = write_csv(conn, opt, job, tmp_path, bytes, error);
+	PQclear(PQexec(conn, "ROLLBACK"));	/* also ends SET ROLE and the claims */
+	lease_unwatch(job->lease, conn);
+	return acts == 0 ? -2 : rows;
+}
+
+/* One job, start to end. Returns false if the connection broke. */
+static bool
+process_job(PGconn *conn, const Options *opt, Job *job)
+{
+	char	   *tmp_path = job_file(opt, job, job->attempt);
+	char	   *error = NULL;
+	const char *reason;
+	long		bytes = 0;
+	long		rows;
+
+	log_msg("export %s: attempt %d for %s", job->uuid, job->attempt, job->requested_by);
+	remove_earlier_attempts_files(opt, job);
+	if (job->email != NULL && opt->smtp_url != NULL && !address_is_plain(job->email))
+		fail_attempt(conn, opt, job, "the recipient address is not one plain address"
+					 " (local@domain, without spaces, line breaks or angle brackets)", true);
+	else if ((job->lease = lease_start(opt, job, &error)) == NULL)
+		fail_attempt(conn, opt, job, error, false);
+	else
+	{
+		rows = export_as_requester(conn, opt, job, tmp_path, &bytes, &error);
+		if (PQstatus(conn) != CONNECTION_OK || lease_lost(job->lease, conn, &reason) ||
+			rows < 0)
+			unlink(tmp_path);
+		if (PQstatus(conn) != CONNECTION_OK || lease_lost(job->lease, NULL, &reason))
+			;					/* nothing more to do: another attempt or nobody owns it */
+		else if (rows < 0)
+			fail_attempt(conn, opt, job, error ? error : "the export failed", rows == -2);
+		else
+			deliver(conn, opt, job, tmp_path, rows, bytes);
+		lease_stop(job->lease);
+		job->lease = NULL;
+	}
 	free(error);
 	free(tmp_path);
-	free(path);
 	return PQstatus(conn) == CONNECTION_OK;
+}
+
+/*
+ * With --keep-days: removes this worker's files of jobs done longer ago than
+ * that, and marks those jobs expired.
+ */
+static void
+expire_old_files(PGconn *conn, const Options *opt)
+{
+	char		days[16];
+	const char *params[2] = {days, opt->output_dir};
+	PGresult   *res;
+
+	if (opt->keep_days == 0)
+		return;
+	snprintf(days, sizeof(days), "%d", opt->keep_days);
+	res = run(conn, PGRES_TUPLES_OK,
+			  "SELECT uuid, file_path FROM crux.export_jobs"
+			  " WHERE status = 'done' AND finished_at < now() - make_interval(days => $1::int)"
+			  "   AND file_path = $2 || '/crux-orders-' || uuid || '.csv'",
+			  2, params);
+	for (int i = 0; res != NULL && i < PQntuples(res); i++)
+	{
+		const char *expired[1] = {PQgetvalue(res, i, 0)};
+
+		if (unlink(PQgetvalue(res, i, 1)) != 0 && errno != ENOENT)
+		{
+			log_msg("could not remove \"%s\": %s", PQgetvalue(res, i, 1), strerror(errno));
+			continue;
+		}
+		PQclear(run(conn, PGRES_COMMAND_OK,
+					"UPDATE crux.export_jobs SET status = 'expired'"
+					" WHERE uuid = $1 AND status = 'done'", 1, expired));
+		log_msg("export %s expired: its file is removed", expired[0]);
+	}
+	PQclear(res);
 }
 
 /* Claims and runs jobs until none is due. Returns false if the connection broke. */
@@ -433,6 +553,7 @@ sweep(PGconn *conn, const Options *opt)
 {
 	Job			job;
 
+	expire_old_files(conn, opt);
 	while (!stop_requested && claim_job(conn, opt, &job))
 	{
 		bool		ok = process_job(conn, opt, &job);
@@ -461,6 +582,34 @@ consume_notifications(PGconn *conn)
 		json_object_put(payload);
 		PQfreemem(n);
 	}
+}
+
+/*
+ * The output directory, created 0700 if missing; one that everyone may write
+ * into (where others could plant or replace files) is refused.
+ */
+static bool
+prepare_output_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+	{
+		log_msg("could not create the output directory \"%s\": %s", dir, strerror(errno));
+		return false;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+	{
+		log_msg("the output directory \"%s\" is not a directory", dir);
+		return false;
+	}
+	if (st.st_mode & S_IWOTH)
+	{
+		log_msg("the output directory \"%s\" is writable by everyone; exports hold customer"
+				" data: use a directory only the worker's user can write (chmod o-w)", dir);
+		return false;
+	}
+	return true;
 }
 
 static PGconn *
@@ -521,7 +670,9 @@ main(int argc, char **argv)
 		snprintf(worker_name, sizeof(worker_name), "%s:%d", host, (int) getpid());
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	mkdir(opt.output_dir, 0700);
+	umask(077);					/* exports hold customer data: files 0600 */
+	if (!prepare_output_dir(opt.output_dir))
+		return 1;
 	log_msg("starting; output in %s, %s", opt.output_dir,
 			opt.smtp_url ? opt.smtp_url : "no email");
 

@@ -1,8 +1,9 @@
 /*
  * worker.h
  *		What the parts of crux-export-worker share: its options, a claimed job,
- *		logging and running a command (worker.c), and writing a job's CSV
- *		(worker_export.c).
+ *		logging and running a command (worker.c), writing a job's CSV
+ *		(worker_export.c), holding its lease (worker_lease.c) and emailing it
+ *		(worker_mail.c).
  */
 #ifndef CRUX_WORKER_H
 #define CRUX_WORKER_H
@@ -25,9 +26,13 @@ typedef struct Options
 	int			jobs;			/* connections exporting one job in slices */
 	long long	slice_orders;	/* fewest orders per slice worth a connection */
 	const char *work_mem;		/* work_mem of the exporting sessions; "" keeps the server's */
+	int			keep_days;		/* files older than this are removed; 0: kept */
+	bool		formula_safe;	/* text cells never read as formulas */
 } Options;
 
 #define MAX_JOBS 16
+
+typedef struct Lease Lease;
 
 typedef struct Job
 {
@@ -38,6 +43,8 @@ typedef struct Job
 	char	   *requested_by;
 	char	   *claims;			/* NULL for roles without claims */
 	char	   *email;			/* NULL: the file alone */
+	char	   *organization;	/* the organization it acted for; NULL: an admin's */
+	Lease	   *lease;			/* held while it runs */
 } Job;
 
 extern void log_msg(const char *fmt,...) __attribute__((format(printf, 1, 2)));
@@ -50,5 +57,27 @@ extern PGresult *run(PGconn *conn, ExecStatusType expected, const char *sql, int
  */
 extern long write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path,
 					  long *bytes, char **error);
+
+/*
+ * Acts as the job's requester for the rest of the transaction, and checks that
+ * it still acts for the job's organization (or is still an admin). Returns 1, or
+ * 0 with *error set when it no longer does, or -1 with *error set.
+ */
+extern int	become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error);
+
+/* worker_lease.c */
+extern Lease *lease_start(const Options *opt, const Job *job, char **error);
+extern void lease_stop(Lease *lease);
+extern void lease_watch(Lease *lease, PGconn *conn);
+extern void lease_unwatch(Lease *lease, PGconn *conn);
+extern void lease_add_rows(Lease *lease, long rows);
+extern bool lease_lost(Lease *lease, PGconn *conn, const char **reason);
+extern int	lease_renew(PGconn *conn, const Options *opt, const Job *job, long rows,
+						char **reason);
+
+/* worker_mail.c */
+extern bool address_is_plain(const char *address);
+extern char *send_email(const Options *opt, const Job *job, const char *path, long rows,
+						long bytes);
 
 #endif							/* CRUX_WORKER_H */

@@ -18,6 +18,14 @@
 #include "worker.h"
 #include "worker_output.h"
 
+/* Which crux.export_csv the database has. */
+typedef enum CsvFunction
+{
+	CSV_FUNCTION_NONE,			/* before 1.5: COPY of crux_export_rows */
+	CSV_FUNCTION_1_5,			/* COPY's bytes in the session's settings */
+	CSV_FUNCTION_1_8			/* the API's forms, formula_safe */
+} CsvFunction;
+
 /* The schema crux_export_rows lives in (the extension's schema), quoted. */
 static char *
 api_schema(PGconn *conn)
@@ -34,8 +42,43 @@ api_schema(PGconn *conn)
 	return schema;
 }
 
-/* Acts as the job's requester for the rest of the transaction. */
-static bool
+/*
+ * Whether the session, acting as the requester, still acts for the job's
+ * organization, or is still an admin (a member of crux_admin) for an admin's
+ * job. Returns 1, 0 with *error set, or -1 with *error set.
+ */
+static int
+requester_still_acts(PGconn *conn, const Job *job, char **error)
+{
+	const char *params[1] = {job->organization};
+	PGresult   *res = run(conn, PGRES_TUPLES_OK,
+						  "SELECT CASE WHEN $1::uuid IS NULL"
+						  "            THEN pg_catalog.pg_has_role(current_user, 'crux_admin', 'MEMBER')"
+						  "            ELSE crux.acting_organization() IS NOT DISTINCT FROM $1::uuid END",
+						  1, params);
+	int			acts;
+
+	if (res == NULL)
+	{
+		*error = strdup(PQerrorMessage(conn));
+		return -1;
+	}
+	acts = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!acts &&
+		asprintf(error, "the requester %s no longer acts for the export's %s",
+				 job->requested_by, job->organization ? "organization" : "admin role") < 0)
+		abort();
+	return acts;
+}
+
+/*
+ * Acts as the job's requester for the rest of the transaction, with the settings
+ * that make any output the server formats the same everywhere, and checks that
+ * it still acts for the job's organization. Returns 1, 0 (it no longer does) or
+ * -1, with *error set unless 1.
+ */
+int
 become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error)
 {
 	const char *params[4] = {job->requested_by, job->claims ? job->claims : "",
@@ -44,16 +87,20 @@ become_requester(PGconn *conn, const Job *job, const char *work_mem, char **erro
 						  "SELECT set_config('role', $1, true),"
 						  "       set_config('request.jwt.claims', $2, true),"
 						  "       set_config('crux_export.request', $3, true),"
-						  "       CASE WHEN $4 <> '' THEN set_config('work_mem', $4, true) END",
+						  "       CASE WHEN $4 <> '' THEN set_config('work_mem', $4, true) END,"
+						  "       set_config('TimeZone', 'UTC', true),"
+						  "       set_config('DateStyle', 'ISO, YMD', true),"
+						  "       set_config('IntervalStyle', 'postgres', true),"
+						  "       set_config('extra_float_digits', '1', true)",
 						  4, params);
 
 	if (res == NULL)
 	{
 		*error = strdup(PQerrorMessage(conn));
-		return false;
+		return -1;
 	}
 	PQclear(res);
-	return true;
+	return requester_still_acts(conn, job, error);
 }
 
 /*
@@ -63,7 +110,7 @@ become_requester(PGconn *conn, const Job *job, const char *work_mem, char **erro
  */
 static long
 copy_to_output(PGconn *conn, const char *sql, OutputWriter *w, bool header,
-			   const char *label, long *bytes, char **error)
+			   Lease *lease, const char *label, long *bytes, char **error)
 {
 	PGresult   *res = PQexec(conn, sql);
 	char	   *buf;
@@ -85,7 +132,8 @@ copy_to_output(PGconn *conn, const char *sql, OutputWriter *w, bool header,
 		written = written && output_write(w, buf, len);
 		PQfreemem(buf);
 		*bytes += len;
-		rows++;
+		if (++rows > 0)
+			lease_add_rows(lease, 1);
 		if (rows > 0 && rows % 500000 == 0)
 			log_msg("export %s: %ld rows so far", label, rows);
 	}
@@ -138,12 +186,13 @@ parse_chunk(const char *value, int len, long *rows, const char **csv, int *csv_l
  */
 static long
 chunks_to_output(PGconn *conn, long long first, long long count, bool header,
-				 OutputWriter *w, const char *label, long *bytes, char **error)
+				 CsvFunction csv_function, const Options *opt, const Job *job, OutputWriter *w,
+				 const char *label, long *bytes, char **error)
 {
 	char		first_text[32];
 	char		count_text[32];
-	const char *params[3] = {first_text, count >= 0 ? count_text : NULL,
-	header ? "true" : "false"};
+	const char *params[4] = {first_text, count >= 0 ? count_text : NULL,
+		header ? "true" : "false", opt->formula_safe ? "true" : "false"};
 	PGresult   *res;
 	long		rows = 0;
 	long		logged = 0;
@@ -152,10 +201,14 @@ chunks_to_output(PGconn *conn, long long first, long long count, bool header,
 	*bytes = 0;
 	snprintf(first_text, sizeof(first_text), "%lld", first);
 	snprintf(count_text, sizeof(count_text), "%lld", count);
-	if (!PQsendQueryParams(conn, "SELECT crux.export_csv("
+	if (!PQsendQueryParams(conn, csv_function == CSV_FUNCTION_1_8 ?
+						   "SELECT crux.export_csv("
+						   "current_setting('crux_export.request')::jsonb,"
+						   " $1::bigint, $2::bigint, $3::boolean, $4::boolean)" :
+						   "SELECT crux.export_csv("
 						   "current_setting('crux_export.request')::jsonb,"
 						   " $1::bigint, $2::bigint, $3::boolean)",
-						   3, NULL, params, NULL, NULL, 1) ||
+						   csv_function == CSV_FUNCTION_1_8 ? 4 : 3, NULL, params, NULL, NULL, 1) ||
 		!PQsetSingleRowMode(conn))
 	{
 		*error = strdup(PQerrorMessage(conn));
@@ -179,6 +232,7 @@ chunks_to_output(PGconn *conn, long long first, long long count, bool header,
 			{
 				*bytes += csv_len;
 				rows += chunk_rows;
+				lease_add_rows(job->lease, chunk_rows);
 				if (rows / 500000 > logged)
 				{
 					logged = rows / 500000;
@@ -204,7 +258,7 @@ typedef struct Slice
 	long long	count;
 	OutputWriter *writer;		/* its part of the export's file */
 	bool		header;
-	bool		csv_function;	/* the server has crux.export_csv (1.5 on) */
+	CsvFunction csv_function;
 	long		rows;			/* out: data rows, or -1 */
 	long		bytes;
 	char	   *error;
@@ -234,10 +288,12 @@ export_slice_on(PGconn *conn, Slice *slice)
 	free(sql);
 	if (res == NULL)
 		slice->error = strdup(PQerrorMessage(conn));
-	else if (PQclear(res), !become_requester(conn, slice->job, slice->opt->work_mem, &slice->error))
+	else if (PQclear(res), become_requester(conn, slice->job, slice->opt->work_mem,
+											&slice->error) != 1)
 		;
-	else if (slice->csv_function)
+	else if (slice->csv_function != CSV_FUNCTION_NONE)
 		slice->rows = chunks_to_output(conn, slice->first, slice->count, slice->header,
+									   slice->csv_function, slice->opt, slice->job,
 									   slice->writer, label, &slice->bytes, &slice->error);
 	else
 	{
@@ -247,7 +303,8 @@ export_slice_on(PGconn *conn, Slice *slice)
 					 slice->first, slice->count,
 					 slice->header ? ", HEADER" : "") < 0)
 			abort();
-		slice->rows = copy_to_output(conn, sql, slice->writer, slice->header, label,
+		slice->rows = copy_to_output(conn, sql, slice->writer, slice->header,
+									 slice->job->lease, label,
 									 &slice->bytes, &slice->error);
 		free(sql);
 	}
@@ -263,7 +320,11 @@ export_slice(void *arg)
 	if (PQstatus(conn) != CONNECTION_OK)
 		slice->error = strdup(PQerrorMessage(conn));
 	else
+	{
+		lease_watch(slice->job->lease, conn);
 		export_slice_on(conn, slice);
+		lease_unwatch(slice->job->lease, conn);
+	}
 	PQfinish(conn);
 	/* last: the joining thread may go on to the next slice */
 	output_writer_done(slice->writer, slice->rows >= 0);
@@ -278,7 +339,7 @@ export_slice(void *arg)
  */
 static long
 write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long orders,
-					bool csv_function, const char *tmp_path, long *bytes, char **error)
+					CsvFunction csv_function, const char *tmp_path, long *bytes, char **error)
 {
 	PGresult   *res = run(conn, PGRES_TUPLES_OK, "SELECT pg_export_snapshot()", 0, NULL);
 	ExportOutput *out;
@@ -338,8 +399,9 @@ write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long 
  * Returns the number of data rows, or -1 with *error set.
  */
 static long
-write_csv_in_one_piece(PGconn *conn, const char *copy_sql, const Job *job,
-					   const char *tmp_path, long *bytes, char **error)
+write_csv_in_one_piece(PGconn *conn, const char *copy_sql, CsvFunction csv_function,
+					   const Options *opt, const Job *job, const char *tmp_path,
+					   long *bytes, char **error)
 {
 	ExportOutput *out = output_create(tmp_path, 1, error);
 	OutputWriter *w;
@@ -349,9 +411,10 @@ write_csv_in_one_piece(PGconn *conn, const char *copy_sql, const Job *job,
 		return -1;
 	w = output_writer(out, 0);
 	if (copy_sql == NULL)
-		rows = chunks_to_output(conn, 0, -1, true, w, job->uuid, bytes, error);
+		rows = chunks_to_output(conn, 0, -1, true, csv_function, opt, job, w, job->uuid,
+								bytes, error);
 	else
-		rows = copy_to_output(conn, copy_sql, w, true, job->uuid, bytes, error);
+		rows = copy_to_output(conn, copy_sql, w, true, job->lease, job->uuid, bytes, error);
 	if (!output_writer_done(w, rows >= 0))
 		rows = -1;
 	if (!output_join(out, error))
@@ -363,10 +426,10 @@ write_csv_in_one_piece(PGconn *conn, const char *copy_sql, const Job *job,
 }
 
 /*
- * Streams the job's CSV into tmp_path as its requester, inside the caller's
- * REPEATABLE READ transaction: in slices when the selection is large and --jobs
- * allows, otherwise in one piece. Returns the number of data rows, or -1 with
- * *error set.
+ * Streams the job's CSV into tmp_path as its requester (become_requester
+ * first), inside the caller's REPEATABLE READ transaction: in slices when the
+ * selection is large and --jobs allows, otherwise in one piece. Returns the
+ * number of data rows, or -1 with *error set.
  */
 long
 write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path,
@@ -375,7 +438,7 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 	char	   *schema = api_schema(conn);
 	char	   *sql = NULL;
 	long		rows;
-	bool		csv_function;
+	CsvFunction csv_function;
 	PGresult   *has_csv_function;
 
 	*bytes = 0;
@@ -384,17 +447,18 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 		*error = strdup("the crux_orders extension is not installed in this database");
 		return -1;
 	}
-	if (!become_requester(conn, job, opt->work_mem, error) ||
-		(has_csv_function = run(conn, PGRES_TUPLES_OK,
-								"SELECT to_regprocedure('crux.export_csv(jsonb,bigint,bigint,boolean)')"
-								"       IS NOT NULL", 0, NULL)) == NULL)
+	has_csv_function = run(conn, PGRES_TUPLES_OK,
+						   "SELECT CASE WHEN to_regprocedure('crux.export_csv(jsonb,bigint,bigint,boolean,boolean)')"
+						   "                 IS NOT NULL THEN 2"
+						   "            WHEN to_regprocedure('crux.export_csv(jsonb,bigint,bigint,boolean)')"
+						   "                 IS NOT NULL THEN 1 ELSE 0 END", 0, NULL);
+	if (has_csv_function == NULL)
 	{
-		if (*error == NULL)
-			*error = strdup(PQerrorMessage(conn));
+		*error = strdup(PQerrorMessage(conn));
 		free(schema);
 		return -1;
 	}
-	csv_function = strcmp(PQgetvalue(has_csv_function, 0, 0), "t") == 0;
+	csv_function = (CsvFunction) atoi(PQgetvalue(has_csv_function, 0, 0));
 	PQclear(has_csv_function);
 	if (opt->jobs > 1)
 	{
@@ -426,13 +490,13 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 									   bytes, error);
 		}
 	}
-	if (!csv_function &&
+	if (csv_function == CSV_FUNCTION_NONE &&
 		asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("
 				 "current_setting('crux_export.request')::jsonb)) TO STDOUT (FORMAT csv, HEADER)",
 				 job->select_list, schema) < 0)
 		abort();
 	free(schema);
-	rows = write_csv_in_one_piece(conn, sql, job, tmp_path, bytes, error);
+	rows = write_csv_in_one_piece(conn, sql, csv_function, opt, job, tmp_path, bytes, error);
 	free(sql);
 	return rows;
 }

@@ -157,7 +157,7 @@ output_create(const char *path, int n_writers, char **error)
 			.out = out, .k = k, .fd = -1, .direct = k == 0, .ok = true
 		};
 
-	out->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	out->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
 	if (out->fd < 0)
 	{
 		if (asprintf(error, "could not create \"%s\": %s", path, strerror(errno)) < 0)
@@ -171,7 +171,7 @@ output_create(const char *path, int n_writers, char **error)
 
 		if (asprintf(&w->path, "%s.%d", path, k) < 0)
 			abort();
-		w->fd = open(w->path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		w->fd = open(w->path, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
 		if (w->fd < 0)
 		{
 			if (asprintf(error, "could not create \"%s\": %s", w->path, strerror(errno)) < 0)

@@ -77,8 +77,9 @@ wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 # (export rows take their tracking numbers from crux.line_item_tracking), 1.4
 # (crux.export_csv writes the worker's CSV), 1.5 (indexes that lead with the retailer
 # for every sort, jit off for the API, line items' and tracking numbers' policies probe),
-# 1.6 (the summaries carry their order's created_date, in the day indexes)
-for from in 1.1 1.2 1.3 1.4 1.5 1.6; do
+# 1.6 (the summaries carry their order's created_date, in the day indexes), 1.7 (exports:
+# cancel, expiry, the CSV in the API's forms)
+for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7; do
     db=upgraded_${from/./_}
     q postgres -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     q $db -q -c "CREATE EXTENSION crux_orders VERSION '$from'" &&

@@ -22,6 +22,9 @@ import time
 
 from aiosmtpd.controller import Controller
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safety  # noqa: E402
+
 WORKER = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
                         check=True).stdout.strip() + "/crux-export-worker"
 results = []
@@ -66,9 +69,10 @@ class Sink:
         self.holding = threading.Event()
 
     async def handle_DATA(self, server, session, envelope):
-        if self.hold is not None:
+        hold = self.hold
+        if hold is not None:
             self.holding.set()
-            while not self.hold.is_set():
+            while not hold.is_set():
                 await asyncio.sleep(0.05)
         self.messages.append((envelope.rcpt_tos,
                               email.message_from_bytes(envelope.content, policy=email.policy.default)))
@@ -158,12 +162,16 @@ def main():
         produced_bytes = f.read()
     produced = produced_bytes.decode("utf-8")
     expected = subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "SET ROLE w_alice",
-         "-c", "\\copy (SELECT * FROM crux_export_rows('{\"term\": \"PO-CSV\"}')) TO STDOUT (FORMAT csv, HEADER)"],
-        capture_output=True, check=True).stdout
-    check(produced_bytes == expected, "the CSV equals crux_export_rows for the request, byte for byte",
+        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", "SET ROLE w_alice",
+         "-c", "SELECT string_agg((c).csv, '') FROM (SELECT crux.export_csv('{\"term\": \"PO-CSV\"}',"
+               " 0, NULL, true) c) s"], capture_output=True, check=True).stdout
+    check(produced_bytes + b"\n" == expected, "the CSV is crux.export_csv's for the request, byte for byte",
           produced + "\n---\n" + expected.decode())
     rows = list(csv.DictReader(io.StringIO(produced, newline="")))
+    api = psql("SELECT o ->> 'created_date' FROM jsonb_array_elements(crux_get_orders('{\"term\": \"PO-CSV\"}')"
+               " -> 'orders') o", role="w_alice")
+    check(len(rows) == 1 and rows[0]["created_date"] == api == "2017-01-01T00:00:00.000000Z",
+          "its created_date is written as the API writes it", rows[0]["created_date"] if rows else rows)
     check(len(rows) == 1 and rows[0]["notes"] == 'comma, "quote", new\nline, é€𝄞'
           and rows[0]["sku_name"] == 'naïve; "x"\r\n,y',
           "commas, quotes, newlines and non-ASCII text survive the CSV round trip", rows)
@@ -206,18 +214,18 @@ def main():
     #     joined into the same file one COPY would give
     request = '{"start": 1, "sort": {"key": "sku_id", "dir": "desc"}}'   # alice sees 8 orders
     uuid = psql("SELECT crux_export_orders('%s') ->> 'uuid'" % request, role="w_alice")
+    run_worker(outdir, smtp, "-j", "1")
+    with open(job(uuid)[4], "rb") as f:
+        expected = f.read()
+    uuid = psql("SELECT crux_export_orders('%s') ->> 'uuid'" % request, role="w_alice")
     r = run_worker(outdir, smtp, "-j", "3", "--slice-orders", "2")
     state = job(uuid)
     with open(state[4], "rb") as f:
         produced_bytes = f.read()
-    expected = subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "SET ROLE w_alice",
-         "-c", "\\copy (SELECT * FROM crux_export_rows('%s')) TO STDOUT (FORMAT csv, HEADER)" % request],
-        capture_output=True, check=True).stdout
     expected_rows = len(list(csv.reader(io.StringIO(expected.decode(), newline="")))) - 1
     check(state[0] == "done" and "in 3 slices" in r.stderr and produced_bytes == expected
           and state[2] == str(expected_rows) and expected_rows > 6,
-          "3 slices in parallel give the file one COPY gives, byte for byte", r.stderr[-1500:] + str(state))
+          "3 slices in parallel give the file one piece gives, byte for byte", r.stderr[-1500:] + str(state))
 
     # 3c'. the two ways slices are joined (worker_output.c), each forced by the
     #      worker's test hook: a later slice that ends after the ones before it is
@@ -333,6 +341,10 @@ def main():
     state = job(uuid)
     check(state[0] == "failed" and state[1] == "3" and "email" in state[3] and r.stderr.count("failed") >= 3,
           "SMTP down: three attempts, then failed with the reason", r.stderr[-1500:] + str(state))
+
+    # 7b. fenced workers, private files, checked addresses and identity, stable and
+    #     formula-safe CSV, cancel, progress and retention (safety.py)
+    safety.run(check, psql, job, wait_for, run_worker, sink, smtp, outdir, WORKER)
 
     # 8. SIGTERM stops a waiting worker cleanly
     w = subprocess.Popen([WORKER, "-o", outdir, "--interval", "3600"], stderr=subprocess.PIPE, text=True)

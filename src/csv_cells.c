@@ -1,0 +1,229 @@
+/*
+ * csv_cells.c
+ *		The cells of the worker's CSV: each value as COPY's CSV format quotes it,
+ *		written directly for the common types in the bytes their output functions
+ *		would return, or (1.8 on) in the JSON API's forms whatever the session's
+ *		settings; text cells a spreadsheet would read as formulas made safe.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "crux_orders.h"
+#include "csv.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+/* The inside of a quoted CSV value: quotes doubled. */
+static void
+append_quoted_content(StringInfo buf, const char *value, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		if (value[i] == '"')
+			appendStringInfoCharMacro(buf, '"');
+		appendStringInfoCharMacro(buf, value[i]);
+	}
+}
+
+/*
+ * Appends one value as COPY's CSV format writes it: quoted when it is empty
+ * (NULL is written as nothing), holds a delimiter, quote, CR or LF, or is "\."
+ * alone in a one-column file; quotes inside are doubled. The server encoding is
+ * one where these ASCII bytes never occur inside a multibyte character.
+ */
+void
+csv_append_value_quoted(StringInfo buf, const char *value, int len, bool single_column)
+{
+	bool		quote = len == 0 ||
+		(single_column && len == 2 && value[0] == '\\' && value[1] == '.');
+
+	for (int i = 0; i < len && !quote; i++)
+		quote = value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r';
+	if (!quote)
+	{
+		appendBinaryStringInfo(buf, value, len);
+		return;
+	}
+	appendStringInfoCharMacro(buf, '"');
+	append_quoted_content(buf, value, len);
+	appendStringInfoCharMacro(buf, '"');
+}
+
+/*
+ * A text cell: as append_csv_value, except that with formula_safe a value a
+ * spreadsheet would read as a formula gets a leading apostrophe (OWASP's advice
+ * against CSV injection), quoted when the value needs quotes.
+ */
+void
+csv_append_text_cell(const CsvCells *cells, StringInfo buf, const char *value, int len,
+					 bool single_column)
+{
+	bool		quote = false;
+
+	if (!cells->formula_safe || len == 0 ||
+		(value[0] != '=' && value[0] != '+' && value[0] != '-' && value[0] != '@' &&
+		 value[0] != '\t' && value[0] != '\r'))
+	{
+		csv_append_value_quoted(buf, value, len, single_column);
+		return;
+	}
+	for (int i = 0; i < len && !quote; i++)
+		quote = value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r';
+	if (quote)
+		appendStringInfoCharMacro(buf, '"');
+	appendStringInfoCharMacro(buf, '\'');
+	if (quote)
+		append_quoted_content(buf, value, len);
+	else
+		appendBinaryStringInfo(buf, value, len);
+	if (quote)
+		appendStringInfoCharMacro(buf, '"');
+}
+
+static void
+append_output(StringInfo buf, FmgrInfo *out, Datum value, bool single_column)
+{
+	char	   *text = OutputFunctionCall(out, value);
+
+	csv_append_value_quoted(buf, text, strlen(text), single_column);
+}
+
+/* A uuid as uuid_out writes it: lower-case hex, grouped 8-4-4-4-12. */
+static void
+append_uuid(StringInfo buf, const pg_uuid_t *uuid)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *p;
+
+	enlargeStringInfo(buf, 2 * UUID_LEN + 4);
+	p = buf->data + buf->len;
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid->data[i] >> 4];
+		*p++ = hex[uuid->data[i] & 0x0F];
+	}
+	buf->len += 2 * UUID_LEN + 4;
+	buf->data[buf->len] = '\0';
+}
+
+/* An enum's label, from the output function the first time each value is met. */
+static const char *
+enum_label(CsvCells *cells, FmgrInfo *out, Datum value)
+{
+	Oid			oid = DatumGetObjectId(value);
+	char	   *label;
+
+	for (int i = 0; i < cells->n_labels; i++)
+		if (cells->label_oids[i] == oid)
+			return cells->labels[i];
+	label = OutputFunctionCall(out, value);
+	if (cells->n_labels < CSV_MAX_KEPT_LABELS)
+	{
+		cells->label_oids[cells->n_labels] = oid;
+		cells->labels[cells->n_labels++] = MemoryContextStrdup(cells->context, label);
+	}
+	return label;
+}
+
+/*
+ * Appends one value, not NULL, of a column written as kind: the same bytes as
+ * append_output. uuids, integers and booleans never need quotes.
+ */
+void
+csv_append_value(CsvCells *cells, StringInfo buf, CsvKind kind, FmgrInfo *out, Datum value,
+				 bool single_column)
+{
+	char		digits[MAXINT8LEN + 1];
+
+	switch (kind)
+	{
+		case CSV_TEXT:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				csv_append_text_cell(cells, buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), single_column);
+				return;
+			}
+		case CSV_API_TIMESTAMP:
+			enlargeStringInfo(buf, CRUX_TIMESTAMP_LEN);
+			buf->len += crux_format_timestamp(DatumGetTimestampTz(value), buf->data + buf->len);
+			return;
+		case CSV_API_DATE:
+			enlargeStringInfo(buf, CRUX_TIMESTAMP_LEN);
+			buf->len += crux_format_date(DatumGetDateADT(value), buf->data + buf->len);
+			return;
+		case CSV_API_NUMERIC:
+			appendStringInfoString(buf, DatumGetCString(DirectFunctionCall1(numeric_out,
+							DirectFunctionCall1(numeric_trim_scale, value))));
+			return;
+		case CSV_API_BOOL:
+			appendStringInfoString(buf, DatumGetBool(value) ? "true" : "false");
+			return;
+		case CSV_UUID:
+			append_uuid(buf, DatumGetUUIDP(value));
+			return;
+		case CSV_INT2:
+			appendBinaryStringInfo(buf, digits, pg_itoa(DatumGetInt16(value), digits));
+			return;
+		case CSV_INT4:
+			appendBinaryStringInfo(buf, digits, pg_ltoa(DatumGetInt32(value), digits));
+			return;
+		case CSV_INT8:
+			appendBinaryStringInfo(buf, digits, pg_lltoa(DatumGetInt64(value), digits));
+			return;
+		case CSV_BOOL:
+			appendStringInfoCharMacro(buf, DatumGetBool(value) ? 't' : 'f');
+			return;
+		case CSV_ENUM:
+			{
+				const char *label = enum_label(cells, out, value);
+
+				csv_append_value_quoted(buf, label, strlen(label), single_column);
+				return;
+			}
+		case CSV_BY_OUTPUT_FUNCTION:
+			break;
+	}
+	append_output(buf, out, value, single_column);
+}
+
+CsvKind
+csv_kind(Oid type, bool api_formats)
+{
+	if (api_formats)
+	{
+		switch (type)
+		{
+			case TIMESTAMPTZOID:
+				return CSV_API_TIMESTAMP;
+			case DATEOID:
+				return CSV_API_DATE;
+			case NUMERICOID:
+				return CSV_API_NUMERIC;
+			case BOOLOID:
+				return CSV_API_BOOL;
+		}
+	}
+	switch (type)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			return CSV_TEXT;
+		case UUIDOID:
+			return CSV_UUID;
+		case INT2OID:
+			return CSV_INT2;
+		case INT4OID:
+			return CSV_INT4;
+		case INT8OID:
+			return CSV_INT8;
+		case BOOLOID:
+			return CSV_BOOL;
+	}
+	return type_is_enum(type) ? CSV_ENUM : CSV_BY_OUTPUT_FUNCTION;
+}
+
