@@ -12,6 +12,7 @@
 #include "datatype/timestamp.h"
 #include "utils/date.h"
 #include "executor/spi.h"
+#include "utils/portal.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
@@ -167,8 +168,8 @@ extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 extern int64 crux_count_orders(const CruxRequest *req);
 extern int64 crux_count_and_page(const CruxRequest *req, Datum **uuids,
 								 int *n_uuids);
-extern SPITupleTable *crux_order_uuid_range(const CruxRequest *req, int64 first,
-											 int64 count, bool with_ctids);
+extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, int64 count,
+										  bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
 extern SPITupleTable *crux_fetch_order_details(CruxLayout layout, Datum *uuids,
 											   int n_uuids);

@@ -101,10 +101,10 @@ static SPIPlanPtr line_items_plan = NULL;
 /* one export_csv call sequence: a slice of one request */
 typedef struct CsvExport
 {
-	pg_uuid_t  *orders;			/* the slice's orders, in selection order */
-	ItemPointerData *ctids;		/* and where they are */
-	int64		n_orders;
-	int64		next;			/* the first order not yet written */
+	char	   *cursor;			/* the slice's selection, fetched a batch at a time */
+	bool		selection_done; /* the cursor has no more orders */
+	pg_uuid_t	orders[ORDERS_PER_BATCH];	/* the batch's orders, in selection order */
+	ItemPointerData ctids[ORDERS_PER_BATCH];	/* and where they are */
 	int			n_fields;		/* the CSV's columns, as export field numbers */
 	int			fields[CRUX_N_EXPORT_FIELDS];
 	bool		header;			/* the header line is still to be written */
@@ -299,7 +299,7 @@ assign_line_items(Batch *batch)
 
 /* Runs the batch's two queries; the results live until SPI_finish. */
 static void
-fetch_batch(CsvExport *csv, int64 first, int count, Batch *batch)
+fetch_batch(CsvExport *csv, int count, Batch *batch)
 {
 	Datum	   *uuid_elems = palloc(sizeof(Datum) * count);
 	Datum	   *ctid_elems = palloc(sizeof(Datum) * count);
@@ -309,8 +309,8 @@ fetch_batch(CsvExport *csv, int64 first, int count, Batch *batch)
 
 	for (int i = 0; i < count; i++)
 	{
-		uuid_elems[i] = UUIDPGetDatum(&csv->orders[first + i]);
-		ctid_elems[i] = PointerGetDatum(&csv->ctids[first + i]);
+		uuid_elems[i] = UUIDPGetDatum(&csv->orders[i]);
+		ctid_elems[i] = PointerGetDatum(&csv->ctids[i]);
 	}
 	uuids = PointerGetDatum(construct_array(uuid_elems, count, UUIDOID, UUID_LEN, false,
 											TYPALIGN_CHAR));
@@ -432,33 +432,70 @@ prefetch_tracking(CsvExport *csv, Batch *batch)
 	pfree(line_items);
 }
 
-/* The next batch's records into buf; returns how many. */
+/*
+ * The next batch of the selection's orders and ctids from its cursor, into
+ * csv->orders and csv->ctids; returns how many. The cursor is closed at its end.
+ */
 static int
-append_next_batch(CsvExport *csv, StringInfo buf)
+fetch_selection(CsvExport *csv)
 {
-	int			count = (int) Min(ORDERS_PER_BATCH, csv->n_orders - csv->next);
+	Portal		cursor = SPI_cursor_find(csv->cursor);
+	int			n;
+
+	if (cursor == NULL)
+		elog(ERROR, "the export's selection is no longer open");
+	SPI_cursor_fetch(cursor, true, ORDERS_PER_BATCH);
+	n = (int) SPI_processed;
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+		memcpy(&csv->orders[i], DatumGetUUIDP(values[0]), UUID_LEN);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(values[1]), &csv->ctids[i]);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (n < ORDERS_PER_BATCH)
+	{
+		SPI_cursor_close(cursor);
+		csv->selection_done = true;
+	}
+	return n;
+}
+
+/* The next batch's records into buf; returns how many, and *orders how many orders. */
+static int
+append_next_batch(CsvExport *csv, StringInfo buf, int *orders)
+{
 	int			records = 0;
 	Batch		batch;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	fetch_batch(csv, csv->next, count, &batch);
-	if (csv->wants_tracking)
-		prefetch_tracking(csv, &batch);
-	for (int i = 0; i < count; i++)
+	*orders = fetch_selection(csv);
+	if (*orders > 0)
 	{
-		int			row = order_row(&batch, UUIDPGetDatum(&csv->orders[csv->next + i]));
+		fetch_batch(csv, *orders, &batch);
+		if (csv->wants_tracking)
+			prefetch_tracking(csv, &batch);
+	}
+	for (int i = 0; i < *orders; i++)
+	{
+		int			row = order_row(&batch, UUIDPGetDatum(&csv->orders[i]));
 
 		CHECK_FOR_INTERRUPTS();
 		if (row >= 0)
 			records += append_order(csv, &batch, row, buf);
 	}
 	SPI_finish();
-	csv->next += count;
 	return records;
 }
 
-/* Parses the request and reads the slice's order uuids into the SRF's context. */
+/*
+ * Parses the request and opens the slice's selection as a cursor; the SRF's
+ * context keeps one batch at a time.
+ */
 static CsvExport *
 begin_export(FunctionCallInfo fcinfo, MemoryContext context, bool api_formats)
 {
@@ -467,7 +504,7 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context, bool api_formats)
 	CruxRequest req;
 	int64		first;
 	int64		count;
-	SPITupleTable *uuids;
+	int64		expected;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
@@ -494,24 +531,13 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context, bool api_formats)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	uuids = crux_order_uuid_range(&req, first, count, true);
-	MemoryContextSwitchTo(context);
-	csv->n_orders = (int64) uuids->numvals;
-	csv->orders = palloc(sizeof(pg_uuid_t) * Max(csv->n_orders, 1));
-	csv->ctids = palloc(sizeof(ItemPointerData) * Max(csv->n_orders, 1));
-	for (int64 i = 0; i < csv->n_orders; i++)
-	{
-		Datum		values[2];
-		bool		nulls[2];
-
-		heap_deform_tuple(uuids->vals[i], uuids->tupdesc, values, nulls);
-		memcpy(&csv->orders[i], DatumGetUUIDP(values[0]), UUID_LEN);
-		ItemPointerCopy((ItemPointer) DatumGetPointer(values[1]), &csv->ctids[i]);
-	}
+	/* a slice of n orders asks for at least n line items' tracking numbers */
+	expected = count >= 0 ? count : Max(crux_count_export_orders(&req) - first, 0);
+	csv->cursor = MemoryContextStrdup(context,
+									  crux_open_order_uuid_cursor(&req, first, count, true)->name);
 	SPI_finish();
 
-	/* a slice of n orders asks for at least n line items' tracking numbers */
-	csv->tracking = crux_tracking_begin(context, csv->n_orders);
+	csv->tracking = crux_tracking_begin(context, expected);
 	csv->order_context = AllocSetContextCreate(context, "crux_orders export order",
 											   ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&csv->chunk);
@@ -528,21 +554,25 @@ next_chunk(CsvExport *csv, TupleDesc chunk_desc)
 {
 	StringInfo	buf = &csv->chunk;
 	int			records = 0;
+	int			orders = 0;
+	bool		header = csv->header;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	if (csv->next >= csv->n_orders && !csv->header)
+	if (csv->selection_done && !header)
 		return NULL;
 	/* the chunk is built as a text value in place: header, then the CSV */
 	resetStringInfo(buf);
 	appendStringInfoSpaces(buf, VARHDRSZ);
-	if (csv->header)
+	if (header)
 	{
 		append_header(csv, buf);
 		csv->header = false;
 	}
-	if (csv->next < csv->n_orders)
-		records = append_next_batch(csv, buf);
+	if (!csv->selection_done)
+		records = append_next_batch(csv, buf, &orders);
+	if (orders == 0 && !header)
+		return NULL;
 	SET_VARSIZE(buf->data, buf->len);
 
 	values[0] = Int32GetDatum(records);

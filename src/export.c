@@ -20,6 +20,9 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
+/* how many order uuids an export's selection is fetched by */
+#define UUIDS_PER_FETCH 10000
+
 #define EXPORT_CHANNEL "crux_orders_export"
 
 static Datum
@@ -118,30 +121,42 @@ crux_export_orders(PG_FUNCTION_ARGS)
 
 /*
  * Returns, as a materialized set, the uuids of the orders at positions
- * [first, first + count) of the export's selection (count < 0: to the end).
+ * [first, first + count) of the export's selection (count < 0: to the end),
+ * fetched from a cursor a batch at a time into the tuplestore, which keeps
+ * work_mem in memory and the rest on disk.
  */
 static void
 return_order_uuids(FunctionCallInfo fcinfo, const CruxRequest *req, int64 first,
 				   int64 count)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SPITupleTable *uuids;
-	MemoryContext oldcontext;
+	Portal		cursor;
+	uint64		fetched;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	uuids = crux_order_uuid_range(req, first, count, false);
-	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	for (uint64 i = 0; i < uuids->numvals; i++)
+	cursor = crux_open_order_uuid_cursor(req, first, count, false);
+	do
 	{
-		bool		isnull;
-		Datum		value = SPI_getbinval(uuids->vals[i], uuids->tupdesc, 1, &isnull);
+		MemoryContext oldcontext;
 
+		SPI_cursor_fetch(cursor, true, UUIDS_PER_FETCH);
+		fetched = SPI_processed;
+		oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+		for (uint64 i = 0; i < fetched; i++)
+		{
+			bool		isnull;
+			Datum		value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											  1, &isnull);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+		}
+		MemoryContextSwitchTo(oldcontext);
+		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
-	}
-	MemoryContextSwitchTo(oldcontext);
+	} while (fetched == UUIDS_PER_FETCH);
+	SPI_cursor_close(cursor);
 	SPI_finish();
 }
 

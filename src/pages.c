@@ -63,9 +63,9 @@ page_source(const CruxRequest *req, bool with_ctids)
 
 static void
 run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
-					   bool with_ctids)
+					   bool with_ctids, Portal *cursor)
 {
-	QueryBuilder qb = {0};
+	QueryBuilder qb = {.cursor = cursor};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0) |
 		(uint32) req->n_org_uuids << 18;
 	CruxSource	source = page_source(req, with_ctids);
@@ -217,9 +217,10 @@ append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int o
  * merged in the same order.
  */
 static void
-run_sparse_status_date_query(const CruxRequest *req, int64 offset, int64 count)
+run_sparse_status_date_query(const CruxRequest *req, int64 offset, int64 count,
+							 Portal *cursor)
 {
-	QueryBuilder qb = {0};
+	QueryBuilder qb = {.cursor = cursor};
 	const char *dir = req->sort_asc ? "ASC" : "DESC";
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 17 |
 		(uint32) req->n_org_uuids << 18;
@@ -248,21 +249,23 @@ run_sparse_status_date_query(const CruxRequest *req, int64 offset, int64 count)
 /*
  * Runs the sorted selection of order uuids from position offset on: count of them,
  * or all when count < 0 (LIMIT NULL). with_ctids: each with its row's ctid too.
+ * cursor: opened as a cursor there instead.
  */
 static void
-run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool with_ctids)
+run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool with_ctids,
+					 Portal *cursor)
 {
-	QueryBuilder qb = {0};
+	QueryBuilder qb = {.cursor = cursor};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
 
 	if (!with_ctids && status_filter_is_sparse(req))
 	{
-		run_sparse_status_date_query(req, offset, count);
+		run_sparse_status_date_query(req, offset, count, cursor);
 		return;
 	}
 	if (req->n_org_uuids > 1 && req->n_org_uuids <= MAX_MERGED_ORGS && req->term == NULL)
 	{
-		run_per_org_page_query(req, offset, count, with_ctids);
+		run_per_org_page_query(req, offset, count, with_ctids, cursor);
 		return;
 	}
 	initStringInfo(&qb.sql);
@@ -273,24 +276,37 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 	run_page_query(&qb, req, shape);
 }
 
-/*
- * The selected order uuids, sorted, from position first (0 = the request's start)
- * on: count of them, or all up to the request's limit when count < 0. With
- * with_ctids, a second column holds each order's ctid (valid in this snapshot).
- */
-SPITupleTable *
-crux_order_uuid_range(const CruxRequest *req, int64 first, int64 count, bool with_ctids)
+/* The range's count, cut to the request's limit (count < 0: to the limit, if any). */
+static int64
+count_within_limit(const CruxRequest *req, int64 offset, int64 count)
 {
-	int64		offset = req->start + first;
-
 	if (req->has_limit)
 	{
 		int64		room = Max(req->limit - offset, 0);
 
 		count = count < 0 ? room : Min(count, room);
 	}
-	run_order_uuid_query(req, offset, count, with_ctids);
-	return SPI_tuptable;
+	return count;
+}
+
+/*
+ * The selected order uuids, sorted, from position first (0 = the request's start)
+ * on: count of them, or all up to the request's limit when count < 0, as a
+ * read-only cursor to fetch from in this transaction (an export reads its
+ * selection a batch at a time). With with_ctids, a second column holds each
+ * order's ctid (valid in this snapshot).
+ */
+Portal
+crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, int64 count, bool with_ctids)
+{
+	int64		offset = req->start + first;
+	Portal		cursor = NULL;
+
+	run_order_uuid_query(req, offset, count_within_limit(req, offset, count), with_ctids,
+						 &cursor);
+	if (cursor == NULL)
+		elog(ERROR, "the export's selection was not opened as a cursor");
+	return cursor;
 }
 
 /* The first column of the last result, order uuids, copied into the current context. */
@@ -467,7 +483,7 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 		!count_chooses_the_walk(req))
 	{
 		/* a first page that is not full holds every match: nothing left to count */
-		run_order_uuid_query(req, 0, req->limit, false);
+		run_order_uuid_query(req, 0, req->limit, false, NULL);
 		*n_uuids = copy_page_uuids(uuids);
 		if (*n_uuids < req->limit)
 			return *n_uuids;
@@ -478,14 +494,14 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	{
 		if (count_chooses_the_walk(req) && req->sort_key == CRUX_SORT_DATE &&
 			walk_would_probe_many(req, total))
-			run_sparse_status_date_query(req, req->start, req->limit - req->start);
+			run_sparse_status_date_query(req, req->start, req->limit - req->start, NULL);
 		else if (count_chooses_the_walk(req) && req->sort_key != CRUX_SORT_DATE &&
 				 collecting_costs_less(req, total))
 			run_collected_matches_query(req, req->start, req->limit - req->start);
 		else if (sorts_a_date_range(req) && total <= SMALL_RANGE)
 			run_small_date_range_query(req, req->start, req->limit - req->start);
 		else
-			run_order_uuid_query(req, req->start, req->limit - req->start, false);
+			run_order_uuid_query(req, req->start, req->limit - req->start, false, NULL);
 		*n_uuids = copy_page_uuids(uuids);
 	}
 	return total;

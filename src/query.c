@@ -315,12 +315,22 @@ plan_for_shape(uint32 shape, QueryBuilder *qb)
 	}
 }
 
+/*
+ * Runs the query, its rows in SPI_tuptable; or, when qb->cursor is set, opens it
+ * as a read-only cursor there, to be fetched from in this transaction.
+ */
 void
 crux_run_query(QueryBuilder *qb, uint32 shape)
 {
 	SPIPlanPtr	plan = plan_for_shape(shape, qb);
-	int			rc = SPI_execute_plan(plan, qb->values, qb->nulls, true, 0);
+	int			rc;
 
+	if (qb->cursor != NULL)
+	{
+		*qb->cursor = SPI_cursor_open(NULL, plan, qb->values, qb->nulls, true);
+		return;
+	}
+	rc = SPI_execute_plan(plan, qb->values, qb->nulls, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }

@@ -9,6 +9,7 @@
 
 #include "crux_orders.h"
 #include "lib/stringinfo.h"
+#include "utils/portal.h"
 #include "utils/date.h"
 
 #define MAX_QUERY_PARAMS 100
@@ -40,6 +41,7 @@ typedef struct QueryBuilder
 	Oid			types[MAX_QUERY_PARAMS];
 	Datum		values[MAX_QUERY_PARAMS];
 	char		nulls[MAX_QUERY_PARAMS];
+	Portal	   *cursor;			/* set: the query is opened as a cursor here */
 } QueryBuilder;
 
 extern uint32 crux_query_shape(const CruxRequest *req, QueryKind kind);

@@ -15,8 +15,9 @@
  * line item. The optional second argument says how many line items the query
  * expects to ask for (the worker's slices know their size): when that is past
  * the same threshold, the first call reads them into memory at once. The table
- * is bounded by work_mem * hash_mem_multiplier; when the tracking numbers do not
- * fit, the query keeps looking them up one by one. crux.export_csv (csv.c) uses
+ * is bounded by work_mem * hash_mem_multiplier, tested on the table's estimated
+ * size before anything is mapped and again as it fills; when the tracking
+ * numbers do not fit, the query keeps looking them up one by one. crux.export_csv (csv.c) uses
  * the same state through crux_tracking_begin and crux_tracking_text.
  *
  * Both ways run as the caller, with the query's snapshot, so row-level security
@@ -325,6 +326,20 @@ estimated_tracking_numbers(void)
 }
 
 /*
+ * What n tracking numbers take in memory: the hash table simplehash sizes for n
+ * entries (a power of two at its fill factor of 0.9) and, for each number, its
+ * list item with a number of typical length (16 bytes).
+ */
+static Size
+expected_cache_bytes(double n)
+{
+	double		buckets = pg_nextpower2_64((uint64) Min(n, 1e8) / 9 * 10 + 64);
+
+	return (Size) (buckets * sizeof(TrackingEntry) +
+				   n * MAXALIGN(offsetof(TrackingNumber, number) + 16));
+}
+
+/*
  * Reads every tracking number the caller can see into state->cache. Returns
  * false, with nothing kept, when they would take more than the hash memory limit.
  */
@@ -335,10 +350,15 @@ load_all_tracking(TrackingState *state)
 	Size		limit = get_hash_memory_limit();
 	Portal		cursor;
 	bool		fits = true;
-	Datum	   *values = palloc(sizeof(Datum) * 4 * FETCH_ROWS);
-	bool	   *nulls = palloc(sizeof(bool) * 4 * FETCH_ROWS);
-	uint32	   *hashes = palloc(sizeof(uint32) * FETCH_ROWS);
+	Datum	   *values;
+	bool	   *nulls;
+	uint32	   *hashes;
 
+	if (expected_cache_bytes(state->tracking_numbers) > limit)
+		return false;			/* decided before anything is mapped */
+	values = palloc(sizeof(Datum) * 4 * FETCH_ROWS);
+	nulls = palloc(sizeof(bool) * 4 * FETCH_ROWS);
+	hashes = palloc(sizeof(uint32) * FETCH_ROWS);
 	state->cache = tracking_create(state->cache_context,
 								   (uint32) Min(state->tracking_numbers, 1e8) + 64, state);
 	state->arena_free = 0;
