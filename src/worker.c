@@ -99,6 +99,26 @@ usage(void)
 		   "  -h, --help                 show this help, then exit\n");
 }
 
+/* Exits with status 2 when an option's value is out of range. */
+static void
+check_options(const Options *opt)
+{
+	if (opt->interval < 1 || opt->lease < 1 || opt->max_attempts < 1 ||
+		opt->attach_limit < 0 || opt->backoff < 0 || opt->jobs < 1 || opt->jobs > MAX_JOBS ||
+		opt->slice_orders < 1 || opt->keep_days < 0)
+	{
+		fprintf(stderr, "crux-export-worker: invalid arguments\n"
+				"Try \"crux-export-worker --help\" for more information.\n");
+		exit(2);
+	}
+	if (!address_is_plain(opt->from))
+	{
+		fprintf(stderr, "crux-export-worker: invalid --from \"%s\": not one plain address"
+				" (local@domain)\n", opt->from);
+		exit(2);
+	}
+}
+
 static void
 parse_options(int argc, char **argv, Options *opt)
 {
@@ -187,16 +207,13 @@ parse_options(int argc, char **argv, Options *opt)
 				exit(2);
 		}
 	}
-	if (optind < argc || opt->interval < 1 || opt->lease < 1 || opt->max_attempts < 1 ||
-		opt->attach_limit < 0 || opt->backoff < 0 || opt->jobs < 1 || opt->jobs > MAX_JOBS ||
-		opt->slice_orders < 1 || opt->keep_days < 0 || !address_is_plain(opt->from))
+	if (optind < argc)
 	{
-		fprintf(stderr, "crux-export-worker: invalid arguments\n"
-				"Try \"crux-export-worker --help\" for more information.\n");
+		fprintf(stderr, "crux-export-worker: unexpected argument \"%s\"\n", argv[optind]);
 		exit(2);
 	}
+	check_options(opt);
 }
-
 /* Runs a command with text parameters; returns the result or NULL after logging. */
 PGresult *
 run(PGconn *conn, ExecStatusType expected, const char *sql, int nparams,

@@ -93,15 +93,25 @@ def run(check, psql, job, wait_for, run_worker, sink, smtp, outdir, worker):
     check(notes == ["purchase_order_id,notes\nPO-FORMULA,'=1+1\n", "purchase_order_id,notes\nPO-FORMULA,=1+1\n"],
           "a cell =1+1 is written '=1+1, and raw with --no-formula-escape", notes)
 
-    # an address holding CR/LF fails its job; nothing is sent, no file kept
-    uuid = export('{"limit": 1}')
-    psql(f"UPDATE crux.export_jobs SET email = E'a@example.com\\r\\nBcc: thief@example.com' WHERE uuid = '{uuid}'")
+    # an address holding CR/LF (or more than one address, a display name, no @) fails
+    # its job at once; nothing is sent, no file kept; a bad --from stops the worker
+    bad = ["a@example.com\\r\\nBcc: thief@example.com", "a@example.com, b@example.com",
+           "Eve <eve@example.com>", "no-at-sign", "a@b@example.com", "a@example.com\\n"]
+    uuids = []
+    for address in bad:
+        uuid = export('{"limit": 1}')
+        psql(f"UPDATE crux.export_jobs SET email = E'{address}' WHERE uuid = '{uuid}'")
+        uuids.append(uuid)
     sent = len(sink.messages)
     r = run_worker(outdir, smtp)
-    state = job(uuid)
-    check(state[0] == "failed" and state[1] == "1" and "address" in state[3] and len(sink.messages) == sent
-          and not files_of(uuid),
-          "an address with CR/LF fails its job at once; the SMTP server receives nothing", r.stderr[-800:] + str(state))
+    states = [job(u) for u in uuids]
+    check(all(st[0] == "failed" and st[1] == "1" and "address" in st[3] for st in states)
+          and len(sink.messages) == sent and not any(files_of(u) for u in uuids),
+          "an address with CR/LF, two addresses, a display name or no single @ fails its job at once;"
+          " the SMTP server receives nothing", r.stderr[-800:] + str(states))
+    r = run_worker(outdir, smtp, "--from", "Eve <eve@example.com>")
+    check(r.returncode == 2 and "invalid --from" in r.stderr, "a --from that is not one plain address is refused",
+          r.stderr[-400:])
 
     # a mapping changed between queueing and running fails the job
     uuid = export('{"limit": 2}')
