@@ -560,6 +560,90 @@ parse_fields(const char *path, const JsonbValue *value, CruxRequest *req)
 	}
 }
 
+/* The request key named key, or an error when it is not one of kind's. */
+static const RequestKey *
+known_request_key(const char *key, CruxRequestKind kind)
+{
+	const RequestKey *known = NULL;
+
+	for (int i = 0; i < (int) lengthof(request_keys); i++)
+		if (strcmp(key, request_keys[i].name) == 0)
+			known = &request_keys[i];
+	if (known == NULL || (known->slot == SLOT_FIELDS && kind != CRUX_REQUEST_EXPORT))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized request key \"%s\"", shortened(key)),
+				 known ? errdetail("\"fields\" chooses the columns of an export; crux_get_orders always answers with whole orders.") : 0,
+				 errhint("%s", kind == CRUX_REQUEST_EXPORT ? REQUEST_KEYS_HINT " Exports also accept fields." : REQUEST_KEYS_HINT)));
+	return known;
+}
+
+/* One key's value (not null) into the request; *limit_value keeps limit's. */
+static void
+parse_key_value(const RequestKey *known, const char *key, JsonbValue *v, CruxRequest *req,
+				JsonbValue *limit_value)
+{
+	switch (known->slot)
+	{
+		case SLOT_START:
+			req->start = integer_value(key, v);
+			break;
+		case SLOT_LIMIT:
+			req->limit = integer_value(key, v);
+			req->has_limit = true;
+			*limit_value = *v;
+			break;
+		case SLOT_SORT:
+			parse_sort(key, v, req);
+			break;
+		case SLOT_STATUS:
+			parse_statuses(key, v, req);
+			break;
+		case SLOT_CONJUNCTION:
+			req->conjunction = parse_conjunction(key, v);
+			break;
+		case SLOT_START_DATE:
+			req->start_date = timestamp_value(key, v);
+			req->has_start_date = true;
+			break;
+		case SLOT_END_DATE:
+			req->end_date = timestamp_value(key, v);
+			req->has_end_date = true;
+			break;
+		case SLOT_TERM:
+			parse_term(key, v, req);
+			break;
+		case SLOT_ORG_UUIDS:
+			parse_org_uuids(key, v, req);
+			break;
+		case SLOT_FIELDS:
+			parse_fields(key, v, req);
+			break;
+		case N_SLOTS:
+			elog(ERROR, "unexpected request slot");
+	}
+}
+
+/* "only" needs exactly one status. */
+static void
+check_only_conjunction(const CruxRequest *req, const char *conjunction_key)
+{
+	int			n = 0;
+
+	if (req->conjunction != CRUX_CONJ_ONLY)
+		return;
+	for (int i = 0; i < CRUX_N_STATUSES; i++)
+		if (req->status_mask & (1 << i))
+			n++;
+	if (n != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid \"%s\": \"only\" with %d line-item statuses",
+						conjunction_key, n),
+				 errdetail("\"only\" selects the orders whose line items all have one status, so it needs exactly one status."),
+				 errhint("Give exactly one status in \"line_item_status\", or use \"or\" or \"and\".")));
+}
+
 /* Records which key filled a slot; a key and its alias together are an error. */
 static const char *
 claim_slot(const char **given, RequestSlot slot, const char *name)
@@ -632,85 +716,22 @@ crux_parse_request(Jsonb *request, CruxRequestKind kind, CruxRequest *req)
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		{
 			char	   *key;
-			const RequestKey *known = NULL;
+			const RequestKey *known;
 
 			if (tok != WJB_KEY)
 				continue;
 			key = string_value(&v);
 			tok = JsonbIteratorNext(&it, &v, true);
 			Assert(tok == WJB_VALUE);
-
-			for (int i = 0; i < (int) lengthof(request_keys); i++)
-				if (strcmp(key, request_keys[i].name) == 0)
-					known = &request_keys[i];
-			if (known == NULL || (known->slot == SLOT_FIELDS && kind != CRUX_REQUEST_EXPORT))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unrecognized request key \"%s\"", shortened(key)),
-						 known ? errdetail("\"fields\" chooses the columns of an export; crux_get_orders always answers with whole orders.") : 0,
-						 errhint("%s", kind == CRUX_REQUEST_EXPORT ? REQUEST_KEYS_HINT " Exports also accept fields." : REQUEST_KEYS_HINT)));
+			known = known_request_key(key, kind);
 			if (v.type == jbvNull)
 				continue;		/* null counts as absent */
 			claim_slot(given, known->slot, known->name);
-
-			switch (known->slot)
-			{
-				case SLOT_START:
-					req->start = integer_value(key, &v);
-					break;
-				case SLOT_LIMIT:
-					req->limit = integer_value(key, &v);
-					req->has_limit = true;
-					limit_value = v;
-					break;
-				case SLOT_SORT:
-					parse_sort(key, &v, req);
-					break;
-				case SLOT_STATUS:
-					parse_statuses(key, &v, req);
-					break;
-				case SLOT_CONJUNCTION:
-					req->conjunction = parse_conjunction(key, &v);
-					break;
-				case SLOT_START_DATE:
-					req->start_date = timestamp_value(key, &v);
-					req->has_start_date = true;
-					break;
-				case SLOT_END_DATE:
-					req->end_date = timestamp_value(key, &v);
-					req->has_end_date = true;
-					break;
-				case SLOT_TERM:
-					parse_term(key, &v, req);
-					break;
-				case SLOT_ORG_UUIDS:
-					parse_org_uuids(key, &v, req);
-					break;
-				case SLOT_FIELDS:
-					parse_fields(key, &v, req);
-					break;
-				case N_SLOTS:
-					elog(ERROR, "unexpected request slot");
-			}
+			parse_key_value(known, key, &v, req, &limit_value);
 		}
 	}
 
-	if (req->conjunction == CRUX_CONJ_ONLY)
-	{
-		int			n = 0;
-
-		for (int i = 0; i < CRUX_N_STATUSES; i++)
-			if (req->status_mask & (1 << i))
-				n++;
-		if (n != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid \"%s\": \"only\" with %d line-item statuses",
-							given[SLOT_CONJUNCTION], n),
-					 errdetail("\"only\" selects the orders whose line items all have one status, so it needs exactly one status."),
-					 errhint("Give exactly one status in \"line_item_status\", or use \"or\" or \"and\".")));
-	}
-
+	check_only_conjunction(req, given[SLOT_CONJUNCTION]);
 	if (!req->has_limit && kind == CRUX_REQUEST_PAGE)
 	{
 		req->limit = req->start + Min(25, crux_max_page_size);
