@@ -1,6 +1,6 @@
 /*
  * counts.c
- *		The order counts' arithmetic in C (version 1.2 on). A count bucket (a
+ *		The order counts' arithmetic in C. A count bucket (a
  *		retailer's month, or a day or month over all retailers) holds one bigint[]
  *		of CRUX_N_MASKS elements: element m is how many orders have status mask m.
  *		So a bulk load adds one row per bucket it touches, not one per bucket and

@@ -101,3 +101,26 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off;
 REVOKE EXECUTE ON FUNCTION crux.export_csv(jsonb, bigint, bigint, boolean, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crux.export_csv(jsonb, bigint, bigint, boolean, boolean) TO crux_reader;
+
+-- The library serves this version only: new entry points; a database at an older
+-- version binds the old ones, which answer with the error that asks for this update.
+CREATE OR REPLACE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crux_get_orders_1_8'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+CREATE OR REPLACE FUNCTION crux.export_order_uuids(jsonb) RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'crux_export_order_uuids_1_8'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+CREATE OR REPLACE FUNCTION crux.export_order_uuids(jsonb, bigint, bigint) RETURNS SETOF uuid
+AS 'MODULE_PATHNAME', 'crux_export_order_uuids_slice_1_8'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+CREATE OR REPLACE FUNCTION crux.export_order_count(jsonb) RETURNS bigint
+AS 'MODULE_PATHNAME', 'crux_export_order_count_1_8'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off;

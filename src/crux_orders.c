@@ -81,58 +81,22 @@ get_orders(const CruxRequest *req)
 
 	total = crux_count_and_page(req, &uuids, &n_uuids);
 	if (n_uuids > 0)
-		details = crux_fetch_order_details(req->layout, uuids, n_uuids);
+		details = crux_fetch_order_details(uuids, n_uuids);
 	result = crux_orders_response(total, details, n_uuids, caller_cxt);
 
 	SPI_finish();
 	return result;
 }
 
-/* The request argument (SQL NULL means every default) parsed, then answered. */
-static Datum
-answer_request(FunctionCallInfo fcinfo, CruxLayout layout)
+PG_FUNCTION_INFO_V1(crux_get_orders_1_8);
+
+/* crux_get_orders(jsonb) returns jsonb; SQL NULL means every default. */
+Datum
+crux_get_orders_1_8(PG_FUNCTION_ARGS)
 {
 	CruxRequest req;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_PAGE, &req);
-	req.layout = layout;
 	PG_RETURN_JSONB_P(get_orders(&req));
-}
-
-PG_FUNCTION_INFO_V1(crux_get_orders);
-PG_FUNCTION_INFO_V1(crux_get_orders_1_1);
-PG_FUNCTION_INFO_V1(crux_get_orders_1_2);
-PG_FUNCTION_INFO_V1(crux_get_orders_1_7);
-
-/*
- * crux_get_orders(jsonb) returns jsonb. Each version of the SQL objects binds its
- * own entry point: 1.0 crux_get_orders (no count tables yet), 1.1
- * crux_get_orders_1_1, 1.2 crux_get_orders_1_2 (summaries in their own table), 1.7
- * crux_get_orders_1_7 (the summaries carry their order's created_date), so
- * that a database keeps working between installing this library and ALTER
- * EXTENSION crux_orders UPDATE.
- */
-Datum
-crux_get_orders(PG_FUNCTION_ARGS)
-{
-	return answer_request(fcinfo, CRUX_LAYOUT_1_0);
-}
-
-Datum
-crux_get_orders_1_1(PG_FUNCTION_ARGS)
-{
-	return answer_request(fcinfo, CRUX_LAYOUT_1_1);
-}
-
-Datum
-crux_get_orders_1_2(PG_FUNCTION_ARGS)
-{
-	return answer_request(fcinfo, CRUX_LAYOUT_1_2);
-}
-
-Datum
-crux_get_orders_1_7(PG_FUNCTION_ARGS)
-{
-	return answer_request(fcinfo, CRUX_LAYOUT_1_7);
 }

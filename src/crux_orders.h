@@ -42,26 +42,12 @@ typedef enum CruxRequestKind
 	CRUX_REQUEST_EXPORT
 } CruxRequestKind;
 
-/*
- * Where the SQL objects of the installed version keep what the queries read: 1.0
- * and 1.1 keep the per-order summaries on crux.orders (1.0 has no count tables
- * yet), 1.2 on keeps them in crux.order_summaries, whose rows carry their
- * order's created_date from 1.7 on. Each version's SQL functions bind entry
- * points of their own, which set this.
- */
-typedef enum CruxLayout
-{
-	CRUX_LAYOUT_1_0,
-	CRUX_LAYOUT_1_1,
-	CRUX_LAYOUT_1_2,
-	CRUX_LAYOUT_1_7
-} CruxLayout;
+/* The version of the SQL objects this library serves (versions.c). */
+#define CRUX_VERSION "1.8"
 
 /* A request, checked completely: every field holds a valid value. */
 typedef struct CruxRequest
 {
-	CruxLayout	layout;			/* set by the entry point, not the request */
-
 	int64		start;			/* first position, 0-based */
 	bool		has_limit;
 	int64		limit;			/* end position, exclusive */
@@ -171,8 +157,7 @@ extern int64 crux_count_and_page(const CruxRequest *req, Datum **uuids,
 extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, int64 count,
 										  bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
-extern SPITupleTable *crux_fetch_order_details(CruxLayout layout, Datum *uuids,
-											   int n_uuids);
+extern SPITupleTable *crux_fetch_order_details(Datum *uuids, int n_uuids);
 
 /* output.c */
 extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details,

@@ -1,19 +1,17 @@
 /*
  * csv.c
  *		An export slice as CSV text, for crux-export-worker:
- *		crux.export_csv(request, first, count, header) returns setof
- *		crux.export_csv_chunk (rows, csv); rows says how many CSV records each
- *		chunk holds.
+ *		crux.export_csv(request, first, count, header, formula_safe) returns
+ *		setof crux.export_csv_chunk (rows, csv); rows says how many CSV records
+ *		each chunk holds.
  *
- * From 1.8 on (crux_export_csv_1_8, with formula_safe) the values are written as
- * the JSON API writes them, whatever the session's settings: timestamps in UTC
- * with six fractional digits and a Z, dates YYYY-MM-DD, numbers without trailing
- * zeros, booleans true and false; with formula_safe, a text cell a spreadsheet
- * would read as a formula (beginning with =, +, -, @, TAB or CR) gets a leading
- * apostrophe. Before 1.8 (crux_export_csv) the chunks, concatenated, are byte
- * for byte what COPY (SELECT <fields> FROM crux.export_rows(request, first,
- * count)) TO STDOUT (FORMAT csv [, HEADER]) writes in the session's settings.
- * How each cell is written is csv_cells.c's.
+ * The records are those of crux.export_rows(request, first, count), quoted as
+ * COPY's CSV format quotes them, with the values as the JSON API writes them,
+ * whatever the session's settings: timestamps in UTC with six fractional digits
+ * and a Z, dates YYYY-MM-DD, numbers without trailing zeros, booleans true and
+ * false; with formula_safe, a text cell a spreadsheet would read as a formula
+ * (beginning with =, +, -, @, TAB or CR) gets a leading apostrophe. How each
+ * cell is written is csv_cells.c's.
  *
  * Each call answers one batch of ORDERS_PER_BATCH orders of the selection with
  * two queries: the orders (with their retailer's and user's names) by one TID
@@ -180,14 +178,13 @@ look_up_output_functions(CsvExport *csv, TupleDesc orders, TupleDesc line_items,
 	{
 		getTypeOutputInfo(TupleDescAttr(orders, i)->atttypid, &func, &varlena);
 		fmgr_info_cxt(func, &csv->order_out[i], context);
-		csv->order_kind[i] = csv_kind(TupleDescAttr(orders, i)->atttypid, csv->cells.api_formats);
+		csv->order_kind[i] = csv_kind(TupleDescAttr(orders, i)->atttypid);
 	}
 	for (int i = 0; i < N_LINE_ITEM_COLUMNS; i++)
 	{
 		getTypeOutputInfo(TupleDescAttr(line_items, i)->atttypid, &func, &varlena);
 		fmgr_info_cxt(func, &csv->line_item_out[i], context);
-		csv->line_item_kind[i] = csv_kind(TupleDescAttr(line_items, i)->atttypid,
-										   csv->cells.api_formats);
+		csv->line_item_kind[i] = csv_kind(TupleDescAttr(line_items, i)->atttypid);
 	}
 	csv->have_output_functions = true;
 }
@@ -370,10 +367,8 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 	{
 		int			field = csv->fields[i];
 
-		if (field == IS_ALLOCATED_FIELD && csv->cells.api_formats)
+		if (field == IS_ALLOCATED_FIELD)
 			appendStringInfoString(&formatted, is_allocated ? "true" : "false");
-		else if (field == IS_ALLOCATED_FIELD)
-			appendStringInfoChar(&formatted, is_allocated ? 't' : 'f');
 		else if (field < FIRST_LINE_ITEM_FIELD && !order_nulls[field])
 			csv_append_value(&csv->cells, &formatted, csv->order_kind[field], &csv->order_out[field],
 						 order_values[field], single);
@@ -497,7 +492,7 @@ append_next_batch(CsvExport *csv, StringInfo buf, int *orders)
  * context keeps one batch at a time.
  */
 static CsvExport *
-begin_export(FunctionCallInfo fcinfo, MemoryContext context, bool api_formats)
+begin_export(FunctionCallInfo fcinfo, MemoryContext context)
 {
 	CsvExport  *csv = MemoryContextAllocZero(context, sizeof(CsvExport));
 	MemoryContext old = MemoryContextSwitchTo(context);
@@ -508,12 +503,10 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context, bool api_formats)
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
-	req.layout = CRUX_LAYOUT_1_2;
 	first = crux_slice_bound(fcinfo, 1, "first", 0);
 	count = crux_slice_bound(fcinfo, 2, "count", -1);
 	csv->header = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
-	csv->cells.api_formats = api_formats;
-	csv->cells.formula_safe = api_formats && (PG_ARGISNULL(4) || PG_GETARG_BOOL(4));
+	csv->cells.formula_safe = PG_ARGISNULL(4) || PG_GETARG_BOOL(4);
 	csv->cells.context = context;
 
 	if (req.n_fields == 0)
@@ -580,9 +573,15 @@ next_chunk(CsvExport *csv, TupleDesc chunk_desc)
 	return heap_form_tuple(chunk_desc, values, nulls);
 }
 
-/* The chunks of one slice, one per call; api_formats: the 1.8 forms. */
-static Datum
-export_csv_chunks(FunctionCallInfo fcinfo, bool api_formats)
+PG_FUNCTION_INFO_V1(crux_export_csv_1_8);
+
+/*
+ * crux.export_csv(request jsonb, first bigint, count bigint, header boolean,
+ * formula_safe boolean) returns setof crux.export_csv_chunk: the chunks of one
+ * slice, one per call
+ */
+Datum
+crux_export_csv_1_8(PG_FUNCTION_ARGS)
 {
 	FuncCallContext *funcctx;
 	HeapTuple	chunk;
@@ -598,37 +597,11 @@ export_csv_chunks(FunctionCallInfo fcinfo, bool api_formats)
 			elog(ERROR, "crux.export_csv must return a composite type");
 		funcctx->tuple_desc = BlessTupleDesc(desc);
 		MemoryContextSwitchTo(old);
-		funcctx->user_fctx = begin_export(fcinfo, funcctx->multi_call_memory_ctx,
-										  api_formats);
+		funcctx->user_fctx = begin_export(fcinfo, funcctx->multi_call_memory_ctx);
 	}
 	funcctx = SRF_PERCALL_SETUP();
 	chunk = next_chunk(funcctx->user_fctx, funcctx->tuple_desc);
 	if (chunk == NULL)
 		SRF_RETURN_DONE(funcctx);
 	SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(chunk));
-}
-
-PG_FUNCTION_INFO_V1(crux_export_csv);
-
-/*
- * crux.export_csv(request jsonb, first bigint, count bigint, header boolean)
- * returns setof crux.export_csv_chunk (1.5 to 1.7): COPY's bytes
- */
-Datum
-crux_export_csv(PG_FUNCTION_ARGS)
-{
-	return export_csv_chunks(fcinfo, false);
-}
-
-PG_FUNCTION_INFO_V1(crux_export_csv_1_8);
-
-/*
- * crux.export_csv(request jsonb, first bigint, count bigint, header boolean,
- * formula_safe boolean) returns setof crux.export_csv_chunk (1.8 on): the API's
- * forms
- */
-Datum
-crux_export_csv_1_8(PG_FUNCTION_ARGS)
-{
-	return export_csv_chunks(fcinfo, true);
 }

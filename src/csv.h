@@ -21,9 +21,8 @@ typedef enum CsvKind
 	CSV_INT2,
 	CSV_INT4,
 	CSV_INT8,
-	CSV_BOOL,
 	CSV_ENUM,					/* the label, kept after its first use */
-	/* 1.8 on: the API's forms */
+	/* the API's forms */
 	CSV_API_TIMESTAMP,
 	CSV_API_DATE,
 	CSV_API_NUMERIC,
@@ -35,7 +34,6 @@ typedef enum CsvKind
 /* How one export writes its values, and the enum labels it met. */
 typedef struct CsvCells
 {
-	bool		api_formats;	/* values in the API's forms (1.8 on) */
 	bool		formula_safe;	/* text cells never read as formulas */
 	MemoryContext context;		/* where the labels are kept */
 	int			n_labels;		/* enum labels met so far (line item statuses) */
@@ -43,7 +41,7 @@ typedef struct CsvCells
 	char	   *labels[CSV_MAX_KEPT_LABELS];
 } CsvCells;
 
-extern CsvKind csv_kind(Oid type, bool api_formats);
+extern CsvKind csv_kind(Oid type);
 
 /* A value, not NULL, of a column written as kind. */
 extern void csv_append_value(CsvCells *cells, StringInfo buf, CsvKind kind, FmgrInfo *out,

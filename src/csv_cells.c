@@ -1,9 +1,10 @@
 /*
  * csv_cells.c
  *		The cells of the worker's CSV: each value as COPY's CSV format quotes it,
- *		written directly for the common types in the bytes their output functions
- *		would return, or (1.8 on) in the JSON API's forms whatever the session's
- *		settings; text cells a spreadsheet would read as formulas made safe.
+ *		written directly: text, uuids, integers and enum labels in the bytes their
+ *		output functions return, timestamps, dates, numbers and booleans in the
+ *		JSON API's forms whatever the session's settings; text cells a spreadsheet
+ *		would read as formulas made safe.
  */
 #include "postgres.h"
 
@@ -175,9 +176,6 @@ csv_append_value(CsvCells *cells, StringInfo buf, CsvKind kind, FmgrInfo *out, D
 		case CSV_INT8:
 			appendBinaryStringInfo(buf, digits, pg_lltoa(DatumGetInt64(value), digits));
 			return;
-		case CSV_BOOL:
-			appendStringInfoCharMacro(buf, DatumGetBool(value) ? 't' : 'f');
-			return;
 		case CSV_ENUM:
 			{
 				const char *label = enum_label(cells, out, value);
@@ -192,22 +190,8 @@ csv_append_value(CsvCells *cells, StringInfo buf, CsvKind kind, FmgrInfo *out, D
 }
 
 CsvKind
-csv_kind(Oid type, bool api_formats)
+csv_kind(Oid type)
 {
-	if (api_formats)
-	{
-		switch (type)
-		{
-			case TIMESTAMPTZOID:
-				return CSV_API_TIMESTAMP;
-			case DATEOID:
-				return CSV_API_DATE;
-			case NUMERICOID:
-				return CSV_API_NUMERIC;
-			case BOOLOID:
-				return CSV_API_BOOL;
-		}
-	}
 	switch (type)
 	{
 		case TEXTOID:
@@ -221,8 +205,14 @@ csv_kind(Oid type, bool api_formats)
 			return CSV_INT4;
 		case INT8OID:
 			return CSV_INT8;
+		case TIMESTAMPTZOID:
+			return CSV_API_TIMESTAMP;
+		case DATEOID:
+			return CSV_API_DATE;
+		case NUMERICOID:
+			return CSV_API_NUMERIC;
 		case BOOLOID:
-			return CSV_BOOL;
+			return CSV_API_BOOL;
 	}
 	return type_is_enum(type) ? CSV_ENUM : CSV_BY_OUTPUT_FUNCTION;
 }

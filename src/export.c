@@ -176,18 +176,21 @@ crux_slice_bound(FunctionCallInfo fcinfo, int argno, const char *name, int64 if_
 	return value;
 }
 
+PG_FUNCTION_INFO_V1(crux_export_order_uuids_1_8);
+PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice_1_8);
+PG_FUNCTION_INFO_V1(crux_export_order_count_1_8);
+
 /*
  * crux.export_order_uuids(jsonb) returns setof uuid: the orders an export of this
  * request covers, in the request's sort order.
  */
-static Datum
-export_order_uuids(FunctionCallInfo fcinfo, CruxLayout layout)
+Datum
+crux_export_order_uuids_1_8(PG_FUNCTION_ARGS)
 {
 	CruxRequest req;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
-	req.layout = layout;
 	return_order_uuids(fcinfo, &req, 0, -1);
 	return (Datum) 0;
 }
@@ -197,8 +200,8 @@ export_order_uuids(FunctionCallInfo fcinfo, CruxLayout layout)
  * a slice of that selection, positions [first, first + count); NULL count means
  * to the end. The worker exports large selections as slices in parallel.
  */
-static Datum
-export_order_uuids_slice(FunctionCallInfo fcinfo, CruxLayout layout)
+Datum
+crux_export_order_uuids_slice_1_8(PG_FUNCTION_ARGS)
 {
 	CruxRequest req;
 	int64		first;
@@ -206,7 +209,6 @@ export_order_uuids_slice(FunctionCallInfo fcinfo, CruxLayout layout)
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
-	req.layout = layout;
 	first = crux_slice_bound(fcinfo, 1, "first", 0);
 	count = crux_slice_bound(fcinfo, 2, "count", -1);
 	return_order_uuids(fcinfo, &req, first, count);
@@ -214,87 +216,17 @@ export_order_uuids_slice(FunctionCallInfo fcinfo, CruxLayout layout)
 }
 
 /* crux.export_order_count(jsonb) returns bigint: how many orders it covers. */
-static Datum
-export_order_count(FunctionCallInfo fcinfo, CruxLayout layout)
+Datum
+crux_export_order_count_1_8(PG_FUNCTION_ARGS)
 {
 	CruxRequest req;
 	int64		count;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
-	req.layout = layout;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	count = crux_count_export_orders(&req);
 	SPI_finish();
 	PG_RETURN_INT64(count);
-}
-
-/*
- * The entry points each version's SQL functions bind (see crux_get_orders):
- * 1.0 the first, 1.1 the slice and the count, 1.2 all three, suffixed _1_2, and
- * 1.7 all three, suffixed _1_7.
- */
-PG_FUNCTION_INFO_V1(crux_export_order_uuids);
-PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice);
-PG_FUNCTION_INFO_V1(crux_export_order_count);
-PG_FUNCTION_INFO_V1(crux_export_order_uuids_1_2);
-PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice_1_2);
-PG_FUNCTION_INFO_V1(crux_export_order_count_1_2);
-PG_FUNCTION_INFO_V1(crux_export_order_uuids_1_7);
-PG_FUNCTION_INFO_V1(crux_export_order_uuids_slice_1_7);
-PG_FUNCTION_INFO_V1(crux_export_order_count_1_7);
-
-Datum
-crux_export_order_uuids(PG_FUNCTION_ARGS)
-{
-	return export_order_uuids(fcinfo, CRUX_LAYOUT_1_1);
-}
-
-Datum
-crux_export_order_uuids_slice(PG_FUNCTION_ARGS)
-{
-	return export_order_uuids_slice(fcinfo, CRUX_LAYOUT_1_1);
-}
-
-Datum
-crux_export_order_count(PG_FUNCTION_ARGS)
-{
-	return export_order_count(fcinfo, CRUX_LAYOUT_1_1);
-}
-
-Datum
-crux_export_order_uuids_1_2(PG_FUNCTION_ARGS)
-{
-	return export_order_uuids(fcinfo, CRUX_LAYOUT_1_2);
-}
-
-Datum
-crux_export_order_uuids_slice_1_2(PG_FUNCTION_ARGS)
-{
-	return export_order_uuids_slice(fcinfo, CRUX_LAYOUT_1_2);
-}
-
-Datum
-crux_export_order_count_1_2(PG_FUNCTION_ARGS)
-{
-	return export_order_count(fcinfo, CRUX_LAYOUT_1_2);
-}
-
-Datum
-crux_export_order_uuids_1_7(PG_FUNCTION_ARGS)
-{
-	return export_order_uuids(fcinfo, CRUX_LAYOUT_1_7);
-}
-
-Datum
-crux_export_order_uuids_slice_1_7(PG_FUNCTION_ARGS)
-{
-	return export_order_uuids_slice(fcinfo, CRUX_LAYOUT_1_7);
-}
-
-Datum
-crux_export_order_count_1_7(PG_FUNCTION_ARGS)
-{
-	return export_order_count(fcinfo, CRUX_LAYOUT_1_7);
 }

@@ -31,21 +31,21 @@ append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
 static void
 run_page_query(QueryBuilder *qb, const CruxRequest *req, uint32 shape)
 {
-	if (req->layout >= CRUX_LAYOUT_1_2 && req->sort_key == CRUX_SORT_SKU_ID)
+	if (req->sort_key == CRUX_SORT_SKU_ID)
 		crux_run_query_walking_index(qb, shape);
 	else
 		crux_run_query(qb, shape);
 }
 
 /*
- * Where a page reads its orders: the sku_id sort (from version 1.2 on) walks the
+ * Where a page reads its orders: the sku_id sort walks the
  * summaries' index, joined to the orders only when a filter (dates, term) or an
  * export (their ctids) needs the orders' own columns.
  */
 static CruxSource
 page_source(const CruxRequest *req, bool with_ctids)
 {
-	if (req->sort_key != CRUX_SORT_SKU_ID || req->layout < CRUX_LAYOUT_1_2)
+	if (req->sort_key != CRUX_SORT_SKU_ID)
 		return CRUX_FROM_ORDERS;
 	if (with_ctids || req->has_start_date || req->has_end_date || req->term != NULL)
 		return CRUX_FROM_ORDERS_AND_SUMMARIES;
@@ -110,7 +110,7 @@ date_range_is_finite(const CruxRequest *req)
 static bool
 day_index_can_serve(const CruxRequest *req)
 {
-	if (req->status_mask == 0 || req->layout < CRUX_LAYOUT_1_2)
+	if (req->status_mask == 0)
 		return false;
 	if (req->sort_key != CRUX_SORT_DATE || req->term != NULL ||
 		req->n_org_uuids > MAX_MERGED_ORGS)
@@ -154,23 +154,18 @@ walk_would_probe_many(const CruxRequest *req, int64 total)
 
 /*
  * " AND <the summary's order is in the date range>": its day, which the day indexes
- * lead with, and its exact created_date (o.created_date: the summary's own from
- * version 1.7 on, else its order's).
+ * lead with, and its exact created_date (the summary's own).
  */
 static void
 append_summary_date_range(QueryBuilder *qb, const CruxRequest *req)
 {
-	const char *created = req->layout >= CRUX_LAYOUT_1_7 ? "s.created_date" : "o.created_date";
-
 	if (req->has_start_date)
-		appendStringInfo(&qb->sql, " AND s.created_day >= $%d AND %s >= $%d",
+		appendStringInfo(&qb->sql, " AND s.created_day >= $%d AND s.created_date >= $%d",
 						 crux_add_param(qb, DATEOID, DateADTGetDatum(crux_day_floor(req->start_date)), false),
-						 created,
 						 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(req->start_date), false));
 	if (req->has_end_date)
-		appendStringInfo(&qb->sql, " AND s.created_day <= $%d AND %s < $%d",
+		appendStringInfo(&qb->sql, " AND s.created_day <= $%d AND s.created_date < $%d",
 						 crux_add_param(qb, DATEOID, DateADTGetDatum(crux_day_floor(req->end_date)), false),
-						 created,
 						 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(req->end_date), false));
 }
 
@@ -181,28 +176,18 @@ append_summary_date_range(QueryBuilder *qb, const CruxRequest *req)
  * and its status masks tested index-only; the matches are sorted within their day
  * by their exact created_date (incremental sort), which gives the date order since
  * a day is the UTC day of created_date. Orders without line items never match a
- * status filter, as the index (status_mask <> 0) says. From version 1.7 on the
- * index includes created_date and the walk reads nothing else; before, each
- * matching order is read by its uuid for it (OFFSET 0 keeps the date range out of
- * that lookup: the planner would otherwise read the whole range of the orders'
- * date index for every match).
+ * status filter, as the index (status_mask <> 0) says. The index includes
+ * created_date, so the walk reads nothing else.
  */
 static void
 append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int org)
 {
 	const char *dir = req->sort_asc ? "ASC" : "DESC";
 
-	if (req->layout >= CRUX_LAYOUT_1_7)
-		appendStringInfoString(&qb->sql,
-							   "SELECT s.order_uuid AS uuid, s.created_day, s.created_date AS created_date"
-							   " FROM crux.order_summaries s, LATERAL (SELECT s.order_uuid AS uuid,"
-							   " s.created_date) o WHERE s.status_mask <> 0");
-	else
-		appendStringInfoString(&qb->sql,
-							   "SELECT o.uuid, s.created_day, o.created_date FROM crux.order_summaries s"
-							   " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date FROM crux.orders o"
-							   "                      WHERE o.uuid = s.order_uuid OFFSET 0) o"
-							   " WHERE s.status_mask <> 0");
+	appendStringInfoString(&qb->sql,
+						   "SELECT s.order_uuid AS uuid, s.created_day, s.created_date AS created_date"
+						   " FROM crux.order_summaries s, LATERAL (SELECT s.order_uuid AS uuid,"
+						   " s.created_date) o WHERE s.status_mask <> 0");
 	crux_append_status_test(qb, req, "s.status_mask",
 							crux_add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	append_summary_date_range(qb, req);
@@ -389,7 +374,7 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
 /*
  * A status filter under the status or uuid sort, whose orders are walked in the
  * sort's order and each one's summary probed: page_end / share probes, many for a
- * sparse filter. From version 1.7 on its matches can instead be collected from the
+ * sparse filter. Its matches can instead be collected from the
  * summaries' day index (every entry of the caller's orders tested index-only, the
  * matches read for their status) and sorted; chosen when that costs less, the
  * index entry counted at a twentieth of a probe. Both counts come from the count
@@ -398,7 +383,7 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
 static bool
 matches_can_be_collected(const CruxRequest *req)
 {
-	if (req->status_mask == 0 || req->layout < CRUX_LAYOUT_1_7 || req->term != NULL)
+	if (req->status_mask == 0 || req->term != NULL)
 		return false;
 	if (req->sort_key != CRUX_SORT_STATUS && req->sort_key != CRUX_SORT_UUID)
 		return false;

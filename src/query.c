@@ -8,10 +8,9 @@
  *
  * All SQL here is schema-qualified and runs with search_path = pg_catalog, pg_temp
  * (set on the API functions), and as the caller, so row-level security applies.
- * The filters read the per-order summaries that the line-item triggers keep
- * (status_mask, min_sku_id), so a status filter is one integer test per order:
- * columns of crux.orders up to version 1.1, rows of crux.order_summaries from 1.2
- * on; req->layout says which.
+ * The filters read the per-order summaries that the line-item triggers keep in
+ * crux.order_summaries (status_mask, min_sku_id), so a status filter is one
+ * integer test per order.
  */
 #include "postgres.h"
 
@@ -38,7 +37,7 @@ typedef struct PlanCacheEntry
 } PlanCacheEntry;
 
 static HTAB *plan_cache = NULL;
-static SPIPlanPtr details_plans[CRUX_LAYOUT_1_2 + 1];	/* 1.7 reads as 1.2 */
+static SPIPlanPtr details_plan = NULL;
 
 
 /*
@@ -65,7 +64,7 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	if (kind == QUERY_COUNT_FROM_COUNTS)
 		shape |= 1 << 10;
 	/* bit 11: all-retailer counts (count_orders_from_buckets) */
-	shape |= (uint32) req->layout << 12;	/* 2 bits */
+	/* bits 12 and 13: free */
 	/* bit 14: the selection with the orders' ctids (run_order_uuid_query) */
 	shape |= (req->n_org_uuids > 1 ? 1 : 0) << 15;
 	/* bit 16: the term's matches counted with their page (run_term_page_query) */
@@ -119,7 +118,7 @@ crux_append_status_test(QueryBuilder *qb, const CruxRequest *req, const char *ma
 
 /*
  * An order's status mask, for a status filter. Up to 1.1 a column of crux.orders.
- * From 1.2 on, when the orders are walked in another order than the sku_id sort's,
+ * When the orders are walked in another order than the sku_id sort's,
  * a probe of the order's summary row by primary key: the planner cannot estimate
  * how many orders a mask test keeps, and given a join it may read all of a
  * retailer's summaries and sort, where walking the orders in page order and
@@ -128,15 +127,13 @@ crux_append_status_test(QueryBuilder *qb, const CruxRequest *req, const char *ma
 const char *
 crux_status_mask_expression(const CruxRequest *req, bool joined_summaries)
 {
-	if (req->layout < CRUX_LAYOUT_1_2)
-		return "o.status_mask";
 	if (joined_summaries)
 		return "s.status_mask";
 	return "(SELECT s.status_mask FROM crux.order_summaries s WHERE s.order_uuid = o.uuid)";
 }
 
 /*
- * " FROM crux.orders o", joined to the orders' summaries (version 1.2 on) for the
+ * " FROM crux.orders o", joined to the orders' summaries for the
  * sku_id sort, which walks their index on min_sku_id: every order has its summary
  * row, so the join keeps every order. Without a filter on the orders' own columns
  * the sku_id sort reads the summaries alone: the same orders (a summary row is
@@ -210,9 +207,8 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 					 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d"
 					 " UNION SELECT $%d WHERE $%d IS NOT NULL) m"
 					 " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date, o.status, o.retailer_uuid,"
-					 " o.ctid%s FROM crux.orders o WHERE o.uuid = m.uuid OFFSET 0) o",
-					 t, t, u, u,
-					 req->layout < CRUX_LAYOUT_1_2 ? ", o.min_sku_id, o.status_mask" : "");
+					 " o.ctid FROM crux.orders o WHERE o.uuid = m.uuid OFFSET 0) o",
+					 t, t, u, u);
 	if (source == CRUX_FROM_ORDERS_AND_SUMMARIES)
 		appendStringInfoString(&qb->sql, " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
 	else if (source != CRUX_FROM_ORDERS)
@@ -256,7 +252,7 @@ crux_sort_expression(const CruxRequest *req)
 		case CRUX_SORT_STATUS:
 			return "o.status COLLATE \"C\"";
 		case CRUX_SORT_SKU_ID:
-			return req->layout >= CRUX_LAYOUT_1_2 ? "s.min_sku_id" : "o.min_sku_id";
+			return "s.min_sku_id";
 		case CRUX_SORT_UUID:
 			return "o.uuid";
 	}
@@ -337,7 +333,7 @@ crux_run_query(QueryBuilder *qb, uint32 shape)
 
 /*
  * Runs a query with enable_sort off, so that its rows come in the order of an
- * index walk: the sku_id sort from version 1.2 on. Row-level security's
+ * index walk: the sku_id sort. Row-level security's
  * retailer test is a parameter the planner guesses at 1% of the rows; it then
  * prefers reading all of a retailer's order summaries and sorting them (300 ms
  * for a retailer with a third of 1,000,000 orders) to walking the index on
@@ -387,36 +383,31 @@ summary_join \
 " ORDER BY p.n, li.position, li.uuid,"\
 "          t.shipping_date NULLS LAST, t.tracking_number COLLATE \"C\", t.uuid"
 
-/* by layout: the summaries as columns of crux.orders, or their own table */
-static const char *const details_sql[CRUX_LAYOUT_1_2 + 1] = {
-	DETAILS_SQL("o", ""),
-	DETAILS_SQL("o", ""),
-	DETAILS_SQL("s", "  LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid")
-};
+static const char *const details_sql =
+	DETAILS_SQL("s", "  LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
 
 SPITupleTable *
-crux_fetch_order_details(CruxLayout layout, Datum *uuids, int n_uuids)
+crux_fetch_order_details(Datum *uuids, int n_uuids)
 {
 	Datum		arg;
 	int			rc;
 
-	layout = Min(layout, CRUX_LAYOUT_1_2);	/* the same details from 1.2 on */
-	if (details_plans[layout] == NULL)
+	if (details_plan == NULL)
 	{
 		Oid			argtype = UUIDARRAYOID;
-		SPIPlanPtr	plan = SPI_prepare(details_sql[layout], 1, &argtype);
+		SPIPlanPtr	plan = SPI_prepare(details_sql, 1, &argtype);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for the order details: %s",
 				 SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		details_plans[layout] = plan;
+		details_plan = plan;
 	}
 
 	arg = PointerGetDatum(construct_array(uuids, n_uuids, UUIDOID, UUID_LEN, false,
 										  TYPALIGN_CHAR));
-	rc = SPI_execute_plan(details_plans[layout], &arg, NULL, true, 0);
+	rc = SPI_execute_plan(details_plan, &arg, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_tuptable;

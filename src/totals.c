@@ -156,42 +156,28 @@ caller_sees_all_orders(void)
 }
 
 /*
- * " + (sum of the <kind> buckets with period in [$from, $to))". From version 1.2
- * on a bucket is one row holding a count per status mask (crux.count_matching
- * sums those the filter matches), and crux.order_counts holds months only.
+ * " + (sum of the <kind> buckets with period in [$from, $to))": a bucket is one
+ * row holding a count per status mask (crux.count_matching sums those the filter
+ * matches), and crux.order_counts holds months only.
  */
 static void
 append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
 				  char kind, int from, int to, int mask, int orgs)
 {
-	if (req->layout >= CRUX_LAYOUT_1_2)
-	{
-		char		mask_text[16] = "0";
+	char		mask_text[16] = "0";
 
-		if (mask > 0)
-			snprintf(mask_text, sizeof(mask_text), "$%d", mask);
-		appendStringInfo(&qb->sql,
-						 " + (SELECT coalesce(sum(crux.count_matching(c.counts, %s::smallint,"
-						 " %d::smallint)), 0)::bigint FROM %s c WHERE",
-						 mask_text, (int) req->conjunction,
-						 all_retailers ? "crux.order_counts_all" : "crux.order_counts");
-		if (all_retailers)
-			appendStringInfo(&qb->sql, " c.period_kind = '%c' AND", kind);
-		else if (kind != 'm')
-			elog(ERROR, "no day buckets per retailer from version 1.2 on");
-		appendStringInfo(&qb->sql, " c.period >= $%d AND c.period < $%d", from, to);
-		if (orgs > 0)
-			appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
-		appendStringInfoChar(&qb->sql, ')');
-		return;
-	}
-	appendStringInfo(&qb->sql,
-					 " + (SELECT coalesce(sum(c.n), 0)::bigint FROM %s c"
-					 " WHERE c.period_kind = '%c' AND c.period >= $%d AND c.period < $%d",
-					 all_retailers ? "crux.order_counts_all" : "crux.order_counts",
-					 kind, from, to);
 	if (mask > 0)
-		crux_append_status_test(qb, req, "c.status_mask", mask);
+		snprintf(mask_text, sizeof(mask_text), "$%d", mask);
+	appendStringInfo(&qb->sql,
+					 " + (SELECT coalesce(sum(crux.count_matching(c.counts, %s::smallint,"
+					 " %d::smallint)), 0)::bigint FROM %s c WHERE",
+					 mask_text, (int) req->conjunction,
+					 all_retailers ? "crux.order_counts_all" : "crux.order_counts");
+	if (all_retailers)
+		appendStringInfo(&qb->sql, " c.period_kind = '%c' AND", kind);
+	else if (kind != 'm')
+		elog(ERROR, "no day buckets per retailer");
+	appendStringInfo(&qb->sql, " c.period >= $%d AND c.period < $%d", from, to);
 	if (orgs > 0)
 		appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
 	appendStringInfoChar(&qb->sql, ')');
@@ -199,10 +185,10 @@ append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
 
 /*
  * " + (the caller's orders of the whole days [$from, $to))", counted index-only:
- * from version 1.2 on, the counts per retailer keep months only. With a status
- * filter from crux.order_summaries' index (retailer_uuid, created_day, status_mask),
- * which row-level security's retailer test leads into; from 1.3 on it holds only
- * orders with line items (status_mask <> 0), which every status filter implies.
+ * the counts per retailer keep months only. With a status filter from
+ * crux.order_summaries' index (retailer_uuid, created_day, status_mask), which
+ * row-level security's retailer test leads into; it holds only orders with line
+ * items (status_mask <> 0), which every status filter implies.
  * Without one from crux.orders' index (retailer_uuid, created_date, uuid), between
  * the days' UTC midnights.
  */
@@ -258,7 +244,7 @@ append_partial_day_count(QueryBuilder *qb, const CruxRequest *req, const CountRa
 
 /*
  * " + (the orders of [from, to), a part of one day, that a status filter keeps)",
- * from version 1.7 on, counted index-only from the summaries' day index, which
+ * counted index-only from the summaries' day index, which
  * includes created_date. A range at an infinite bound is empty (from = to): its
  * day is then NULL, and nothing is read.
  */
@@ -284,8 +270,8 @@ append_partial_day_summary_count(QueryBuilder *qb, const CruxRequest *req,
 
 /*
  * The count from the buckets the triggers keep (crux.order_counts): whole months
- * and days summed from a few hundred bucket rows (from 1.2 on, a tenant's whole
- * days counted index-only from its order summaries), the partial days at the ends
+ * and days summed from a few hundred bucket rows (a tenant's whole days counted
+ * index-only from its order summaries), the partial days at the ends
  * of the range counted from crux.orders. Exact: the buckets change in the same
  * transactions as the orders, and this runs in the same snapshot as the page.
  */
@@ -317,7 +303,7 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 
 	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
 	append_bucket_sum(&qb, req, all_retailers, 'm', month_from, month_to, mask, orgs);
-	if (all_retailers || req->layout < CRUX_LAYOUT_1_2)
+	if (all_retailers)
 	{
 		append_bucket_sum(&qb, req, all_retailers, 'd', day_from, month_from, mask, orgs);
 		append_bucket_sum(&qb, req, all_retailers, 'd', month_to, day_to, mask, orgs);
@@ -328,7 +314,7 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 		append_summary_day_count(&qb, req, month_to, day_to, mask, orgs);
 	}
 
-	if (mask > 0 && req->layout >= CRUX_LAYOUT_1_7)
+	if (mask > 0)
 	{
 		append_partial_day_summary_count(&qb, req, r->start, r->first_midnight, mask, orgs);
 		append_partial_day_summary_count(&qb, req, r->last_midnight, r->end, mask, orgs);
@@ -344,16 +330,15 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 }
 
 /*
- * The number of matching orders. With the count tables (version 1.1 on), from
- * the buckets unless the request searches a term, whose matches are few and are
- * counted directly.
+ * The number of matching orders: from the count tables' buckets unless the
+ * request searches a term, whose matches are few and are counted directly.
  */
 int64
 crux_count_orders(const CruxRequest *req)
 {
 	CountRanges ranges;
 
-	if (req->layout >= CRUX_LAYOUT_1_1 && req->term == NULL && split_date_range(req, &ranges))
+	if (req->term == NULL && split_date_range(req, &ranges))
 		return count_orders_from_buckets(req, &ranges);
 	return count_orders_directly(req);
 }

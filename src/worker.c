@@ -240,7 +240,6 @@ static void
 free_job(Job *job)
 {
 	free(job->request);
-	free(job->select_list);
 	free(job->requested_by);
 	free(job->claims);
 	free(job->email);
@@ -296,8 +295,6 @@ claim_job(PGconn *conn, const Options *opt, Job *job)
 			  "                  ORDER BY q.created_at"
 			  "                  FOR UPDATE SKIP LOCKED LIMIT 1)"
 			  " RETURNING j.uuid, j.attempts, j.request::text,"
-			  "   coalesce((SELECT string_agg(quote_ident(f), ', ' ORDER BY n)"
-			  "               FROM unnest(j.fields) WITH ORDINALITY AS x(f, n)), '*'),"
 			  "   j.requested_by, j.claims::text, j.email, j.organization_uuid::text",
 			  2, params);
 	if (res == NULL || PQntuples(res) == 0)
@@ -309,11 +306,10 @@ claim_job(PGconn *conn, const Options *opt, Job *job)
 	snprintf(job->uuid, sizeof(job->uuid), "%s", PQgetvalue(res, 0, 0));
 	job->attempt = atoi(PQgetvalue(res, 0, 1));
 	job->request = dup_or_null(res, 2);
-	job->select_list = dup_or_null(res, 3);
-	job->requested_by = dup_or_null(res, 4);
-	job->claims = dup_or_null(res, 5);
-	job->email = dup_or_null(res, 6);
-	job->organization = dup_or_null(res, 7);
+	job->requested_by = dup_or_null(res, 3);
+	job->claims = dup_or_null(res, 4);
+	job->email = dup_or_null(res, 5);
+	job->organization = dup_or_null(res, 6);
 	PQclear(res);
 	return true;
 }

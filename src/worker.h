@@ -39,7 +39,6 @@ typedef struct Job
 	char		uuid[64];
 	int			attempt;
 	char	   *request;		/* jsonb as text */
-	char	   *select_list;	/* quoted column names, or "*" */
 	char	   *requested_by;
 	char	   *claims;			/* NULL for roles without claims */
 	char	   *email;			/* NULL: the file alone */

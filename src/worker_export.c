@@ -1,9 +1,8 @@
 /*
  * worker_export.c
  *		crux-export-worker's exports: a job's CSV selection, run as its requester,
- *		streamed into the output file in one piece or by parallel slices that share
- *		one exported snapshot (from crux.export_csv's chunks, or from COPY ... TO
- *		STDOUT on versions before 1.5).
+ *		streamed from crux.export_csv's chunks into the output file in one piece
+ *		or by parallel slices that share one exported snapshot.
  */
 #define _GNU_SOURCE				/* asprintf */
 
@@ -17,30 +16,6 @@
 
 #include "worker.h"
 #include "worker_output.h"
-
-/* Which crux.export_csv the database has. */
-typedef enum CsvFunction
-{
-	CSV_FUNCTION_NONE,			/* before 1.5: COPY of crux_export_rows */
-	CSV_FUNCTION_1_5,			/* COPY's bytes in the session's settings */
-	CSV_FUNCTION_1_8			/* the API's forms, formula_safe */
-} CsvFunction;
-
-/* The schema crux_export_rows lives in (the extension's schema), quoted. */
-static char *
-api_schema(PGconn *conn)
-{
-	PGresult   *res = run(conn, PGRES_TUPLES_OK,
-						  "SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
-						  " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-						  " WHERE e.extname = 'crux_orders'", 0, NULL);
-	char	   *schema = NULL;
-
-	if (res != NULL && PQntuples(res) == 1)
-		schema = strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return schema;
-}
 
 /*
  * Whether the session, acting as the requester, still acts for the job's
@@ -103,50 +78,6 @@ become_requester(PGconn *conn, const Job *job, const char *work_mem, char **erro
 	return requester_still_acts(conn, job, error);
 }
 
-/*
- * Runs a COPY ... TO STDOUT and streams it into the writer's part of the file.
- * Returns the number of data rows (header excluded), or -1 with *error set (a
- * failed write leaves *error NULL: output_join reports it).
- */
-static long
-copy_to_output(PGconn *conn, const char *sql, OutputWriter *w, bool header,
-			   Lease *lease, const char *label, long *bytes, char **error)
-{
-	PGresult   *res = PQexec(conn, sql);
-	char	   *buf;
-	int			len;
-	long		rows = header ? -1 : 0;
-	bool		written = true;
-
-	*bytes = 0;
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-	{
-		*error = strdup(PQerrorMessage(conn));
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
-	/* read all of the COPY, even after a failed write, so the connection stays usable */
-	while ((len = PQgetCopyData(conn, &buf, 0)) > 0)
-	{
-		written = written && output_write(w, buf, len);
-		PQfreemem(buf);
-		*bytes += len;
-		if (++rows > 0)
-			lease_add_rows(lease, 1);
-		if (rows > 0 && rows % 500000 == 0)
-			log_msg("export %s: %ld rows so far", label, rows);
-	}
-	res = PQgetResult(conn);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-	{
-		*error = strdup(PQerrorMessage(conn));
-		rows = -1;
-	}
-	PQclear(res);
-	return written ? rows : -1;
-}
-
 /* A 4-byte big-endian integer of a binary result. */
 static uint32_t
 read_uint32(const char *p)
@@ -178,15 +109,15 @@ parse_chunk(const char *value, int len, long *rows, const char **csv, int *csv_l
 }
 
 /*
- * Streams crux.export_csv (version 1.5 on) for positions [first, first + count)
- * of the selection (count < 0: to the end) into the writer's part of the file:
+ * Streams crux.export_csv for positions [first, first + count) of the
+ * selection (count < 0: to the end) into the writer's part of the file:
  * its chunks arrive one at a time (single-row mode, binary) and are written as
  * they come. Returns the number of data rows, or -1 with *error set (a failed
  * write leaves *error NULL: output_join reports it).
  */
 static long
 chunks_to_output(PGconn *conn, long long first, long long count, bool header,
-				 CsvFunction csv_function, const Options *opt, const Job *job, OutputWriter *w,
+				 const Options *opt, const Job *job, OutputWriter *w,
 				 const char *label, long *bytes, char **error)
 {
 	char		first_text[32];
@@ -201,14 +132,10 @@ chunks_to_output(PGconn *conn, long long first, long long count, bool header,
 	*bytes = 0;
 	snprintf(first_text, sizeof(first_text), "%lld", first);
 	snprintf(count_text, sizeof(count_text), "%lld", count);
-	if (!PQsendQueryParams(conn, csv_function == CSV_FUNCTION_1_8 ?
-						   "SELECT crux.export_csv("
+	if (!PQsendQueryParams(conn, "SELECT crux.export_csv("
 						   "current_setting('crux_export.request')::jsonb,"
-						   " $1::bigint, $2::bigint, $3::boolean, $4::boolean)" :
-						   "SELECT crux.export_csv("
-						   "current_setting('crux_export.request')::jsonb,"
-						   " $1::bigint, $2::bigint, $3::boolean)",
-						   csv_function == CSV_FUNCTION_1_8 ? 4 : 3, NULL, params, NULL, NULL, 1) ||
+						   " $1::bigint, $2::bigint, $3::boolean, $4::boolean)",
+						   4, NULL, params, NULL, NULL, 1) ||
 		!PQsetSingleRowMode(conn))
 	{
 		*error = strdup(PQerrorMessage(conn));
@@ -258,7 +185,6 @@ typedef struct Slice
 	long long	count;
 	OutputWriter *writer;		/* its part of the export's file */
 	bool		header;
-	CsvFunction csv_function;
 	long		rows;			/* out: data rows, or -1 */
 	long		bytes;
 	char	   *error;
@@ -291,23 +217,10 @@ export_slice_on(PGconn *conn, Slice *slice)
 	else if (PQclear(res), become_requester(conn, slice->job, slice->opt->work_mem,
 											&slice->error) != 1)
 		;
-	else if (slice->csv_function != CSV_FUNCTION_NONE)
-		slice->rows = chunks_to_output(conn, slice->first, slice->count, slice->header,
-									   slice->csv_function, slice->opt, slice->job,
-									   slice->writer, label, &slice->bytes, &slice->error);
 	else
-	{
-		if (asprintf(&sql, "COPY (SELECT %s FROM crux.export_rows("
-					 "current_setting('crux_export.request')::jsonb, %lld, %lld))"
-					 " TO STDOUT (FORMAT csv%s)", slice->job->select_list,
-					 slice->first, slice->count,
-					 slice->header ? ", HEADER" : "") < 0)
-			abort();
-		slice->rows = copy_to_output(conn, sql, slice->writer, slice->header,
-									 slice->job->lease, label,
-									 &slice->bytes, &slice->error);
-		free(sql);
-	}
+		slice->rows = chunks_to_output(conn, slice->first, slice->count, slice->header,
+									   slice->opt, slice->job, slice->writer, label,
+									   &slice->bytes, &slice->error);
 }
 
 static void *
@@ -339,7 +252,7 @@ export_slice(void *arg)
  */
 static long
 write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long orders,
-					CsvFunction csv_function, const char *tmp_path, long *bytes, char **error)
+					const char *tmp_path, long *bytes, char **error)
 {
 	PGresult   *res = run(conn, PGRES_TUPLES_OK, "SELECT pg_export_snapshot()", 0, NULL);
 	ExportOutput *out;
@@ -366,7 +279,7 @@ write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long 
 			.first = orders * k / opt->jobs,
 			.count = orders * (k + 1) / opt->jobs - orders * k / opt->jobs,
 			.writer = output_writer(out, k),
-			.header = k == 0, .csv_function = csv_function, .rows = -1
+			.header = k == 0, .rows = -1
 		};
 		if (pthread_create(&threads[k], NULL, export_slice, &slices[k]) != 0)
 			abort();
@@ -394,14 +307,12 @@ write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long 
 }
 
 /*
- * The requester's selection in one piece on this connection, into tmp_path:
- * crux.export_csv's chunks, or with copy_sql (versions before 1.5) a COPY.
+ * The requester's selection in one piece on this connection, into tmp_path.
  * Returns the number of data rows, or -1 with *error set.
  */
 static long
-write_csv_in_one_piece(PGconn *conn, const char *copy_sql, CsvFunction csv_function,
-					   const Options *opt, const Job *job, const char *tmp_path,
-					   long *bytes, char **error)
+write_csv_in_one_piece(PGconn *conn, const Options *opt, const Job *job,
+					   const char *tmp_path, long *bytes, char **error)
 {
 	ExportOutput *out = output_create(tmp_path, 1, error);
 	OutputWriter *w;
@@ -410,11 +321,7 @@ write_csv_in_one_piece(PGconn *conn, const char *copy_sql, CsvFunction csv_funct
 	if (out == NULL)
 		return -1;
 	w = output_writer(out, 0);
-	if (copy_sql == NULL)
-		rows = chunks_to_output(conn, 0, -1, true, csv_function, opt, job, w, job->uuid,
-								bytes, error);
-	else
-		rows = copy_to_output(conn, copy_sql, w, true, job->lease, job->uuid, bytes, error);
+	rows = chunks_to_output(conn, 0, -1, true, opt, job, w, job->uuid, bytes, error);
 	if (!output_writer_done(w, rows >= 0))
 		rows = -1;
 	if (!output_join(out, error))
@@ -423,6 +330,35 @@ write_csv_in_one_piece(PGconn *conn, const char *copy_sql, CsvFunction csv_funct
 	if (rows < 0 && *error == NULL)
 		*error = strdup("the export failed");
 	return rows;
+}
+
+/*
+ * Whether the database's crux_orders is the version this worker serves (it has
+ * crux.export_csv with formula_safe); if not, *error names the update to run.
+ */
+static bool
+database_is_current(PGconn *conn, char **error)
+{
+	PGresult   *res = run(conn, PGRES_TUPLES_OK,
+						  "SELECT to_regprocedure('crux.export_csv(jsonb,bigint,bigint,boolean,boolean)')"
+						  "       IS NOT NULL,"
+						  "       (SELECT extversion FROM pg_catalog.pg_extension"
+						  "         WHERE extname = 'crux_orders')", 0, NULL);
+	bool		current;
+
+	if (res == NULL)
+	{
+		*error = strdup(PQerrorMessage(conn));
+		return false;
+	}
+	current = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (!current &&
+		asprintf(error, "crux_orders in this database is at version %s; this worker needs"
+				 " 1.8: run ALTER EXTENSION crux_orders UPDATE",
+				 PQgetisnull(res, 0, 1) ? "none" : PQgetvalue(res, 0, 1)) < 0)
+		abort();
+	PQclear(res);
+	return current;
 }
 
 /*
@@ -435,68 +371,28 @@ long
 write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path,
 		  long *bytes, char **error)
 {
-	char	   *schema = api_schema(conn);
-	char	   *sql = NULL;
-	long		rows;
-	CsvFunction csv_function;
-	PGresult   *has_csv_function;
-
 	*bytes = 0;
-	if (schema == NULL)
-	{
-		*error = strdup("the crux_orders extension is not installed in this database");
+	if (!database_is_current(conn, error))
 		return -1;
-	}
-	has_csv_function = run(conn, PGRES_TUPLES_OK,
-						   "SELECT CASE WHEN to_regprocedure('crux.export_csv(jsonb,bigint,bigint,boolean,boolean)')"
-						   "                 IS NOT NULL THEN 2"
-						   "            WHEN to_regprocedure('crux.export_csv(jsonb,bigint,bigint,boolean)')"
-						   "                 IS NOT NULL THEN 1 ELSE 0 END", 0, NULL);
-	if (has_csv_function == NULL)
-	{
-		*error = strdup(PQerrorMessage(conn));
-		free(schema);
-		return -1;
-	}
-	csv_function = (CsvFunction) atoi(PQgetvalue(has_csv_function, 0, 0));
-	PQclear(has_csv_function);
 	if (opt->jobs > 1)
 	{
-		/*
-		 * slices need crux.export_rows (version 1.1 on). Not crux.export_rows_bulk
-		 * (1.2): its hash joins and sort of the wide rows measured slower.
-		 */
 		PGresult   *res = run(conn, PGRES_TUPLES_OK,
 							  "SELECT crux.export_order_count("
-							  "current_setting('crux_export.request')::jsonb)"
-							  " WHERE to_regprocedure('crux.export_rows(jsonb,bigint,bigint)')"
-							  "       IS NOT NULL", 0, NULL);
-		long long	orders = -1;
+							  "current_setting('crux_export.request')::jsonb)", 0, NULL);
+		long long	orders;
 
 		if (res == NULL)
 		{
 			*error = strdup(PQerrorMessage(conn));
-			free(schema);
 			return -1;
 		}
-		if (PQntuples(res) == 1)
-			orders = atoll(PQgetvalue(res, 0, 0));
+		orders = atoll(PQgetvalue(res, 0, 0));
 		PQclear(res);
 		if (orders >= opt->slice_orders * opt->jobs)
 		{
-			free(schema);
 			log_msg("export %s: %lld orders in %d slices", job->uuid, orders, opt->jobs);
-			return write_csv_in_slices(conn, opt, job, orders, csv_function, tmp_path,
-									   bytes, error);
+			return write_csv_in_slices(conn, opt, job, orders, tmp_path, bytes, error);
 		}
 	}
-	if (csv_function == CSV_FUNCTION_NONE &&
-		asprintf(&sql, "COPY (SELECT %s FROM %s.crux_export_rows("
-				 "current_setting('crux_export.request')::jsonb)) TO STDOUT (FORMAT csv, HEADER)",
-				 job->select_list, schema) < 0)
-		abort();
-	free(schema);
-	rows = write_csv_in_one_piece(conn, sql, csv_function, opt, job, tmp_path, bytes, error);
-	free(sql);
-	return rows;
+	return write_csv_in_one_piece(conn, opt, job, tmp_path, bytes, error);
 }
