@@ -4,7 +4,7 @@
 
 EXTENSION = crux_orders
 MODULE_big = crux_orders
-OBJS = src/crux_orders.o src/request.o src/formats.o src/query.o src/totals.o src/pages.o src/tenancy.o src/output.o src/export.o src/summaries.o src/counts.o src/tracking.o src/csv.o src/csv_cells.o src/versions.o
+OBJS = src/crux_orders.o src/request.o src/formats.o src/query.o src/totals.o src/pages.o src/tenancy.o src/output.o src/export.o src/summaries.o src/counts.o src/tracking.o src/csv.o src/csv_cells.o src/export_columns.o src/versions.o
 DATA = $(wildcard src/crux_orders--*.sql)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -23,14 +23,21 @@ $(OBJS): src/crux_orders.h src/query.h src/csv.h
 
 # The export worker, a client program: its own build rule, installed next to
 # PostgreSQL's programs (pg_config --bindir).
+# The test build, crux-export-worker-test, adds the hooks the worker's tests use
+# (CRUX_WORKER_TEST_HOOKS); it is built here and never installed.
 WORKER = src/crux-export-worker
-EXTRA_CLEAN = $(WORKER)
-all: $(WORKER)
-WORKER_SRCS = src/worker.c src/worker_export.c src/worker_lease.c src/worker_mail.c \
-	src/worker_output.c
+WORKER_TEST = src/crux-export-worker-test
+EXTRA_CLEAN = $(WORKER) $(WORKER_TEST)
+all: $(WORKER) $(WORKER_TEST)
+WORKER_SRCS = src/worker_main.c src/worker_queue.c src/worker_export.c src/worker_lease.c \
+	src/worker_mail.c src/worker_output.c
+WORKER_BUILD = $(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror \
+	-I$(shell $(PG_CONFIG) --includedir) $(WORKER_SRCS) \
+	-L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl -pthread
 $(WORKER): $(WORKER_SRCS) src/worker.h src/worker_output.h
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
-		-o $@ $(WORKER_SRCS) -L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl -pthread
+	$(WORKER_BUILD) -o $@
+$(WORKER_TEST): $(WORKER_SRCS) src/worker.h src/worker_output.h
+	$(WORKER_BUILD) -DCRUX_WORKER_TEST_HOOKS -o $@
 install: install-worker
 install-worker: $(WORKER)
 	$(INSTALL_PROGRAM) $(WORKER) '$(DESTDIR)$(bindir)/crux-export-worker'

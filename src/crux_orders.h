@@ -75,8 +75,27 @@ typedef struct CruxRequest
 } CruxRequest;
 
 /* The columns of an export row (type crux.export_row), in order. */
+/*
+ * export_columns.c: the export's columns, in CSV order. The orders' columns come
+ * first (CRUX_N_ORDER_FIELDS of them, is_allocated computed among them), then
+ * the line items', then the tracking numbers, last.
+ */
 #define CRUX_N_EXPORT_FIELDS 39
-extern const char *const crux_export_fields[CRUX_N_EXPORT_FIELDS];
+#define CRUX_N_ORDER_FIELDS 23
+typedef enum CruxColumnSource
+{
+	CRUX_COLUMN_OF_ORDER,
+	CRUX_COLUMN_COMPUTED,		/* is_allocated, from the order's line items */
+	CRUX_COLUMN_OF_LINE_ITEM,
+	CRUX_COLUMN_OF_TRACKING		/* the line item's tracking numbers, joined */
+} CruxColumnSource;
+typedef struct CruxExportColumn
+{
+	const char *name;
+	CruxColumnSource source;
+	const char *expression;		/* in the query of its source */
+} CruxExportColumn;
+extern const CruxExportColumn crux_export_columns[CRUX_N_EXPORT_FIELDS];
 
 /*
  * The columns of the order-details query (query.c), one row per tracking number,
@@ -151,6 +170,8 @@ extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 							   CruxRequest *req);
 
 /* query.c: run inside SPI_connect()/SPI_finish() */
+extern SPIPlanPtr crux_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
+								 Oid *argtypes, int cursor_options);
 extern int64 crux_count_orders(const CruxRequest *req);
 extern int64 crux_count_and_page(const CruxRequest *req, Datum **uuids,
 								 int *n_uuids);

@@ -44,54 +44,85 @@
 
 #define ORDERS_PER_BATCH 1000
 
-/* The first line-item column of crux.export_row, and the tracking numbers. */
-#define FIRST_LINE_ITEM_FIELD 23
-#define TRACKING_FIELD 38
+/* Where crux_export_columns puts is_allocated and the tracking numbers. */
 #define IS_ALLOCATED_FIELD 2
+#define TRACKING_FIELD (CRUX_N_EXPORT_FIELDS - 1)
+
+/*
+ * Column i of the orders' query is export column i, for i < N_ORDER_COLUMNS
+ * (is_allocated, computed here, is a NULL stand-in). Column 0 of the line
+ * items' query is the order, column k (1 to N_LINE_ITEM_FIELDS) export column
+ * N_ORDER_COLUMNS + k - 1, then whether the line item is unallocated and its
+ * position.
+ */
+#define N_ORDER_COLUMNS CRUX_N_ORDER_FIELDS
+#define N_LINE_ITEM_FIELDS (CRUX_N_EXPORT_FIELDS - CRUX_N_ORDER_FIELDS - 1)
+#define N_LINE_ITEM_COLUMNS (N_LINE_ITEM_FIELDS + 3)
+#define LI_ORDER 0
+#define LI_UUID 1
+#define LI_UNALLOCATED (N_LINE_ITEM_FIELDS + 1)
+#define LI_POSITION (N_LINE_ITEM_FIELDS + 2)
 
 /*
  * The orders of a batch, by the ctids the selection found them at (in the same
  * snapshot): one TID scan of the batch, in ctid order, instead of a primary-key
- * descent per order; they are put back in selection order here. Column i is
- * export field i for i < FIRST_LINE_ITEM_FIELD (is_allocated, computed here, is
- * a NULL stand-in).
+ * descent per order; they are put back in selection order here.
  */
-static const char *const orders_sql =
-"SELECT o.uuid, o.status, NULL::pg_catalog.bool, o.purchase_order_id, o.created_date,"
-"       o.notes, o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee, r.name,"
-"       o.retailer_uuid, u.name, u.email, o.address_name, o.address_business_name,"
-"       o.address_address1, o.address_address2, o.address_city, o.address_state,"
-"       o.address_postal_code, o.address_phone_number, o.shipping_carrier,"
-"       o.shipping_method"
-"  FROM crux.orders o"
-"  LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid"
-"  LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid"
-" WHERE o.ctid OPERATOR(pg_catalog.=) ANY ($1)";
+#define ORDERS_FROM \
+"  FROM crux.orders o" \
+"  LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid" \
+"  LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid" \
+" WHERE o.ctid OPERATOR(pg_catalog.=) ANY ($1)"
 
 /*
  * The line items of a batch's orders, in no particular order: they are grouped
  * by order and sorted by position and uuid here. Without an ORDER BY the plan is
  * a bitmap heap scan, which reads each heap page of the batch's line items once,
- * instead of once per order in the index's order (uuids: random). Column 0 is the
- * order, column k (1 to 15) export field FIRST_LINE_ITEM_FIELD + k - 1, column
- * LI_UNALLOCATED whether the line item is unallocated, LI_POSITION its position.
+ * instead of once per order in the index's order (uuids: random).
  */
-static const char *const line_items_sql =
-"SELECT li.order_uuid, li.uuid, li.status, li.item_uuid, li.item_name, li.sku_uuid,"
-"       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
-"       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
-"       li.quantity_rejected, li.backorder_date,"
-"       li.status OPERATOR(pg_catalog.=) 'unallocated'::crux.line_item_status,"
-"       li.position"
-"  FROM crux.line_items li"
-" WHERE li.order_uuid OPERATOR(pg_catalog.=) ANY ($1)";
+#define LINE_ITEMS_FROM \
+"  FROM crux.line_items li" \
+" WHERE li.order_uuid OPERATOR(pg_catalog.=) ANY ($1)"
 
-#define N_ORDER_COLUMNS FIRST_LINE_ITEM_FIELD
-#define N_LINE_ITEM_COLUMNS 18
-#define LI_ORDER 0
-#define LI_UUID 1
-#define LI_UNALLOCATED 16
-#define LI_POSITION 17
+/* The select lists of the two queries, from crux_export_columns, made once. */
+static char *orders_sql = NULL;
+static char *line_items_sql = NULL;
+
+static void
+build_batch_queries(void)
+{
+	StringInfoData orders;
+	StringInfoData line_items;
+
+	if (orders_sql != NULL)
+		return;
+	initStringInfo(&orders);
+	initStringInfo(&line_items);
+	appendStringInfoString(&orders, "SELECT ");
+	appendStringInfoString(&line_items, "SELECT li.order_uuid");
+	for (int i = 0; i < CRUX_N_EXPORT_FIELDS; i++)
+	{
+		const CruxExportColumn *c = &crux_export_columns[i];
+
+		if ((i < N_ORDER_COLUMNS) != (c->source == CRUX_COLUMN_OF_ORDER ||
+									  c->source == CRUX_COLUMN_COMPUTED) ||
+			(i == IS_ALLOCATED_FIELD) != (c->source == CRUX_COLUMN_COMPUTED) ||
+			(i == TRACKING_FIELD) != (c->source == CRUX_COLUMN_OF_TRACKING))
+			elog(ERROR, "export column \"%s\" is out of place", c->name);
+		if (i < N_ORDER_COLUMNS)
+			appendStringInfo(&orders, "%s%s", i > 0 ? ", " : "", c->expression);
+		else if (c->source == CRUX_COLUMN_OF_LINE_ITEM)
+			appendStringInfo(&line_items, ", %s", c->expression);
+	}
+	appendStringInfoString(&orders, ORDERS_FROM);
+	appendStringInfoString(&line_items,
+						   ", li.status OPERATOR(pg_catalog.=) 'unallocated'::crux.line_item_status,"
+						   " li.position" LINE_ITEMS_FROM);
+	orders_sql = MemoryContextStrdup(TopMemoryContext, orders.data);
+	line_items_sql = MemoryContextStrdup(TopMemoryContext, line_items.data);
+	pfree(orders.data);
+	pfree(line_items.data);
+}
 
 static SPIPlanPtr orders_plan = NULL;
 static SPIPlanPtr line_items_plan = NULL;
@@ -135,29 +166,12 @@ typedef struct Batch
 #define LI_INDEX(batch, li, column) ((batch)->sorted[li] * N_LINE_ITEM_COLUMNS + (column))
 #define LI_VALUE(batch, li, column) ((batch)->li_values[LI_INDEX(batch, li, column)])
 
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql, Oid argtype)
-{
-	if (*plan == NULL)
-	{
-		/* generic: planned once, not for each batch's 1,000 values */
-		SPIPlanPtr	prepared = SPI_prepare_cursor(sql, 1, &argtype,
-												  CURSOR_OPT_GENERIC_PLAN);
-
-		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "SPI_prepare failed for an export batch: %s",
-				 SPI_result_code_string(SPI_result));
-		*plan = prepared;
-	}
-	return *plan;
-}
-
 static void
 append_header(CsvExport *csv, StringInfo buf)
 {
 	for (int i = 0; i < csv->n_fields; i++)
 	{
-		const char *name = crux_export_fields[csv->fields[i]];
+		const char *name = crux_export_columns[csv->fields[i]].name;
 
 		if (i > 0)
 			appendStringInfoCharMacro(buf, ',');
@@ -303,6 +317,8 @@ fetch_batch(CsvExport *csv, int count, Batch *batch)
 	Datum		uuids;
 	Datum		ctids;
 	SPITupleTable *line_items;
+	Oid			uuid_array = UUIDARRAYOID;
+	Oid			tid_array = TIDARRAYOID;
 
 	for (int i = 0; i < count; i++)
 	{
@@ -314,11 +330,15 @@ fetch_batch(CsvExport *csv, int count, Batch *batch)
 	ctids = PointerGetDatum(construct_array(ctid_elems, count, TIDOID,
 											sizeof(ItemPointerData), false, TYPALIGN_SHORT));
 
-	if (SPI_execute_plan(kept_plan(&line_items_plan, line_items_sql, UUIDARRAYOID), &uuids,
+	/* generic plans: planned once, not for each batch's 1,000 values */
+	build_batch_queries();
+	if (SPI_execute_plan(crux_kept_plan(&line_items_plan, line_items_sql, 1, &uuid_array,
+										CURSOR_OPT_GENERIC_PLAN), &uuids,
 						 NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the line items of an export batch");
 	line_items = SPI_tuptable;
-	if (SPI_execute_plan(kept_plan(&orders_plan, orders_sql, TIDARRAYOID), &ctids, NULL,
+	if (SPI_execute_plan(crux_kept_plan(&orders_plan, orders_sql, 1, &tid_array,
+										CURSOR_OPT_GENERIC_PLAN), &ctids, NULL,
 						 true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the orders of an export batch");
 	batch->orders = SPI_tuptable;
@@ -369,7 +389,7 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 
 		if (field == IS_ALLOCATED_FIELD)
 			appendStringInfoString(&formatted, is_allocated ? "true" : "false");
-		else if (field < FIRST_LINE_ITEM_FIELD && !order_nulls[field])
+		else if (field < N_ORDER_COLUMNS && !order_nulls[field])
 			csv_append_value(&csv->cells, &formatted, csv->order_kind[field], &csv->order_out[field],
 						 order_values[field], single);
 		offsets[i + 1] = formatted.len;
@@ -383,7 +403,7 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 
 			if (i > 0)
 				appendStringInfoCharMacro(buf, ',');
-			if (field < FIRST_LINE_ITEM_FIELD)
+			if (field < N_ORDER_COLUMNS)
 				appendBinaryStringInfo(buf, formatted.data + offsets[i],
 									   offsets[i + 1] - offsets[i]);
 			else if (first == end)
@@ -399,7 +419,7 @@ append_order(CsvExport *csv, Batch *batch, int row, StringInfo buf)
 			}
 			else
 			{
-				int			column = field - FIRST_LINE_ITEM_FIELD + 1;
+				int			column = field - N_ORDER_COLUMNS + 1;
 
 				if (!batch->li_nulls[LI_INDEX(batch, first, column)])
 					csv_append_value(&csv->cells, buf, csv->line_item_kind[column],
@@ -517,7 +537,7 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context)
 	}
 	for (int i = 0; i < req.n_fields; i++)
 		for (int f = 0; f < CRUX_N_EXPORT_FIELDS; f++)
-			if (strcmp(req.fields[i], crux_export_fields[f]) == 0)
+			if (strcmp(req.fields[i], crux_export_columns[f].name) == 0)
 				csv->fields[csv->n_fields++] = f;
 	for (int i = 0; i < csv->n_fields; i++)
 		csv->wants_tracking |= csv->fields[i] == TRACKING_FIELD;

@@ -54,17 +54,8 @@ queue_export_job(Jsonb *request, const CruxRequest *req)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (insert_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare("INSERT INTO crux.export_jobs (request, fields)"
-									   " VALUES ($1, $2) RETURNING uuid",
-									   2, argtypes);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_prepare failed for the export job: %s",
-				 SPI_result_code_string(SPI_result));
-		insert_plan = plan;
-	}
+	crux_kept_plan(&insert_plan, "INSERT INTO crux.export_jobs (request, fields)"
+				   " VALUES ($1, $2) RETURNING uuid", 2, argtypes, 0);
 	values[0] = JsonbPGetDatum(request);
 	if (req->n_fields > 0)
 		values[1] = fields_array(req);

@@ -117,7 +117,7 @@ crux_append_status_test(QueryBuilder *qb, const CruxRequest *req, const char *ma
 }
 
 /*
- * An order's status mask, for a status filter. Up to 1.1 a column of crux.orders.
+ * An order's status mask, for a status filter.
  * When the orders are walked in another order than the sku_id sort's,
  * a probe of the order's summary row by primary key: the planner cannot estimate
  * how many orders a mask test keeps, and given a join it may read all of a
@@ -277,6 +277,28 @@ crux_append_order_by(QueryBuilder *qb, const CruxRequest *req, const char *key,
 		appendStringInfo(&qb->sql, " ORDER BY %s %s, %s %s", key, dir, uuid, dir);
 }
 
+/*
+ * *plan, prepared from sql and kept for the backend's life the first time; with
+ * cursor_options (CURSOR_OPT_GENERIC_PLAN: planned once, whatever the values).
+ */
+SPIPlanPtr
+crux_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
+			   int cursor_options)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
+
+		if (prepared == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*plan = prepared;
+	}
+	return *plan;
+}
+
 /* The kept plan for this shape, prepared the first time the shape is seen. */
 static SPIPlanPtr
 plan_for_shape(uint32 shape, QueryBuilder *qb)
@@ -298,13 +320,9 @@ plan_for_shape(uint32 shape, QueryBuilder *qb)
 		return entry->plan;
 
 	{
-		SPIPlanPtr	plan = SPI_prepare(qb->sql.data, qb->nparams, qb->types);
+		SPIPlanPtr	plan = NULL;
 
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", qb->sql.data,
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
+		crux_kept_plan(&plan, qb->sql.data, qb->nparams, qb->types, 0);
 		entry = hash_search(plan_cache, &shape, HASH_ENTER, &found);
 		entry->plan = plan;
 		return plan;
@@ -333,11 +351,10 @@ crux_run_query(QueryBuilder *qb, uint32 shape)
 
 /*
  * Runs a query with enable_sort off, so that its rows come in the order of an
- * index walk: the sku_id sort. Row-level security's
- * retailer test is a parameter the planner guesses at 1% of the rows; it then
- * prefers reading all of a retailer's order summaries and sorting them (300 ms
- * for a retailer with a third of 1,000,000 orders) to walking the index on
- * min_sku_id and stopping at the page's end (a few milliseconds). The setting
+ * index walk: the sku_id sort. Row-level security's retailer test is a
+ * parameter the planner guesses at 1% of the rows; it then prefers reading all
+ * of a retailer's order summaries and sorting them to walking the index on
+ * min_sku_id and stopping at the page's end. The setting
  * is restored afterwards, on error too (as a function's SET clause is).
  */
 void
@@ -392,18 +409,9 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	Datum		arg;
 	int			rc;
 
-	if (details_plan == NULL)
-	{
-		Oid			argtype = UUIDARRAYOID;
-		SPIPlanPtr	plan = SPI_prepare(details_sql, 1, &argtype);
+	Oid			argtype = UUIDARRAYOID;
 
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for the order details: %s",
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		details_plan = plan;
-	}
+	crux_kept_plan(&details_plan, details_sql, 1, &argtype, 0);
 
 	arg = PointerGetDatum(construct_array(uuids, n_uuids, UUIDOID, UUID_LEN, false,
 										  TYPALIGN_CHAR));

@@ -23,19 +23,6 @@ const char *const crux_status_labels[CRUX_N_STATUSES] = {
 	"backordered", "delivered", "cancelled"
 };
 
-const char *const crux_export_fields[CRUX_N_EXPORT_FIELDS] = {
-	"order_uuid", "order_status", "is_allocated", "purchase_order_id", "created_date",
-	"notes", "estimated_shipping_cost", "drop_ship_fee", "order_fee",
-	"retailer_name", "retailer_uuid", "user_name", "user_email",
-	"address_name", "address_business_name", "address_address1", "address_address2",
-	"address_city", "address_state", "address_postal_code", "address_phone_number",
-	"shipping_carrier", "shipping_method",
-	"line_item_uuid", "line_item_status", "item_uuid", "item_name", "sku_uuid",
-	"sku_id", "sku_name", "cost", "supplier_uuid", "supplier_name",
-	"quantity_ordered", "quantity_allocated", "quantity_backordered",
-	"quantity_rejected", "backorder_date", "tracking_numbers"
-};
-
 #define STATUS_HINT "Accepted statuses: unallocated, allocated, rejected, has_tracking (or HasTracking), backordered, delivered, cancelled, in any case."
 #define INTEGER_HINT "Give an integer from 0 to 2147483647, as a JSON number or a string of digits."
 #define DATE_HINT "Give an ISO 8601 timestamp such as \"2017-07-31T06:00:00.000Z\"; without a zone it is read as UTC."
@@ -549,8 +536,8 @@ parse_fields(const char *path, const JsonbValue *value, CruxRequest *req)
 			report_wrong_type(elem_path, &elem, "a column name", hint);
 		name = string_value(&elem);
 		for (int i = 0; i < CRUX_N_EXPORT_FIELDS; i++)
-			if (strcmp(name, crux_export_fields[i]) == 0)
-				known = crux_export_fields[i];
+			if (strcmp(name, crux_export_columns[i].name) == 0)
+				known = crux_export_columns[i].name;
 		if (known == NULL)
 			report_invalid(elem_path, &elem, NULL, hint);
 		for (int i = 0; i < req->n_fields; i++)

@@ -25,8 +25,8 @@
  *
  * In memory, the hash table and the numbers (about 150 MB for 1,000,000) live in
  * big chunks mapped from the kernel: already zeroed, so the table needs no
- * memset, and advised as transparent huge pages, so that filling them takes a
- * few dozen page faults instead of some 40,000. They are unmapped when the
+ * memset, and advised as transparent huge pages, so that filling them faults in
+ * few pages. They are unmapped when the
  * query's memory goes, on error too.
  */
 #include "postgres.h"
@@ -150,21 +150,6 @@ static const char *all_numbers_sql =
 "SELECT t.line_item_uuid, t.tracking_number, t.shipping_date, t.uuid"
 "  FROM crux.tracking_numbers t";
 
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
-
-		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "SPI_prepare failed for tracking numbers: %s",
-				 SPI_result_code_string(SPI_result));
-		*plan = prepared;
-	}
-	return *plan;
-}
-
 /* One line item's tracking numbers by one indexed query, in the caller's context. */
 static Datum
 look_up_tracking(Datum line_item, bool *isnull)
@@ -175,7 +160,7 @@ look_up_tracking(Datum line_item, bool *isnull)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_plan(kept_plan(&plan, lookup_sql, 1, argtypes), &line_item, NULL,
+	if (SPI_execute_plan(crux_kept_plan(&plan, lookup_sql, 1, argtypes, 0), &line_item, NULL,
 						 true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not look up tracking numbers");
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
@@ -365,7 +350,7 @@ load_all_tracking(TrackingState *state)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	cursor = SPI_cursor_open(NULL, kept_plan(&plan, all_numbers_sql, 0, NULL),
+	cursor = SPI_cursor_open(NULL, crux_kept_plan(&plan, all_numbers_sql, 0, NULL, 0),
 							 NULL, NULL, true);
 	while (fits)
 	{
@@ -562,7 +547,7 @@ line_item_tracking(FunctionCallInfo fcinfo)
 
 PG_FUNCTION_INFO_V1(crux_line_item_tracking);
 
-/* crux.line_item_tracking(uuid, expected_calls bigint DEFAULT NULL) returns text (1.4 on) */
+/* crux.line_item_tracking(uuid, expected_calls bigint DEFAULT NULL) returns text */
 Datum
 crux_line_item_tracking(PG_FUNCTION_ARGS)
 {

@@ -1,14 +1,15 @@
 /*
  * worker.h
  *		What the parts of crux-export-worker share: its options, a claimed job,
- *		logging and running a command (worker.c), writing a job's CSV
- *		(worker_export.c), holding its lease (worker_lease.c) and emailing it
- *		(worker_mail.c).
+ *		logging and running a command (worker_main.c), the queue
+ *		(worker_queue.c), writing a job's CSV (worker_export.c), holding its lease
+ *		(worker_lease.c) and emailing it (worker_mail.c).
  */
 #ifndef CRUX_WORKER_H
 #define CRUX_WORKER_H
 
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdbool.h>
 
 typedef struct Options
@@ -28,6 +29,7 @@ typedef struct Options
 	const char *work_mem;		/* work_mem of the exporting sessions; "" keeps the server's */
 	int			keep_days;		/* files older than this are removed; 0: kept */
 	bool		formula_safe;	/* text cells never read as formulas */
+	const char *name;			/* this worker, host:pid, recorded on its claims */
 } Options;
 
 #define MAX_JOBS 16
@@ -63,6 +65,9 @@ extern long write_csv(PGconn *conn, const Options *opt, const Job *job, const ch
  * 0 with *error set when it no longer does, or -1 with *error set.
  */
 extern int	become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error);
+
+/* worker_queue.c */
+extern bool sweep_queue(PGconn *conn, const Options *opt, const volatile sig_atomic_t *stop);
 
 /* worker_lease.c */
 extern Lease *lease_start(const Options *opt, const Job *job, char **error);

@@ -18,8 +18,9 @@
  * the export's file at a time: the slice whose turn it is, or the joining thread
  * while it copies that slice's own file.
  *
- * CRUX_EXPORT_WORKER_TEST_JOIN (for the worker's tests only) fixes the order in
- * which slices end, so that both ways of joining are tested:
+ * In the test build (crux-export-worker-test, CRUX_WORKER_TEST_HOOKS), the
+ * environment variable CRUX_EXPORT_WORKER_TEST_JOIN fixes the order in which
+ * slices end, so that both ways of joining are tested:
  *   while-running: each slice after the first writes half of its first chunk into
  *                  its own file, then waits until it appends to the export's
  *                  file itself (which the joining thread lets it do only after
@@ -140,7 +141,6 @@ ExportOutput *
 output_create(const char *path, int n_writers, char **error)
 {
 	ExportOutput *out = calloc(1, sizeof(ExportOutput));
-	const char *test_join = getenv("CRUX_EXPORT_WORKER_TEST_JOIN");
 
 	if (out == NULL || n_writers < 1 || n_writers > OUTPUT_MAX_WRITERS)
 		abort();
@@ -148,10 +148,16 @@ output_create(const char *path, int n_writers, char **error)
 	pthread_cond_init(&out->changed, NULL);
 	out->path = strdup(path);
 	out->n_writers = n_writers;
-	if (test_join != NULL && strcmp(test_join, "while-running") == 0)
-		out->test_join = TEST_JOIN_WHILE_RUNNING;
-	else if (test_join != NULL && strcmp(test_join, "after-end") == 0)
-		out->test_join = TEST_JOIN_AFTER_END;
+#ifdef CRUX_WORKER_TEST_HOOKS
+	{
+		const char *test_join = getenv("CRUX_EXPORT_WORKER_TEST_JOIN");
+
+		if (test_join != NULL && strcmp(test_join, "while-running") == 0)
+			out->test_join = TEST_JOIN_WHILE_RUNNING;
+		else if (test_join != NULL && strcmp(test_join, "after-end") == 0)
+			out->test_join = TEST_JOIN_AFTER_END;
+	}
+#endif
 	for (int k = 0; k < n_writers; k++)
 		out->writers[k] = (OutputWriter) {
 			.out = out, .k = k, .fd = -1, .direct = k == 0, .ok = true

@@ -27,6 +27,9 @@ import safety  # noqa: E402
 
 WORKER = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
                         check=True).stdout.strip() + "/crux-export-worker"
+# the test build (make builds it, never installs it): the hooks of CRUX_EXPORT_WORKER_TEST_JOIN
+WORKER_TEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src",
+                           "crux-export-worker-test")
 results = []
 
 
@@ -79,8 +82,8 @@ class Sink:
         return "250 OK"
 
 
-def run_worker(outdir, smtp, *extra, timeout=120, env=None):
-    return subprocess.run([WORKER, "--once", "-o", outdir, "-s", smtp, *extra],
+def run_worker(outdir, smtp, *extra, timeout=120, env=None, binary=WORKER):
+    return subprocess.run([binary, "--once", "-o", outdir, "-s", smtp, *extra],
                           capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, **(env or {})))
 
@@ -227,15 +230,15 @@ def main():
           and state[2] == str(expected_rows) and expected_rows > 6,
           "3 slices in parallel give the file one piece gives, byte for byte", r.stderr[-1500:] + str(state))
 
-    # 3c'. the two ways slices are joined (worker_output.c), each forced by the
-    #      worker's test hook: a later slice that ends after the ones before it is
+    # 3c'. the two ways slices are joined (worker_output.c), each forced by the test
+    #      build's hook (the installed worker has none): a later slice that ends after the ones before it is
     #      copied up to where it is, then appends the rest in place; one that ends
     #      first is copied whole. Both give the same bytes.
     copied = {}
     for order in ("while-running", "after-end"):
         uuid = psql("SELECT crux_export_orders('%s') ->> 'uuid'" % request, role="w_alice")
         r = run_worker(outdir, smtp, "-j", "3", "--slice-orders", "2",
-                       env={"CRUX_EXPORT_WORKER_TEST_JOIN": order})
+                       env={"CRUX_EXPORT_WORKER_TEST_JOIN": order}, binary=WORKER_TEST)
         state = job(uuid)
         with open(state[4] or os.devnull, "rb") as f:
             same = f.read() == expected
