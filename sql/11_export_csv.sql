@@ -78,3 +78,12 @@ RESET TIME ZONE;
 RESET DateStyle;
 RESET IntervalStyle;
 RESET extra_float_digits;
+-- the columns of crux.export_row (what crux_export_rows returns) are those of the
+-- worker's CSV (src/export_columns.c), in the same order
+SELECT string_agg(a.attname, ',' ORDER BY a.attnum) =
+       (SELECT split_part((c).csv, E'\n', 1)
+          FROM (SELECT crux.export_csv('{"term": "no such order"}', 0, NULL, true) c) s)
+       AS same_columns
+  FROM pg_attribute a
+ WHERE a.attrelid = (SELECT typrelid FROM pg_type WHERE oid = 'crux.export_row'::regtype)
+   AND a.attnum > 0;
