@@ -166,7 +166,7 @@ SELECT count(*) FROM crux.order_summaries;
 SELECT count(*) FROM crux.order_counts;
 SELECT count(*) FROM crux.order_counts_all;
 
--- the count arithmetic (version 1.2): one count per status mask in a bigint[128];
+-- the count arithmetic: one count per status mask in a bigint[128];
 -- NULL when a bucket nets to nothing; a filter sums the masks it matches
 SELECT crux.mask_counts(m, n) IS NULL AS nets_to_nothing
   FROM (VALUES (3::smallint, 2::bigint), (3::smallint, -2::bigint)) v(m, n);

@@ -12,7 +12,7 @@ TOP = OrderedDict([
     ("INSERT INTO crux.line_items", "INSERT line_items"),
     ("INSERT INTO crux.tracking_numbers", "INSERT tracking_numbers"),
 ])
-# statements the extension's triggers run (version 1.2), attributed to the loading
+# statements the extension's triggers run, attributed to the loading
 # statement they ran under by psql's "psql:FILE:LINE:" prefix
 NESTED = OrderedDict([
     ("INSERT INTO crux.order_summaries", "  summaries: rows of the new orders"),

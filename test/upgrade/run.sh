@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Upgrade (issue #6): version 1.0 is released; later versions ship as
-# src/crux_orders--A--B.sql. Against the server in PG*: database "upgraded" gets
-# crux_orders 1.0 and sample orders; the new library, which serves the default
+# Upgrades: a fresh install runs the current version's whole script
+# (src/crux_orders--X.Y.sql); an older database gets there through the upgrade
+# scripts src/crux_orders--A--B.sql. Against the server in PG*: database "upgraded"
+# gets crux_orders 1.0 and sample orders; the new library, which serves the default
 # version only, answers it with the error that names ALTER EXTENSION crux_orders
 # UPDATE; after that update, and in database "fresh" (the default version and the
 # same orders), both must have the same objects (test/upgrade/fingerprint.sql) and
-# give the same answers. Prints TAP.
+# give the same answers; so must every later released version, each with data,
+# after its update. Prints TAP.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 n=0
@@ -98,5 +100,7 @@ for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7; do
     tap $? "from $from: the update's error before it, then the same answers as a fresh install"
     wrong=$(q $db -c "SELECT crux.recount_summaries()")
     [ "$wrong" = 0 ]; tap $? "from $from: the summaries and counts are exact afterwards (found $wrong wrong)"
+    [ "$(q $db -f test/upgrade/fingerprint.sql 2>&1)" = "$(q fresh -f test/upgrade/fingerprint.sql 2>&1)" ]
+    tap $? "from $from: the same objects, definitions and grants as a fresh install"
     q postgres -q -c "DROP DATABASE $db"
 done
