@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "crux_orders.h"
@@ -105,6 +106,12 @@ crux_export_orders(PG_FUNCTION_ARGS)
 	CruxRequest req;
 
 	crux_parse_request(request, CRUX_REQUEST_EXPORT, &req);
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot queue an export on a standby"),
+				 errdetail("crux_export_orders records a job, and this server is a read-only hot standby."),
+				 errhint("Call crux_export_orders on the primary; crux-export-worker --read-dsn can read the export from a standby.")));
 	if (request == NULL)
 		request = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	PG_RETURN_JSONB_P(uuid_response(queue_export_job(request, &req)));

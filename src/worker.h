@@ -14,7 +14,8 @@
 
 typedef struct Options
 {
-	const char *conninfo;
+	const char *conninfo;		/* the jobs' database (the primary) */
+	const char *read_dsn;		/* where exports are read; NULL: conninfo */
 	const char *output_dir;
 	const char *smtp_url;
 	const char *from;
@@ -65,6 +66,7 @@ extern long write_csv(PGconn *conn, const Options *opt, const Job *job, const ch
  * 0 with *error set when it no longer does, or -1 with *error set.
  */
 extern int	become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error);
+extern PGconn *connect_for_export(const Options *opt, char **error);
 
 /* worker_queue.c */
 extern bool sweep_queue(PGconn *conn, const Options *opt, const volatile sig_atomic_t *stop);

@@ -18,6 +18,27 @@
 #include "worker_output.h"
 
 /*
+ * A connection for reading an export: to --read-dsn (a standby) when given,
+ * else to the database the jobs are in. NULL with *error set when it fails.
+ */
+PGconn *
+connect_for_export(const Options *opt, char **error)
+{
+	PGconn	   *conn = PQconnectdb(opt->read_dsn ? opt->read_dsn : opt->conninfo);
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		if (asprintf(error, "could not connect to read the export: %s",
+					 PQerrorMessage(conn)) < 0)
+			abort();
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(run(conn, PGRES_COMMAND_OK, "SET application_name = 'crux-export-worker'", 0, NULL));
+	return conn;
+}
+
+/*
  * Whether the session, acting as the requester, still acts for the job's
  * organization, or is still an admin (a member of crux_admin) for an admin's
  * job. Returns 1, 0 with *error set, or -1 with *error set.
@@ -227,12 +248,10 @@ static void *
 export_slice(void *arg)
 {
 	Slice	   *slice = arg;
-	PGconn	   *conn = PQconnectdb(slice->opt->conninfo);
+	PGconn	   *conn = connect_for_export(slice->opt, &slice->error);
 
 	slice->rows = -1;
-	if (PQstatus(conn) != CONNECTION_OK)
-		slice->error = strdup(PQerrorMessage(conn));
-	else
+	if (conn != NULL)
 	{
 		lease_watch(slice->job->lease, conn);
 		export_slice_on(conn, slice);

@@ -64,6 +64,8 @@ usage(void)
 	printf("crux-export-worker turns queued crux_orders exports into CSV files and emails them.\n\n"
 		   "Usage: crux-export-worker [OPTION]...\n\n"
 		   "  -d, --dbname=CONNINFO      database to connect to (default: the PG* variables)\n"
+		   "      --read-dsn=CONNINFO    read the exports from this server, e.g. a hot standby\n"
+		   "                             (default: the database above)\n"
 		   "  -o, --output-dir=DIR       where CSV files go (default: .)\n"
 		   "  -s, --smtp-url=URL         SMTP server, e.g. smtp://localhost:25 (default: no email)\n"
 		   "  -f, --from=ADDRESS         sender address (default: crux-orders@localhost)\n"
@@ -125,6 +127,7 @@ parse_options(int argc, char **argv, Options *opt)
 		{"work-mem", required_argument, NULL, 8},
 		{"keep-days", required_argument, NULL, 9},
 		{"no-formula-escape", no_argument, NULL, 10},
+		{"read-dsn", required_argument, NULL, 11},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -185,6 +188,9 @@ parse_options(int argc, char **argv, Options *opt)
 				break;
 			case 10:
 				opt->formula_safe = false;
+				break;
+			case 11:
+				opt->read_dsn = optarg;
 				break;
 			case 'h':
 				usage();

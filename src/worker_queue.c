@@ -265,12 +265,15 @@ deliver(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path, 
  * set when the requester no longer acts for the job's organization.
  */
 static long
-export_as_requester(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path,
+export_as_requester(PGconn *primary, const Options *opt, const Job *job, const char *tmp_path,
 					long *bytes, char **error)
 {
+	PGconn	   *conn = primary;
 	long		rows = -1;
 	int			acts;
 
+	if (opt->read_dsn != NULL && (conn = connect_for_export(opt, error)) == NULL)
+		return -1;
 	lease_watch(job->lease, conn);
 	PQclear(run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 				0, NULL));
@@ -279,6 +282,8 @@ export_as_requester(PGconn *conn, const Options *opt, const Job *job, const char
 		rows = write_csv(conn, opt, job, tmp_path, bytes, error);
 	PQclear(PQexec(conn, "ROLLBACK"));	/* also ends SET ROLE and the claims */
 	lease_unwatch(job->lease, conn);
+	if (conn != primary)
+		PQfinish(conn);
 	return acts == 0 ? -2 : rows;
 }
 

@@ -7,11 +7,13 @@
 #      LISTEN/NOTIFY and an SMTP server on loopback, on the same database
 #   5. an export's backend memory, bounded whatever its size (test/memory/run.py,
 #      200,000 orders in a database of their own)
-#   6. cancellation: statement_timeout and pg_cancel_backend (test/cancel/run.sh)
-#   7. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
-#   8. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6 and 1.7, then ALTER EXTENSION
+#   6. a hot standby of that database (test/replica/run.sh): the same answers,
+#      exports refused there, the worker reading exports from it
+#   7. cancellation: statement_timeout and pg_cancel_backend (test/cancel/run.sh)
+#   8. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
+#   9. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6 and 1.7, then ALTER EXTENSION
 #      UPDATE, against a fresh install (test/upgrade/run.sh)
-#   9. crash recovery: a writing backend killed with SIGKILL (test/crash/run.sh)
+#  10. crash recovery: a writing backend killed with SIGKILL (test/crash/run.sh)
 # Each pg_regress file and each pgTAP assertion counts once in the closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +72,12 @@ timeout 600 /usr/bin/python3 test/memory/run.py >"$log/memory.out" 2>&1
 grep -E '^(not )?ok ' "$log/memory.out" | sed 's/^/   /'
 count "$(grep -cE '^ok [0-9]+' "$log/memory.out")" "$(grep -cE '^not ok [0-9]+' "$log/memory.out")"
 [ "$(grep -cE '^(not )?ok [0-9]+' "$log/memory.out")" -eq 2 ] || { tail -20 "$log/memory.out"; count 0 1; }
+
+echo "== read replica (test/replica/)"
+PGDATABASE=$db timeout 600 bash test/replica/run.sh >"$log/replica.out" 2>&1
+grep -E '^(not )?ok |^# ' "$log/replica.out" | sed 's/^/   /'
+count "$(grep -cE '^ok [0-9]+' "$log/replica.out")" "$(grep -cE '^not ok [0-9]+' "$log/replica.out")"
+[ "$(grep -cE '^(not )?ok [0-9]+' "$log/replica.out")" -eq 8 ] || { tail -30 "$log/replica.out"; count 0 1; }
 
 echo "== cancellation (test/cancel/)"
 PGDATABASE=$db timeout 300 bash test/cancel/run.sh >"$log/cancel.out" 2>&1
