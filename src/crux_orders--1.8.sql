@@ -996,6 +996,21 @@ CREATE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'crux_get_orders_1_8';
 COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS 'Get Orders: filter, sort and page orders; returns {"total_results", "orders"}';
 
+-- A shard's answer for the proxy (crux_orders_proxy): crux_get_orders with the
+-- organization as the caller's claims. The claims count only for a claim-carrying
+-- role, which could set them itself; for any other role they are ignored, so this
+-- gives no one more than crux_get_orders does.
+CREATE FUNCTION crux.get_orders_for(request jsonb, organization uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('request.jwt.claims',
+                       jsonb_build_object('org_uuid', organization)::text, true);
+    RETURN @extschema@.crux_get_orders(request);
+END
+$$;
+REVOKE EXECUTE ON FUNCTION crux.get_orders_for(jsonb, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.get_orders_for(jsonb, uuid) TO crux_reader;
+
 -- ---------------------------------------------------------------------------
 -- Indexes: the keys, and the walks of the pages and counts (README: Indexes for
 -- the pages)

@@ -9,11 +9,13 @@
 #      200,000 orders in a database of their own)
 #   6. a hot standby of that database (test/replica/run.sh): the same answers,
 #      exports refused there, the worker reading exports from it
-#   7. cancellation: statement_timeout and pg_cancel_backend (test/cancel/run.sh)
-#   8. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
-#   9. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6 and 1.7, then ALTER EXTENSION
+#   7. sharding by retailer on PL/Proxy (test/shard/run.sh): a proxy and two shards
+#      against one unsharded database, in databases of their own
+#   8. cancellation: statement_timeout and pg_cancel_backend (test/cancel/run.sh)
+#   9. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
+#  10. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6 and 1.7, then ALTER EXTENSION
 #      UPDATE, against a fresh install (test/upgrade/run.sh)
-#  10. crash recovery: a writing backend killed with SIGKILL (test/crash/run.sh)
+#  11. crash recovery: a writing backend killed with SIGKILL (test/crash/run.sh)
 # Each pg_regress file and each pgTAP assertion counts once in the closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +80,12 @@ PGDATABASE=$db timeout 600 bash test/replica/run.sh >"$log/replica.out" 2>&1
 grep -E '^(not )?ok |^# ' "$log/replica.out" | sed 's/^/   /'
 count "$(grep -cE '^ok [0-9]+' "$log/replica.out")" "$(grep -cE '^not ok [0-9]+' "$log/replica.out")"
 [ "$(grep -cE '^(not )?ok [0-9]+' "$log/replica.out")" -eq 8 ] || { tail -30 "$log/replica.out"; count 0 1; }
+
+echo "== sharding by retailer (test/shard/)"
+timeout 600 bash test/shard/run.sh >"$log/shard.out" 2>&1
+grep -E '^(not )?ok |^# ' "$log/shard.out" | sed 's/^/   /'
+count "$(grep -cE '^ok [0-9]+' "$log/shard.out")" "$(grep -cE '^not ok [0-9]+' "$log/shard.out")"
+[ "$(grep -cE '^(not )?ok [0-9]+' "$log/shard.out")" -eq 9 ] || { tail -30 "$log/shard.out"; count 0 1; }
 
 echo "== cancellation (test/cancel/)"
 PGDATABASE=$db timeout 300 bash test/cancel/run.sh >"$log/cancel.out" 2>&1

@@ -6,11 +6,7 @@
 set -uo pipefail
 src=${PGDATABASE:?set PGDATABASE}
 dump=$(mktemp)
-n=0
-tap() {     # tap OK DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
+source "$(dirname "$0")/../tap.sh"
 answers() {  # answers DB: a digest of many crux_get_orders answers and of the export history
     psql -X -At -d "$1" -c "
         SELECT md5(string_agg(crux_get_orders(r)::text, '|' ORDER BY r::text))

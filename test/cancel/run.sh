@@ -5,11 +5,7 @@
 # another session holds on crux.orders, so they are certain to be running when they
 # are cancelled, whatever the machine's speed. Prints TAP.
 set -uo pipefail
-n=0
-tap() {     # tap OK DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
+source "$(dirname "$0")/../tap.sh"
 waiting_on_lock() {     # waiting_on_lock APPLICATION_NAME: its backend waits on a lock
     [ "$(psql -X -At -c "SELECT count(*) FROM pg_stat_activity
                           WHERE application_name = '$1' AND wait_event_type = 'Lock'")" = 1 ]

@@ -8,11 +8,7 @@
 # Must run on the machine of the server (it signals a backend process).
 set -uo pipefail
 cd "$(dirname "$0")"
-n=0
-tap() {     # tap OK DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
+source ../tap.sh
 until_true() {  # until_true SQL: poll (bounded, 60 s) until the query answers t
     for _ in $(seq 1 600); do
         [ "$(psql -X -At -c "$1" 2>/dev/null)" = t ] && return 0

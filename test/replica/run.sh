@@ -7,11 +7,7 @@
 # standby (--read-dsn). Prints TAP.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-n=0
-tap() {     # tap OK DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
+source test/tap.sh
 bindir=$(pg_config --bindir)
 worker=$bindir/crux-export-worker
 role=$(psql -X -At -c "SELECT current_user")

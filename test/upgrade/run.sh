@@ -10,11 +10,7 @@
 # after its update. Prints TAP.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-n=0
-tap() {     # tap OK DESCRIPTION
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
+source test/tap.sh
 q() { psql -X -At -v ON_ERROR_STOP=1 -d "$@"; }
 answers() {  # answers DB: many crux_get_orders answers and export rows, as one text
     q "$1" -c "

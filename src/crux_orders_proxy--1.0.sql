@@ -1,0 +1,134 @@
+-- crux_orders_proxy 1.0: the crux_orders API in a proxy database, in front of
+-- shards that each hold some retailers' orders (crux_orders 1.8 on each).
+--
+-- Callers connect to the proxy as they would to one server. A tenant's request
+-- runs on the shard that holds its retailer, through PL/Proxy's cluster
+-- crux_shards (a SQL/MED server the DBA creates, one partition per shard, with a
+-- user mapping to the role the shards trust). The caller's identity is decided
+-- here, with the same rules as crux_orders (claims for claim-carrying roles, a
+-- mapping for other roles), and reaches the shard as the claims of that one
+-- trusted role, which no client knows the password of.
+
+\echo Use "CREATE EXTENSION crux_orders_proxy" to load this file. \quit
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) 'crux_reader') THEN
+        CREATE ROLE crux_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) 'crux_admin') THEN
+        CREATE ROLE crux_admin NOLOGIN;
+    END IF;
+END
+$$;
+
+CREATE SCHEMA crux_proxy;
+
+-- The shard map: which shard (partition number of cluster crux_shards, from 0)
+-- holds each retailer. Loaders ask crux_proxy.shard_of.
+CREATE TABLE crux_proxy.retailer_shards (
+    retailer_uuid uuid PRIMARY KEY,
+    shard integer NOT NULL CHECK (shard OPERATOR(pg_catalog.>=) 0)
+);
+
+-- Who acts for which organization at the proxy, as crux.claim_roles and
+-- crux.role_organizations do on one server.
+CREATE TABLE crux_proxy.claim_roles (
+    role_name name PRIMARY KEY
+);
+CREATE TABLE crux_proxy.role_organizations (
+    role_name name PRIMARY KEY,
+    organization_uuid uuid NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('crux_proxy.retailer_shards', '');
+SELECT pg_catalog.pg_extension_config_dump('crux_proxy.claim_roles', '');
+SELECT pg_catalog.pg_extension_config_dump('crux_proxy.role_organizations', '');
+
+-- The shard that holds a retailer; an error for a retailer the map lacks.
+CREATE FUNCTION crux_proxy.shard_of(retailer uuid) RETURNS integer
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found_shard integer;
+BEGIN
+    SELECT s.shard INTO found_shard FROM crux_proxy.retailer_shards s
+     WHERE s.retailer_uuid = retailer;
+    IF found_shard IS NULL THEN
+        RAISE EXCEPTION 'retailer % is on no shard', retailer
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Add it to crux_proxy.retailer_shards first.';
+    END IF;
+    RETURN found_shard;
+END
+$$;
+
+-- The organization the caller acts for, or NULL: the role it connected or SET ROLE
+-- as (not the owner of a SECURITY DEFINER function that asks), its claims when it
+-- is claim-carrying, else its mapping.
+CREATE FUNCTION crux_proxy.acting_organization() RETURNS uuid
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller name := coalesce(nullif(current_setting('role'), 'none'), session_user);
+    org uuid;
+BEGIN
+    IF EXISTS (SELECT FROM crux_proxy.claim_roles c WHERE c.role_name = caller) THEN
+        BEGIN
+            org := (current_setting('request.jwt.claims', true)::jsonb ->> 'org_uuid')::uuid;
+        EXCEPTION WHEN data_exception THEN
+            org := NULL;
+        END;
+        RETURN org;
+    END IF;
+    SELECT r.organization_uuid INTO org
+      FROM crux_proxy.role_organizations r WHERE r.role_name = caller;
+    RETURN org;
+END
+$$;
+
+-- One shard's answer for an organization (NULL: none), run there as the role the
+-- shards trust with the organization as its claims (crux.get_orders_for).
+CREATE FUNCTION crux_proxy.get_orders_on(shard integer, request jsonb, organization uuid)
+RETURNS jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'crux_shards';
+    RUN ON shard;
+    SELECT crux.get_orders_for(request, organization);
+$$;
+
+-- crux_get_orders at the proxy: a tenant's request on its retailer's shard. The
+-- caller's identity decides the retailer; the request is validated by the shard,
+-- so a bad one gets the same error as on one server (SQLSTATE 22023).
+CREATE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller name := coalesce(nullif(current_setting('role'), 'none'), session_user);
+    org uuid;
+    target integer := 0;
+BEGIN
+    IF pg_catalog.pg_has_role(caller, 'crux_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'admin requests are not answered by crux_orders_proxy yet'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Call crux_get_orders on each shard.';
+    END IF;
+    IF NOT pg_catalog.pg_has_role(caller, 'crux_reader', 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied for function crux_get_orders'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Grant crux_reader to the role.';
+    END IF;
+    org := crux_proxy.acting_organization();
+    SELECT s.shard INTO target FROM crux_proxy.retailer_shards s WHERE s.retailer_uuid = org;
+    -- no organization, or one on no shard: shard 0 validates the request and, with
+    -- claims for no organization (or one it does not hold), answers nothing
+    RETURN crux_proxy.get_orders_on(coalesce(target, 0), $1, org);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS
+    'Get Orders, routed to the shard of the caller''s retailer';
+
+REVOKE ALL ON FUNCTION crux_proxy.get_orders_on(integer, jsonb, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.acting_organization() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.crux_get_orders(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.crux_get_orders(jsonb) TO crux_reader;
+GRANT USAGE ON SCHEMA crux_proxy TO crux_reader;
+GRANT EXECUTE ON FUNCTION crux_proxy.shard_of(uuid) TO crux_reader;
+GRANT SELECT ON crux_proxy.retailer_shards TO crux_reader;
