@@ -139,3 +139,14 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION crux.get_orders_for(jsonb, uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crux.get_orders_for(jsonb, uuid) TO crux_reader;
+
+-- A shard's part of an admin request at the proxy (crux_orders_proxy): the request
+-- checked as crux_get_orders checks it, answered from position 0 to its end, with
+-- the page's bounds and sort, so that the proxy merges the shards' answers.
+CREATE FUNCTION crux.get_orders_for_merge(request jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crux_get_orders_for_merge'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+REVOKE EXECUTE ON FUNCTION crux.get_orders_for_merge(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.get_orders_for_merge(jsonb) TO crux_reader;

@@ -4,7 +4,9 @@
 -- Callers connect to the proxy as they would to one server. A tenant's request
 -- runs on the shard that holds its retailer, through PL/Proxy's cluster
 -- crux_shards (a SQL/MED server the DBA creates, one partition per shard, with a
--- user mapping to the role the shards trust). The caller's identity is decided
+-- user mapping to the role the shards trust); an admin's runs on every shard,
+-- through crux_shards_admin (the same shards, mapped to a crux_admin role there),
+-- and the parts are merged here. The caller's identity is decided
 -- here, with the same rules as crux_orders (claims for claim-carrying roles, a
 -- mapping for other roles), and reaches the shard as the claims of that one
 -- trusted role, which no client knows the password of.
@@ -95,9 +97,54 @@ RETURNS jsonb LANGUAGE plproxy AS $$
     SELECT crux.get_orders_for(request, organization);
 $$;
 
--- crux_get_orders at the proxy: a tenant's request on its retailer's shard. The
--- caller's identity decides the retailer; the request is validated by the shard,
--- so a bad one gets the same error as on one server (SQLSTATE 22023).
+-- An admin request's part from every shard, run there as the admin role the
+-- shards know (cluster crux_shards_admin: the same shards, another user mapping).
+CREATE FUNCTION crux_proxy.get_orders_for_merge(request jsonb)
+RETURNS SETOF jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'crux_shards_admin';
+    RUN ON ALL;
+    SELECT crux.get_orders_for_merge(request);
+$$;
+
+-- The shards' parts merged into the page of one server: total_results is their
+-- sum; the orders are sorted as crux_get_orders sorts them (the key compared
+-- bytewise, a missing value larger than any, ties on the uuid in the same
+-- direction) and cut to [start, limit). Each shard answered from position 0 to
+-- limit, so the page holds every order it must.
+CREATE FUNCTION crux_proxy.merge_parts(parts jsonb[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH part AS (
+        SELECT p FROM unnest(parts) p
+    ), bounds AS (
+        SELECT (p ->> 'start')::bigint AS first, (p ->> 'limit')::bigint AS stop,
+               p ->> 'sort_key' AS key, p ->> 'sort_dir' = 'asc' AS asc
+          FROM part LIMIT 1
+    ), candidate AS (
+        SELECT o.value AS ord, o.value ->> 'uuid' AS id,
+               CASE b.key WHEN 'date' THEN o.value ->> 'created_date'
+                          WHEN 'status' THEN o.value ->> 'status'
+                          WHEN 'sku_id' THEN (SELECT min(li.value ->> 'sku_id' COLLATE "C")
+                                                FROM jsonb_array_elements(o.value -> 'line_items') li)
+                          ELSE o.value ->> 'uuid' END COLLATE "C" AS sort_value
+          FROM part, bounds b, jsonb_array_elements(part.p -> 'answer' -> 'orders') o
+    ), page AS (
+        SELECT c.ord, row_number() OVER (ORDER BY
+                   CASE WHEN b.asc THEN c.sort_value END ASC NULLS LAST,
+                   CASE WHEN b.asc THEN c.id END COLLATE "C" ASC,
+                   CASE WHEN NOT b.asc THEN c.sort_value END DESC NULLS FIRST,
+                   CASE WHEN NOT b.asc THEN c.id END COLLATE "C" DESC) AS n
+          FROM candidate c, bounds b
+    )
+    SELECT jsonb_build_object(
+               'total_results', (SELECT coalesce(sum((p -> 'answer' ->> 'total_results')::bigint), 0) FROM part),
+               'orders', coalesce((SELECT jsonb_agg(page.ord ORDER BY page.n) FROM page, bounds b
+                                    WHERE page.n > b.first AND page.n <= b.stop), '[]'::jsonb))
+$$;
+
+-- crux_get_orders at the proxy: a tenant's request on its retailer's shard, an
+-- admin's on every shard, merged. The caller's identity decides which; the request
+-- is validated by the shards, so a bad one gets the same error as on one server
+-- (SQLSTATE 22023).
 CREATE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -106,9 +153,7 @@ DECLARE
     target integer := 0;
 BEGIN
     IF pg_catalog.pg_has_role(caller, 'crux_admin', 'MEMBER') THEN
-        RAISE EXCEPTION 'admin requests are not answered by crux_orders_proxy yet'
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Call crux_get_orders on each shard.';
+        RETURN crux_proxy.merge_parts(ARRAY(SELECT crux_proxy.get_orders_for_merge($1)));
     END IF;
     IF NOT pg_catalog.pg_has_role(caller, 'crux_reader', 'MEMBER') THEN
         RAISE EXCEPTION 'permission denied for function crux_get_orders'
@@ -126,6 +171,7 @@ COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS
     'Get Orders, routed to the shard of the caller''s retailer';
 
 REVOKE ALL ON FUNCTION crux_proxy.get_orders_on(integer, jsonb, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.get_orders_for_merge(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crux_proxy.acting_organization() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.crux_get_orders(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.crux_get_orders(jsonb) TO crux_reader;
