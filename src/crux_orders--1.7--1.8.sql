@@ -150,3 +150,35 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off;
 REVOKE EXECUTE ON FUNCTION crux.get_orders_for_merge(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crux.get_orders_for_merge(jsonb) TO crux_reader;
+
+-- A shard's export functions for the proxy: crux_export_orders, crux_get_export
+-- and crux_cancel_export with the caller's claims (organization, user, email),
+-- which the proxy passes. Like crux.get_orders_for, the claims count only for a
+-- claim-carrying role.
+CREATE FUNCTION crux.export_orders_for(request jsonb, claims jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('request.jwt.claims', claims::text, true);
+    RETURN @extschema@.crux_export_orders(request);
+END
+$$;
+CREATE FUNCTION crux.get_export_for(export_uuid uuid, claims jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('request.jwt.claims', claims::text, true);
+    RETURN @extschema@.crux_get_export(export_uuid);
+END
+$$;
+CREATE FUNCTION crux.cancel_export_for(export_uuid uuid, claims jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('request.jwt.claims', claims::text, true);
+    RETURN @extschema@.crux_cancel_export(export_uuid);
+END
+$$;
+REVOKE EXECUTE ON FUNCTION crux.export_orders_for(jsonb, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION crux.get_export_for(uuid, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION crux.cancel_export_for(uuid, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.export_orders_for(jsonb, jsonb) TO crux_reader;
+GRANT EXECUTE ON FUNCTION crux.get_export_for(uuid, jsonb) TO crux_reader;
+GRANT EXECUTE ON FUNCTION crux.cancel_export_for(uuid, jsonb) TO crux_reader;

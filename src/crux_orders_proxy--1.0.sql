@@ -42,7 +42,8 @@ CREATE TABLE crux_proxy.claim_roles (
 );
 CREATE TABLE crux_proxy.role_organizations (
     role_name name PRIMARY KEY,
-    organization_uuid uuid NOT NULL
+    organization_uuid uuid NOT NULL,
+    user_uuid uuid                      -- the user its exports are for (their email)
 );
 SELECT pg_catalog.pg_extension_config_dump('crux_proxy.retailer_shards', '');
 SELECT pg_catalog.pg_extension_config_dump('crux_proxy.claim_roles', '');
@@ -88,6 +89,38 @@ BEGIN
 END
 $$;
 
+-- The caller's identity as the claims the shards' trusted role passes on: the
+-- organization, and for exports the user and email (a claim-carrying caller's own
+-- claims, or a mapped role's user). '{}' for a caller that acts for no one.
+CREATE FUNCTION crux_proxy.caller_claims() RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller name := coalesce(nullif(current_setting('role'), 'none'), session_user);
+    org uuid := crux_proxy.acting_organization();
+    claims jsonb;
+BEGIN
+    IF org IS NULL THEN
+        RETURN '{}';
+    END IF;
+    IF EXISTS (SELECT FROM crux_proxy.claim_roles c WHERE c.role_name = caller) THEN
+        claims := current_setting('request.jwt.claims', true)::jsonb;
+        RETURN jsonb_strip_nulls(jsonb_build_object('org_uuid', org, 'user_uuid', claims -> 'user_uuid',
+                                                    'email', claims -> 'email'));
+    END IF;
+    RETURN jsonb_strip_nulls((SELECT jsonb_build_object('org_uuid', org, 'user_uuid', r.user_uuid)
+                                FROM crux_proxy.role_organizations r WHERE r.role_name = caller));
+END
+$$;
+
+-- The shard of the caller's retailer; 0 for a caller that acts for no one (shard
+-- 0 then validates the request and, with claims for no organization, finds
+-- nothing).
+CREATE FUNCTION crux_proxy.callers_shard() RETURNS integer
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT s.shard FROM crux_proxy.retailer_shards s
+                      WHERE s.retailer_uuid = crux_proxy.acting_organization()), 0)
+$$;
+
 -- One shard's answer for an organization (NULL: none), run there as the role the
 -- shards trust with the organization as its claims (crux.get_orders_for).
 CREATE FUNCTION crux_proxy.get_orders_on(shard integer, request jsonb, organization uuid)
@@ -95,6 +128,40 @@ RETURNS jsonb LANGUAGE plproxy AS $$
     CLUSTER 'crux_shards';
     RUN ON shard;
     SELECT crux.get_orders_for(request, organization);
+$$;
+
+-- Exports on one shard, with the caller's claims (crux.export_orders_for and its
+-- siblings there); and, for admins, a job looked up or cancelled on every shard.
+CREATE FUNCTION crux_proxy.export_orders_on(shard integer, request jsonb, claims jsonb)
+RETURNS jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'crux_shards';
+    RUN ON shard;
+    SELECT crux.export_orders_for(request, claims);
+$$;
+CREATE FUNCTION crux_proxy.get_export_on(shard integer, export_uuid uuid, claims jsonb)
+RETURNS jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'crux_shards';
+    RUN ON shard;
+    SELECT crux.get_export_for(export_uuid, claims);
+$$;
+CREATE FUNCTION crux_proxy.cancel_export_on(shard integer, export_uuid uuid, claims jsonb)
+RETURNS jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'crux_shards';
+    RUN ON shard;
+    SELECT crux.cancel_export_for(export_uuid, claims);
+$$;
+CREATE FUNCTION crux_proxy.get_export_everywhere(export_uuid uuid)
+RETURNS SETOF jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'crux_shards_admin';
+    RUN ON ALL;
+    SELECT crux.get_export_for(export_uuid, '{}');
+$$;
+CREATE FUNCTION crux_proxy.cancel_export_everywhere(export_uuid uuid)
+RETURNS SETOF jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'crux_shards_admin';
+    RUN ON ALL;
+    SELECT j FROM (SELECT crux.cancel_export_for(export_uuid, '{}') AS j
+                    WHERE crux.get_export_for(export_uuid, '{}') IS NOT NULL) x;
 $$;
 
 -- An admin request's part from every shard, run there as the admin role the
@@ -147,31 +214,96 @@ $$;
 -- (SQLSTATE 22023).
 CREATE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    caller name := coalesce(nullif(current_setting('role'), 'none'), session_user);
-    org uuid;
-    target integer := 0;
 BEGIN
-    IF pg_catalog.pg_has_role(caller, 'crux_admin', 'MEMBER') THEN
+    IF crux_proxy.caller_is_admin() THEN
         RETURN crux_proxy.merge_parts(ARRAY(SELECT crux_proxy.get_orders_for_merge($1)));
     END IF;
-    IF NOT pg_catalog.pg_has_role(caller, 'crux_reader', 'MEMBER') THEN
-        RAISE EXCEPTION 'permission denied for function crux_get_orders'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Grant crux_reader to the role.';
-    END IF;
-    org := crux_proxy.acting_organization();
-    SELECT s.shard INTO target FROM crux_proxy.retailer_shards s WHERE s.retailer_uuid = org;
-    -- no organization, or one on no shard: shard 0 validates the request and, with
-    -- claims for no organization (or one it does not hold), answers nothing
-    RETURN crux_proxy.get_orders_on(coalesce(target, 0), $1, org);
+    RETURN crux_proxy.get_orders_on(crux_proxy.callers_shard(), $1,
+                                    crux_proxy.acting_organization());
 END
 $$;
 COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS
     'Get Orders, routed to the shard of the caller''s retailer';
 
+-- The caller may use the API at all (crux_reader), and is an admin or not.
+CREATE FUNCTION crux_proxy.caller_is_admin() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller name := coalesce(nullif(current_setting('role'), 'none'), session_user);
+BEGIN
+    IF pg_catalog.pg_has_role(caller, 'crux_admin', 'MEMBER') THEN
+        RETURN true;
+    END IF;
+    IF NOT pg_catalog.pg_has_role(caller, 'crux_reader', 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied for the crux_orders API'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Grant crux_reader to the role.';
+    END IF;
+    RETURN false;
+END
+$$;
+
+-- crux_export_orders at the proxy: a tenant's export is queued on its retailer's
+-- shard, where a crux-export-worker for that shard runs it. An admin's export
+-- across shards is not built: queue it on each shard.
+CREATE FUNCTION @extschema@.crux_export_orders(jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF crux_proxy.caller_is_admin() THEN
+        RAISE EXCEPTION 'an admin''s export across shards is not available through the proxy'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Queue it with crux_export_orders on each shard.';
+    END IF;
+    RETURN crux_proxy.export_orders_on(crux_proxy.callers_shard(), $1, crux_proxy.caller_claims());
+END
+$$;
+COMMENT ON FUNCTION @extschema@.crux_export_orders(jsonb) IS
+    'Queue an export on the shard of the caller''s retailer; returns {"uuid"}';
+
+-- crux_get_export and crux_cancel_export at the proxy: a tenant's job on its
+-- shard; an admin's wherever it is.
+CREATE FUNCTION @extschema@.crux_get_export(uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF crux_proxy.caller_is_admin() THEN
+        RETURN (SELECT j FROM crux_proxy.get_export_everywhere($1) j WHERE j IS NOT NULL LIMIT 1);
+    END IF;
+    RETURN crux_proxy.get_export_on(crux_proxy.callers_shard(), $1, crux_proxy.caller_claims());
+END
+$$;
+CREATE FUNCTION @extschema@.crux_cancel_export(export_uuid uuid) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    answer jsonb;
+BEGIN
+    IF crux_proxy.caller_is_admin() THEN
+        SELECT j INTO answer FROM crux_proxy.cancel_export_everywhere(export_uuid) j
+         WHERE j IS NOT NULL LIMIT 1;
+        IF answer IS NULL THEN
+            RAISE EXCEPTION 'export % does not exist', export_uuid
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        RETURN answer;
+    END IF;
+    RETURN crux_proxy.cancel_export_on(crux_proxy.callers_shard(), export_uuid,
+                                       crux_proxy.caller_claims());
+END
+$$;
+
 REVOKE ALL ON FUNCTION crux_proxy.get_orders_on(integer, jsonb, uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crux_proxy.get_orders_for_merge(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.export_orders_on(integer, jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.get_export_on(integer, uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.cancel_export_on(integer, uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.get_export_everywhere(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.cancel_export_everywhere(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.caller_claims() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.crux_export_orders(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.crux_get_export(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.crux_cancel_export(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.crux_export_orders(jsonb) TO crux_reader;
+GRANT EXECUTE ON FUNCTION @extschema@.crux_get_export(uuid) TO crux_reader;
+GRANT EXECUTE ON FUNCTION @extschema@.crux_cancel_export(uuid) TO crux_reader;
 REVOKE ALL ON FUNCTION crux_proxy.acting_organization() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.crux_get_orders(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.crux_get_orders(jsonb) TO crux_reader;

@@ -38,8 +38,12 @@ shard_of_sql="get_byte(decode(replace(retailer_uuid::text, '-', ''), 'hex'), 0) 
 for db in crux_unsharded crux_shard_0 crux_shard_1; do
     q $db -c "CREATE EXTENSION crux_orders" -v orders="$orders" -f test/generate.sql >/dev/null
 done
+org_parity="get_byte(decode(replace(uuid::text, '-', ''), 'hex'), 0) % 2"
 for k in 0 1; do
     q crux_shard_$k -c "DELETE FROM crux.orders WHERE $shard_of_sql <> $k" \
+                    -c "DELETE FROM crux.users WHERE organization_uuid IN (
+                            SELECT uuid FROM crux.organizations WHERE $org_parity <> $k)" \
+                    -c "DELETE FROM crux.organizations WHERE $org_parity <> $k" \
                     -c "GRANT crux_reader TO crux_shard_proxy" \
                     -c "INSERT INTO crux.claim_roles VALUES ('crux_shard_proxy')" \
                     -c "GRANT crux_admin TO crux_shard_admin"
@@ -168,6 +172,41 @@ q postgres -c "ALTER DATABASE crux_shard_1 WITH ALLOW_CONNECTIONS true"
     [[ $down_admin == *ERROR*crux_shard_1* ]] && [[ $down_admin != *total_results* ]]
 tap $? "a shard that is down: its tenant and an admin get an error naming it, never a partial answer"
 echo "$down" | head -1 | sed 's/^/# /'
+
+# exports through the proxy: a tenant's is queued on its shard, where that shard's
+# worker writes the file one server would write; crux_get_export and
+# crux_cancel_export reach it, for the tenant and for an admin; an admin's export
+# across shards is refused
+shard_1=$(q crux_proxy -c "SELECT crux_proxy.shard_of('$t')")
+out=$(mktemp -d)
+request='{"sort": {"key": "uuid", "dir": "asc"}, "limit": 40}'
+via_proxy=$(q crux_proxy -c "SET ROLE x_tenant_1" -c "SELECT crux_export_orders('$request') ->> 'uuid'")
+direct=$(q crux_unsharded -c "SET ROLE x_tenant_1" -c "SELECT crux_export_orders('$request') ->> 'uuid'")
+queued=$(q crux_proxy -c "SET ROLE x_tenant_1" -c "SELECT crux_get_export('$via_proxy') ->> 'status'")
+worker=$(pg_config --bindir)/crux-export-worker
+"$worker" --once -o "$out" -d "dbname=crux_shard_$shard_1" 2>"$out/shard.log"
+"$worker" --once -o "$out" -d "dbname=crux_unsharded" 2>"$out/unsharded.log"
+done_tenant=$(q crux_proxy -c "SET ROLE x_tenant_1" -c "SELECT crux_get_export('$via_proxy') ->> 'status'")
+done_admin=$(q crux_proxy -c "SET ROLE x_admin" -c "SELECT crux_get_export('$via_proxy') ->> 'status'")
+other=$(q crux_proxy -c "SET ROLE x_tenant_2" -c "SELECT crux_get_export('$via_proxy')")
+[ "$queued" = queued ] && [ "$done_tenant" = done ] && [ "$done_admin" = done ] && [ -z "$other" ] &&
+    cmp -s "$out/crux-orders-$via_proxy.csv" "$out/crux-orders-$direct.csv"
+tap $? "a tenant's export through the proxy: queued on its shard, the same file as one server's; its status for it and an admin, not for another tenant"
+c1=$(q crux_proxy -c "SET ROLE x_tenant_1" -c "SELECT crux_cancel_export((crux_export_orders('{}') ->> 'uuid')::uuid) ->> 'status'")
+queued2=$(q crux_proxy -c "SET ROLE x_tenant_1" -c "SELECT crux_export_orders('{}') ->> 'uuid'")
+c2=$(q crux_proxy -c "SET ROLE x_admin" -c "SELECT crux_cancel_export('$queued2') ->> 'status'")
+refused=$(q crux_proxy -v VERBOSITY=verbose -c "SET ROLE x_admin" -c "SELECT crux_export_orders('{}')" 2>&1)
+[ "$c1" = cancelled ] && [ "$c2" = cancelled ] && [[ $refused == *"ERROR:  0A000:"* ]]
+tap $? "crux_cancel_export through the proxy, by the tenant and by an admin; an admin's export across shards refused (0A000)"
+rm -rf "$out"
+
+# a row written to the wrong shard is refused: a shard holds only its retailers'
+# organizations, which the orders reference
+other_shard=$((1 - shard_1))
+wrong=$(q crux_shard_$other_shard -v VERBOSITY=verbose -c "INSERT INTO crux.orders (retailer_uuid, purchase_order_id)
+                                                           VALUES ('$t', 'PO-WRONG-SHARD')" 2>&1)
+[[ $wrong == *"ERROR:  23503:"*orders_retailer_uuid_fkey* ]]
+tap $? "an order written to a shard that does not hold its retailer is refused (23503)"
 
 # loaders find a retailer's shard at the proxy: the shard that holds its orders
 holder=$(for k in 0 1; do [ "$(q crux_shard_$k -c "SELECT count(*) > 0 FROM crux.orders WHERE retailer_uuid = '$t'")" = t ] && echo $k; done)
