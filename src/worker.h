@@ -12,9 +12,13 @@
 #include <signal.h>
 #include <stdbool.h>
 
+#define MAX_DATABASES 16
+
 typedef struct Options
 {
 	const char *conninfo;		/* the jobs' database (the primary) */
+	const char *databases[MAX_DATABASES];	/* every -d: the databases served */
+	int			n_databases;
 	const char *read_dsn;		/* where exports are read; NULL: conninfo */
 	const char *output_dir;
 	const char *smtp_url;

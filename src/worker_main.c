@@ -63,7 +63,8 @@ usage(void)
 {
 	printf("crux-export-worker turns queued crux_orders exports into CSV files and emails them.\n\n"
 		   "Usage: crux-export-worker [OPTION]...\n\n"
-		   "  -d, --dbname=CONNINFO      database to connect to (default: the PG* variables)\n"
+		   "  -d, --dbname=CONNINFO      database to serve (default: the PG* variables); give it\n"
+		   "                             once per database, e.g. per shard\n"
 		   "      --read-dsn=CONNINFO    read the exports from this server, e.g. a hot standby\n"
 		   "                             (default: the database above)\n"
 		   "  -o, --output-dir=DIR       where CSV files go (default: .)\n"
@@ -98,6 +99,11 @@ check_options(const Options *opt)
 	{
 		fprintf(stderr, "crux-export-worker: invalid arguments\n"
 				"Try \"crux-export-worker --help\" for more information.\n");
+		exit(2);
+	}
+	if (opt->n_databases > 1 && opt->read_dsn != NULL)
+	{
+		fprintf(stderr, "crux-export-worker: --read-dsn serves one database (one -d)\n");
 		exit(2);
 	}
 	if (!address_is_plain(opt->from))
@@ -145,7 +151,12 @@ parse_options(int argc, char **argv, Options *opt)
 		switch (c)
 		{
 			case 'd':
-				opt->conninfo = optarg;
+				if (opt->n_databases == MAX_DATABASES)
+				{
+					fprintf(stderr, "crux-export-worker: at most %d databases\n", MAX_DATABASES);
+					exit(2);
+				}
+				opt->databases[opt->n_databases++] = optarg;
 				break;
 			case 'o':
 				opt->output_dir = optarg;
@@ -294,11 +305,37 @@ connect_and_listen(const Options *opt)
 	return conn;
 }
 
+/*
+ * Waits for a notification on any of the connections, a signal, or seconds; then
+ * takes in the notifications that arrived.
+ */
+static void
+wait_for_work(PGconn **conns, int n, int seconds, const sigset_t *wait_mask)
+{
+	fd_set		fds;
+	int			max_fd = -1;
+	struct timespec ts = {seconds, 0};
+
+	FD_ZERO(&fds);
+	for (int i = 0; i < n; i++)
+		if (conns[i] != NULL)
+		{
+			FD_SET(PQsocket(conns[i]), &fds);
+			max_fd = PQsocket(conns[i]) > max_fd ? PQsocket(conns[i]) : max_fd;
+		}
+	if (pselect(max_fd + 1, &fds, NULL, NULL, &ts, wait_mask) < 0 && errno != EINTR)
+		log_msg("pselect failed: %s", strerror(errno));
+	for (int i = 0; i < n; i++)
+		if (conns[i] != NULL)
+			consume_notifications(conns[i]);
+}
+
 int
 main(int argc, char **argv)
 {
 	Options		opt;
-	PGconn	   *conn = NULL;
+	Options		per_db[MAX_DATABASES];
+	PGconn	   *conns[MAX_DATABASES] = {0};
 	int			retry_delay = 1;
 	struct sigaction sa = {0};
 	sigset_t	stop_signals,
@@ -335,46 +372,44 @@ main(int argc, char **argv)
 	log_msg("starting; output in %s, %s", opt.output_dir,
 			opt.smtp_url ? opt.smtp_url : "no email");
 
+	if (opt.n_databases == 0)
+		opt.databases[opt.n_databases++] = "";
+	for (int i = 0; i < opt.n_databases; i++)
+	{
+		per_db[i] = opt;
+		per_db[i].conninfo = opt.databases[i];
+	}
 	while (!stop_requested)
 	{
-		if (conn == NULL)
+		bool		any_down = false;
+
+		for (int i = 0; i < opt.n_databases && !stop_requested; i++)
 		{
-			conn = connect_and_listen(&opt);
-			if (conn == NULL)
+			if (conns[i] == NULL && (conns[i] = connect_and_listen(&per_db[i])) == NULL)
 			{
 				if (opt.once)
 					return 1;
-				sleep(retry_delay);		/* backoff while the server is away */
-				retry_delay = retry_delay < 30 ? retry_delay * 2 : 30;
+				any_down = true;
 				continue;
 			}
-			retry_delay = 1;
-		}
-		if (!sweep_queue(conn, &opt, &stop_requested))
-		{
-			log_msg("connection lost; reconnecting");
-			PQfinish(conn);
-			conn = NULL;
-			continue;
+			if (!sweep_queue(conns[i], &per_db[i], &stop_requested))
+			{
+				log_msg("connection lost; reconnecting");
+				PQfinish(conns[i]);
+				conns[i] = NULL;
+				any_down = true;
+			}
 		}
 		if (opt.once)
 			break;
-
-		/* wait for a notification, a signal or the next sweep */
-		{
-			int			sock = PQsocket(conn);
-			fd_set		fds;
-			struct timespec ts = {opt.interval, 0};
-
-			FD_ZERO(&fds);
-			FD_SET(sock, &fds);
-			if (pselect(sock + 1, &fds, NULL, NULL, &ts, &wait_mask) < 0 && errno != EINTR)
-				log_msg("pselect failed: %s", strerror(errno));
-			consume_notifications(conn);
-		}
+		/* a database away: try again soon, backing off; else at the next sweep */
+		retry_delay = any_down ? (retry_delay < 30 ? retry_delay * 2 : 30) : 1;
+		wait_for_work(conns, opt.n_databases, any_down ? retry_delay : opt.interval,
+					  &wait_mask);
 	}
 	log_msg("stopping");
-	PQfinish(conn);
+	for (int i = 0; i < opt.n_databases; i++)
+		PQfinish(conns[i]);
 	curl_global_cleanup();
 	return 0;
 }
