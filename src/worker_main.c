@@ -114,29 +114,31 @@ check_options(const Options *opt)
 	}
 }
 
+/* The long options; the numbers stand for options without a short form. */
+static const struct option long_options[] = {
+	{"dbname", required_argument, NULL, 'd'},
+	{"output-dir", required_argument, NULL, 'o'},
+	{"smtp-url", required_argument, NULL, 's'},
+	{"from", required_argument, NULL, 'f'},
+	{"once", no_argument, NULL, 1},
+	{"interval", required_argument, NULL, 2},
+	{"lease", required_argument, NULL, 3},
+	{"max-attempts", required_argument, NULL, 4},
+	{"attach-limit", required_argument, NULL, 5},
+	{"backoff", required_argument, NULL, 6},
+	{"jobs", required_argument, NULL, 'j'},
+	{"slice-orders", required_argument, NULL, 7},
+	{"work-mem", required_argument, NULL, 8},
+	{"keep-days", required_argument, NULL, 9},
+	{"no-formula-escape", no_argument, NULL, 10},
+	{"read-dsn", required_argument, NULL, 11},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0}
+};
+
 static void
 parse_options(int argc, char **argv, Options *opt)
 {
-	static const struct option long_options[] = {
-		{"dbname", required_argument, NULL, 'd'},
-		{"output-dir", required_argument, NULL, 'o'},
-		{"smtp-url", required_argument, NULL, 's'},
-		{"from", required_argument, NULL, 'f'},
-		{"once", no_argument, NULL, 1},
-		{"interval", required_argument, NULL, 2},
-		{"lease", required_argument, NULL, 3},
-		{"max-attempts", required_argument, NULL, 4},
-		{"attach-limit", required_argument, NULL, 5},
-		{"backoff", required_argument, NULL, 6},
-		{"jobs", required_argument, NULL, 'j'},
-		{"slice-orders", required_argument, NULL, 7},
-		{"work-mem", required_argument, NULL, 8},
-		{"keep-days", required_argument, NULL, 9},
-		{"no-formula-escape", no_argument, NULL, 10},
-		{"read-dsn", required_argument, NULL, 11},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}
-	};
 	int			c;
 
 	*opt = (Options) {
