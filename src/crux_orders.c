@@ -102,31 +102,13 @@ crux_get_orders_1_8(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(get_orders(&req));
 }
 
-/* A string member of the object under construction. */
-static void
-push_string_member(JsonbParseState **state, const char *key, const char *value)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) key;
-	v.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &v);
-	v.val.string.val = (char *) value;
-	v.val.string.len = strlen(value);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-/* A number member of the object under construction. */
+/* "key": value, a number. */
 static void
 push_int64_member(JsonbParseState **state, const char *key, int64 value)
 {
 	JsonbValue	v;
 
-	v.type = jbvString;
-	v.val.string.val = (char *) key;
-	v.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &v);
+	crux_push_key(state, key);
 	v.type = jbvNumeric;
 	v.val.numeric = int64_to_numeric(value);
 	pushJsonbValue(state, WJB_VALUE, &v);
@@ -158,17 +140,14 @@ crux_get_orders_for_merge(PG_FUNCTION_ARGS)
 	answer = get_orders(&req);
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	v.type = jbvString;
-	v.val.string.val = "answer";
-	v.val.string.len = strlen("answer");
-	pushJsonbValue(&state, WJB_KEY, &v);
+	crux_push_key(&state, "answer");
 	v.type = jbvBinary;
 	v.val.binary.data = &answer->root;
 	v.val.binary.len = VARSIZE(answer) - VARHDRSZ;
 	pushJsonbValue(&state, WJB_VALUE, &v);
 	push_int64_member(&state, "start", start);
 	push_int64_member(&state, "limit", req.limit);
-	push_string_member(&state, "sort_key", sort_keys[req.sort_key]);
-	push_string_member(&state, "sort_dir", req.sort_asc ? "asc" : "desc");
+	crux_push_string_member(&state, "sort_key", sort_keys[req.sort_key]);
+	crux_push_string_member(&state, "sort_dir", req.sort_asc ? "asc" : "desc");
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
 }

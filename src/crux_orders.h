@@ -181,6 +181,9 @@ extern int64 crux_count_export_orders(const CruxRequest *req);
 extern SPITupleTable *crux_fetch_order_details(Datum *uuids, int n_uuids);
 
 /* output.c */
+extern void crux_push_key(JsonbParseState **state, const char *key);
+extern void crux_push_string_member(JsonbParseState **state, const char *key,
+									const char *s);
 extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details,
 								   int n_orders, MemoryContext result_cxt);
 

@@ -32,8 +32,8 @@ typedef struct RowReader
 	JsonbParseState **state;
 } RowReader;
 
-static void
-push_key(JsonbParseState **state, const char *key)
+void
+crux_push_key(JsonbParseState **state, const char *key)
 {
 	JsonbValue	k;
 
@@ -49,18 +49,19 @@ push_value(JsonbParseState **state, JsonbValue *v)
 	pushJsonbValue(state, WJB_VALUE, v);
 }
 
-static void
-push_string_value(JsonbParseState **state, const char *key, char *s)
+/* "key": s, or "key": null when s is NULL */
+void
+crux_push_string_member(JsonbParseState **state, const char *key, const char *s)
 {
 	JsonbValue	v;
 
-	push_key(state, key);
+	crux_push_key(state, key);
 	if (s == NULL)
 		v.type = jbvNull;
 	else
 	{
 		v.type = jbvString;
-		v.val.string.val = s;
+		v.val.string.val = (char *) s;
 		v.val.string.len = strlen(s);
 	}
 	push_value(state, &v);
@@ -82,7 +83,7 @@ push_text(const RowReader *row, const char *key, int col)
 	Datum		d = column(row, col, &isnull);
 	JsonbValue	v;
 
-	push_key(row->state, key);
+	crux_push_key(row->state, key);
 	if (isnull)
 		v.type = jbvNull;
 	else
@@ -102,7 +103,7 @@ push_uuid(const RowReader *row, const char *key, int col)
 	bool		isnull;
 	Datum		d = column(row, col, &isnull);
 
-	push_string_value(row->state, key,
+	crux_push_string_member(row->state, key,
 					  isnull ? NULL : DatumGetCString(DirectFunctionCall1(uuid_out, d)));
 }
 
@@ -114,7 +115,7 @@ push_money(const RowReader *row, const char *key, int col)
 	Datum		d = column(row, col, &isnull);
 	JsonbValue	v;
 
-	push_key(row->state, key);
+	crux_push_key(row->state, key);
 	if (isnull)
 		v.type = jbvNull;
 	else
@@ -132,7 +133,7 @@ push_int4(const RowReader *row, const char *key, int col)
 	Datum		d = column(row, col, &isnull);
 	JsonbValue	v;
 
-	push_key(row->state, key);
+	crux_push_key(row->state, key);
 	if (isnull)
 		v.type = jbvNull;
 	else
@@ -150,7 +151,7 @@ push_bool(const RowReader *row, const char *key, int col)
 	Datum		d = column(row, col, &isnull);
 	JsonbValue	v;
 
-	push_key(row->state, key);
+	crux_push_key(row->state, key);
 	if (isnull)
 		v.type = jbvNull;
 	else
@@ -171,7 +172,7 @@ push_timestamp(const RowReader *row, const char *key, int col)
 
 	if (!isnull)
 		crux_format_timestamp(ts, buf);
-	push_string_value(row->state, key, isnull ? NULL : pstrdup(buf));
+	crux_push_string_member(row->state, key, isnull ? NULL : pstrdup(buf));
 }
 
 /* as crux_format_date: 2018-03-01 */
@@ -184,14 +185,14 @@ push_date(const RowReader *row, const char *key, int col)
 
 	if (!isnull)
 		crux_format_date(date, buf);
-	push_string_value(row->state, key, isnull ? NULL : pstrdup(buf));
+	crux_push_string_member(row->state, key, isnull ? NULL : pstrdup(buf));
 }
 
 static void
 begin_object(JsonbParseState **state, const char *key)
 {
 	if (key)
-		push_key(state, key);
+		crux_push_key(state, key);
 	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
 }
 
@@ -204,7 +205,7 @@ end_object(JsonbParseState **state)
 static void
 begin_array(JsonbParseState **state, const char *key)
 {
-	push_key(state, key);
+	crux_push_key(state, key);
 	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
 }
 
