@@ -16,16 +16,35 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-/* The inside of a quoted CSV value: quotes doubled. */
-static void
-append_quoted_content(StringInfo buf, const char *value, int len)
+/* Whether a value holds a byte COPY's CSV format quotes for: , " LF CR. */
+static bool
+has_special_bytes(const char *value, int len)
 {
 	for (int i = 0; i < len; i++)
-	{
-		if (value[i] == '"')
-			appendStringInfoCharMacro(buf, '"');
-		appendStringInfoCharMacro(buf, value[i]);
-	}
+		if (value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r')
+			return true;
+	return false;
+}
+
+/* One cell: optionally an apostrophe before the value, all in quotes or none. */
+static void
+append_cell(StringInfo buf, bool apostrophe, const char *value, int len, bool quote)
+{
+	if (quote)
+		appendStringInfoCharMacro(buf, '"');
+	if (apostrophe)
+		appendStringInfoCharMacro(buf, '\'');
+	if (!quote)
+		appendBinaryStringInfo(buf, value, len);
+	else
+		for (int i = 0; i < len; i++)
+		{
+			if (value[i] == '"')
+				appendStringInfoCharMacro(buf, '"');
+			appendStringInfoCharMacro(buf, value[i]);
+		}
+	if (quote)
+		appendStringInfoCharMacro(buf, '"');
 }
 
 /*
@@ -37,50 +56,24 @@ append_quoted_content(StringInfo buf, const char *value, int len)
 void
 csv_append_value_quoted(StringInfo buf, const char *value, int len, bool single_column)
 {
-	bool		quote = len == 0 ||
-		(single_column && len == 2 && value[0] == '\\' && value[1] == '.');
-
-	for (int i = 0; i < len && !quote; i++)
-		quote = value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r';
-	if (!quote)
-	{
-		appendBinaryStringInfo(buf, value, len);
-		return;
-	}
-	appendStringInfoCharMacro(buf, '"');
-	append_quoted_content(buf, value, len);
-	appendStringInfoCharMacro(buf, '"');
+	append_cell(buf, false, value, len,
+				len == 0 || (single_column && len == 2 && value[0] == '\\' && value[1] == '.') ||
+				has_special_bytes(value, len));
 }
 
 /*
- * A text cell: as append_csv_value, except that with formula_safe a value a
- * spreadsheet would read as a formula gets a leading apostrophe (OWASP's advice
- * against CSV injection), quoted when the value needs quotes.
+ * A text cell: as csv_append_value_quoted, except that with formula_safe a value
+ * a spreadsheet would read as a formula (beginning with =, +, -, @, TAB or CR)
+ * gets a leading apostrophe (OWASP's advice against CSV injection).
  */
 void
 csv_append_text_cell(const CsvCells *cells, StringInfo buf, const char *value, int len,
 					 bool single_column)
 {
-	bool		quote = false;
-
-	if (!cells->formula_safe || len == 0 ||
-		(value[0] != '=' && value[0] != '+' && value[0] != '-' && value[0] != '@' &&
-		 value[0] != '\t' && value[0] != '\r'))
-	{
-		csv_append_value_quoted(buf, value, len, single_column);
-		return;
-	}
-	for (int i = 0; i < len && !quote; i++)
-		quote = value[i] == ',' || value[i] == '"' || value[i] == '\n' || value[i] == '\r';
-	if (quote)
-		appendStringInfoCharMacro(buf, '"');
-	appendStringInfoCharMacro(buf, '\'');
-	if (quote)
-		append_quoted_content(buf, value, len);
+	if (cells->formula_safe && len > 0 && value[0] != '\0' && strchr("=+-@\t\r", value[0]))
+		append_cell(buf, true, value, len, has_special_bytes(value, len));
 	else
-		appendBinaryStringInfo(buf, value, len);
-	if (quote)
-		appendStringInfoCharMacro(buf, '"');
+		csv_append_value_quoted(buf, value, len, single_column);
 }
 
 static void
