@@ -65,11 +65,12 @@ extern long write_csv(PGconn *conn, const Options *opt, const Job *job, const ch
 					  long *bytes, char **error);
 
 /*
- * Acts as the job's requester for the rest of the transaction, and checks that
- * it still acts for the job's organization (or is still an admin). Returns 1, or
- * 0 with *error set when it no longer does, or -1 with *error set.
+ * Acts as the job's requester for the rest of the transaction (false with *error
+ * set if refused); then, once per job, whether it still acts for the job's
+ * organization (or is still an admin): 1, or 0 or -1 with *error set.
  */
-extern int	become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error);
+extern bool become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error);
+extern int	requester_still_acts(PGconn *conn, const Job *job, char **error);
 extern PGconn *connect_for_export(const Options *opt, char **error);
 
 /* worker_queue.c */

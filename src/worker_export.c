@@ -43,7 +43,7 @@ connect_for_export(const Options *opt, char **error)
  * organization, or is still an admin (a member of crux_admin) for an admin's
  * job. Returns 1, 0 with *error set, or -1 with *error set.
  */
-static int
+int
 requester_still_acts(PGconn *conn, const Job *job, char **error)
 {
 	const char *params[1] = {job->organization};
@@ -70,11 +70,10 @@ requester_still_acts(PGconn *conn, const Job *job, char **error)
 
 /*
  * Acts as the job's requester for the rest of the transaction, with the settings
- * that make any output the server formats the same everywhere, and checks that
- * it still acts for the job's organization. Returns 1, 0 (it no longer does) or
- * -1, with *error set unless 1.
+ * that make any output the server formats the same everywhere. False with
+ * *error set if the server refuses.
  */
-int
+bool
 become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error)
 {
 	const char *params[4] = {job->requested_by, job->claims ? job->claims : "",
@@ -93,10 +92,10 @@ become_requester(PGconn *conn, const Job *job, const char *work_mem, char **erro
 	if (res == NULL)
 	{
 		*error = strdup(PQerrorMessage(conn));
-		return -1;
+		return false;
 	}
 	PQclear(res);
-	return requester_still_acts(conn, job, error);
+	return true;
 }
 
 /* A 4-byte big-endian integer of a binary result. */
@@ -235,8 +234,8 @@ export_slice_on(PGconn *conn, Slice *slice)
 	free(sql);
 	if (res == NULL)
 		slice->error = strdup(PQerrorMessage(conn));
-	else if (PQclear(res), become_requester(conn, slice->job, slice->opt->work_mem,
-											&slice->error) != 1)
+	else if (PQclear(res), !become_requester(conn, slice->job, slice->opt->work_mem,
+											 &slice->error))
 		;
 	else
 		slice->rows = chunks_to_output(conn, slice->first, slice->count, slice->header,

@@ -277,7 +277,8 @@ export_as_requester(PGconn *primary, const Options *opt, const Job *job, const c
 	lease_watch(job->lease, conn);
 	PQclear(run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 				0, NULL));
-	acts = become_requester(conn, job, opt->work_mem, error);
+	acts = become_requester(conn, job, opt->work_mem, error) ?
+		requester_still_acts(conn, job, error) : -1;
 	if (acts == 1)
 		rows = write_csv(conn, opt, job, tmp_path, bytes, error);
 	PQclear(PQexec(conn, "ROLLBACK"));	/* also ends SET ROLE and the claims */
