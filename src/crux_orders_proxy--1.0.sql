@@ -66,13 +66,19 @@ BEGIN
 END
 $$;
 
--- The organization the caller acts for, or NULL: the role it connected or SET ROLE
--- as (not the owner of a SECURITY DEFINER function that asks), its claims when it
--- is claim-carrying, else its mapping.
+-- The caller: the role it connected or SET ROLE as, also inside a SECURITY
+-- DEFINER function (whose current_user is its owner).
+CREATE FUNCTION crux_proxy.caller() RETURNS name
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(current_setting('role'), 'none'), session_user)
+$$;
+
+-- The organization the caller acts for, or NULL: its claims when it is
+-- claim-carrying, else its mapping.
 CREATE FUNCTION crux_proxy.acting_organization() RETURNS uuid
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    caller name := coalesce(nullif(current_setting('role'), 'none'), session_user);
+    caller name := crux_proxy.caller();
     org uuid;
 BEGIN
     IF EXISTS (SELECT FROM crux_proxy.claim_roles c WHERE c.role_name = caller) THEN
@@ -95,7 +101,7 @@ $$;
 CREATE FUNCTION crux_proxy.caller_claims() RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    caller name := coalesce(nullif(current_setting('role'), 'none'), session_user);
+    caller name := crux_proxy.caller();
     org uuid := crux_proxy.acting_organization();
     claims jsonb;
 BEGIN
@@ -229,7 +235,7 @@ COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS
 CREATE FUNCTION crux_proxy.caller_is_admin() RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    caller name := coalesce(nullif(current_setting('role'), 'none'), session_user);
+    caller name := crux_proxy.caller();
 BEGIN
     IF pg_catalog.pg_has_role(caller, 'crux_admin', 'MEMBER') THEN
         RETURN true;
@@ -305,6 +311,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.crux_export_orders(jsonb) TO crux_reader;
 GRANT EXECUTE ON FUNCTION @extschema@.crux_get_export(uuid) TO crux_reader;
 GRANT EXECUTE ON FUNCTION @extschema@.crux_cancel_export(uuid) TO crux_reader;
 REVOKE ALL ON FUNCTION crux_proxy.acting_organization() FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.caller() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.crux_get_orders(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.crux_get_orders(jsonb) TO crux_reader;
 GRANT USAGE ON SCHEMA crux_proxy TO crux_reader;
