@@ -7,16 +7,15 @@
  */
 #include "postgres.h"
 
-#include "commands/extension.h"
-#include "crux_orders.h"
-#include "fmgr.h"
-#include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "crux_orders.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/rel.h"
 
 /* The installed version of crux_orders in this database, or "unknown". */
