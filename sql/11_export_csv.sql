@@ -87,3 +87,23 @@ SELECT string_agg(a.attname, ',' ORDER BY a.attnum) =
   FROM pg_attribute a
  WHERE a.attrelid = (SELECT typrelid FROM pg_type WHERE oid = 'crux.export_row'::regtype)
    AND a.attnum > 0;
+-- 1.9: crux.export_csv_orders, the parts an admin's export across shards is merged
+-- from: the same records as crux.export_csv, one order at a time, each with its
+-- sort value (bytewise in the sort's order), from position 0 to the limit whatever
+-- the start; crux.export_merge_bounds gives the start, limit and direction
+SELECT r AS request,
+       (SELECT string_agg(o.csv, '' ORDER BY n)
+          FROM crux.export_csv_orders(r::jsonb || '{"start": 0}') WITH ORDINALITY o(s, u, k, csv, n))
+       = (SELECT string_agg((c).csv, '')
+            FROM (SELECT crux.export_csv(r::jsonb || '{"start": 0}', 0, NULL, false) c) x) AS same_records,
+       (SELECT count(*) FROM crux.export_csv_orders(r::jsonb)) AS orders,
+       (SELECT sum(o.rows) FROM crux.export_csv_orders(r::jsonb) o) AS rows,
+       b.*
+  FROM (VALUES ('{}'), ('{"sort": {"key": "sku_id", "dir": "asc"}, "start": 1, "limit": 3}'),
+               ('{"sort": {"key": "status"}}'), ('{"sort": {"key": "uuid", "dir": "asc"}}'))
+       v(r), crux.export_merge_bounds(r::jsonb) b;
+SELECT sort_value, order_uuid, rows
+  FROM crux.export_csv_orders('{"sort": {"key": "date", "dir": "asc"}, "limit": 3}');
+SELECT sort_value, order_uuid FROM crux.export_csv_orders('{"sort": {"key": "sku_id", "dir": "asc"}, "limit": 2}');
+SELECT crux.export_csv_orders('{"sort": {"key": "price"}}');
+SELECT crux.export_merge_bounds('{"start": -1}');

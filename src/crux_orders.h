@@ -43,7 +43,7 @@ typedef enum CruxRequestKind
 } CruxRequestKind;
 
 /* The version of the SQL objects this library serves (versions.c). */
-#define CRUX_VERSION "1.8"
+#define CRUX_VERSION "1.9"
 
 /* A request, checked completely: every field holds a valid value. */
 typedef struct CruxRequest

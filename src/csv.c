@@ -36,6 +36,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "query.h"
 #include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -127,6 +128,21 @@ build_batch_queries(void)
 static SPIPlanPtr orders_plan = NULL;
 static SPIPlanPtr line_items_plan = NULL;
 
+/*
+ * export_csv_orders's batch: where each order's records end in the chunk, how
+ * many there are, and its sort value (NULL: missing), in selection order.
+ */
+typedef struct CsvOrders
+{
+	int			n;				/* orders of the batch written */
+	int			next;			/* the next to hand out */
+	int			end[ORDERS_PER_BATCH];
+	int			records[ORDERS_PER_BATCH];
+	int			index[ORDERS_PER_BATCH];	/* into CsvExport.orders */
+	text	   *sort_values[ORDERS_PER_BATCH];	/* by index, in sort_context */
+	MemoryContext sort_context; /* reset every batch */
+} CsvOrders;
+
 /* one export_csv call sequence: a slice of one request */
 typedef struct CsvExport
 {
@@ -147,6 +163,8 @@ typedef struct CsvExport
 	CruxTracking *tracking;
 	StringInfoData chunk;		/* the CSV of one call, reused */
 	MemoryContext order_context;	/* reset after every order */
+	CruxRequest request;
+	CsvOrders  *by_order;		/* export_csv_orders: one order per call */
 } CsvExport;
 
 /* The line items of a batch, deformed, and each order's range of them. */
@@ -160,6 +178,7 @@ typedef struct Batch
 	int		   *first_line_item;	/* per order row: [first, end) of sorted */
 	int		   *end_line_item;
 	Datum	   *by_uuid;		/* pairs (uuid, order row), sorted by uuid */
+	Datum		ctids;			/* the batch's ctids, in selection order */
 } Batch;
 
 /* column of the li-th line item in sorted order */
@@ -329,6 +348,7 @@ fetch_batch(CsvExport *csv, int count, Batch *batch)
 											TYPALIGN_CHAR));
 	ctids = PointerGetDatum(construct_array(ctid_elems, count, TIDOID,
 											sizeof(ItemPointerData), false, TYPALIGN_SHORT));
+	batch->ctids = ctids;
 
 	/* generic plans: planned once, not for each batch's 1,000 values */
 	build_batch_queries();
@@ -479,6 +499,62 @@ fetch_selection(CsvExport *csv)
 	return n;
 }
 
+/* export_csv_orders: order i of the batch has records records, ending at end. */
+static void
+record_order_end(CsvOrders *by_order, int i, int end, int records)
+{
+	by_order->index[by_order->n] = i;
+	by_order->end[by_order->n] = end;
+	by_order->records[by_order->n] = records;
+	by_order->n++;
+}
+
+/* The sort value queries, one per sort key, kept once prepared. */
+static SPIPlanPtr sort_value_plans[CRUX_SORT_UUID + 1];
+
+/*
+ * export_csv_orders: the batch's orders' sort values, as
+ * crux_sort_text_expression writes them, by their index in the batch.
+ */
+static void
+fetch_sort_values(CsvExport *csv, Batch *batch, int count)
+{
+	CsvOrders  *by_order = csv->by_order;
+	const CruxRequest *req = &csv->request;
+	Oid			tid_array = TIDARRAYOID;
+	char		sql[512];
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT x.n::pg_catalog.int4, %s"
+			 "  FROM pg_catalog.unnest($1) WITH ORDINALITY x(t, n)"
+			 "  JOIN crux.orders o ON o.ctid OPERATOR(pg_catalog.=) x.t%s",
+			 crux_sort_text_expression(req),
+			 req->sort_key == CRUX_SORT_SKU_ID ?
+			 "  LEFT JOIN crux.order_summaries s"
+			 "    ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid" : "");
+	if (SPI_execute_plan(crux_kept_plan(&sort_value_plans[req->sort_key], sql, 1, &tid_array,
+										CURSOR_OPT_GENERIC_PLAN), &batch->ctids, NULL,
+						 true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the sort values of an export batch");
+	MemoryContextReset(by_order->sort_context);
+	memset(by_order->sort_values, 0, sizeof(by_order->sort_values));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		n_null;
+		bool		v_null;
+		int			n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+													SPI_tuptable->tupdesc, 1, &n_null));
+		Datum		v = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &v_null);
+		MemoryContext old;
+
+		if (n_null || v_null || n < 1 || n > count)
+			continue;
+		old = MemoryContextSwitchTo(by_order->sort_context);
+		by_order->sort_values[n - 1] = DatumGetTextPCopy(v);
+		MemoryContextSwitchTo(old);
+	}
+}
+
 /* The next batch's records into buf; returns how many, and *orders how many orders. */
 static int
 append_next_batch(CsvExport *csv, StringInfo buf, int *orders)
@@ -498,35 +574,55 @@ append_next_batch(CsvExport *csv, StringInfo buf, int *orders)
 	for (int i = 0; i < *orders; i++)
 	{
 		int			row = order_row(&batch, UUIDPGetDatum(&csv->orders[i]));
+		int			n;
 
 		CHECK_FOR_INTERRUPTS();
-		if (row >= 0)
-			records += append_order(csv, &batch, row, buf);
+		if (row < 0)
+			continue;
+		n = append_order(csv, &batch, row, buf);
+		records += n;
+		if (csv->by_order != NULL)
+			record_order_end(csv->by_order, i, buf->len, n);
 	}
+	if (csv->by_order != NULL && *orders > 0)
+		fetch_sort_values(csv, &batch, *orders);
 	SPI_finish();
 	return records;
 }
 
 /*
  * Parses the request and opens the slice's selection as a cursor; the SRF's
- * context keeps one batch at a time.
+ * context keeps one batch at a time. by_order: export_csv_orders's arguments
+ * (request, formula_safe), and the selection from position 0 whatever its start.
  */
 static CsvExport *
-begin_export(FunctionCallInfo fcinfo, MemoryContext context)
+begin_export(FunctionCallInfo fcinfo, MemoryContext context, bool by_order)
 {
 	CsvExport  *csv = MemoryContextAllocZero(context, sizeof(CsvExport));
 	MemoryContext old = MemoryContextSwitchTo(context);
 	CruxRequest req;
-	int64		first;
-	int64		count;
+	int64		first = 0;
+	int64		count = -1;
 	int64		expected;
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_EXPORT, &req);
-	first = crux_slice_bound(fcinfo, 1, "first", 0);
-	count = crux_slice_bound(fcinfo, 2, "count", -1);
-	csv->header = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
-	csv->cells.formula_safe = PG_ARGISNULL(4) || PG_GETARG_BOOL(4);
+	if (by_order)
+	{
+		req.start = 0;
+		csv->cells.formula_safe = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
+		csv->by_order = palloc0(sizeof(CsvOrders));
+		csv->by_order->sort_context = AllocSetContextCreate(context,
+															"crux_orders export sort values",
+															ALLOCSET_SMALL_SIZES);
+	}
+	else
+	{
+		first = crux_slice_bound(fcinfo, 1, "first", 0);
+		count = crux_slice_bound(fcinfo, 2, "count", -1);
+		csv->header = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+		csv->cells.formula_safe = PG_ARGISNULL(4) || PG_GETARG_BOOL(4);
+	}
 	csv->cells.context = context;
 
 	if (req.n_fields == 0)
@@ -550,6 +646,7 @@ begin_export(FunctionCallInfo fcinfo, MemoryContext context)
 									  crux_open_order_uuid_cursor(&req, first, count, true)->name);
 	SPI_finish();
 
+	csv->request = req;
 	csv->tracking = crux_tracking_begin(context, expected);
 	csv->order_context = AllocSetContextCreate(context, "crux_orders export order",
 											   ALLOCSET_DEFAULT_SIZES);
@@ -593,6 +690,21 @@ next_chunk(CsvExport *csv, TupleDesc chunk_desc)
 	return heap_form_tuple(chunk_desc, values, nulls);
 }
 
+/* An export SRF's first call: its result's descriptor, and the export begun. */
+static void
+first_call(FunctionCallInfo fcinfo, bool by_order)
+{
+	FuncCallContext *funcctx = SRF_FIRSTCALL_INIT();
+	MemoryContext old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+	TupleDesc	desc;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "an export function must return a composite type");
+	funcctx->tuple_desc = BlessTupleDesc(desc);
+	MemoryContextSwitchTo(old);
+	funcctx->user_fctx = begin_export(fcinfo, funcctx->multi_call_memory_ctx, by_order);
+}
+
 PG_FUNCTION_INFO_V1(crux_export_csv_1_8);
 
 /*
@@ -607,21 +719,67 @@ crux_export_csv_1_8(PG_FUNCTION_ARGS)
 	HeapTuple	chunk;
 
 	if (SRF_IS_FIRSTCALL())
-	{
-		TupleDesc	desc;
-		MemoryContext old;
-
-		funcctx = SRF_FIRSTCALL_INIT();
-		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "crux.export_csv must return a composite type");
-		funcctx->tuple_desc = BlessTupleDesc(desc);
-		MemoryContextSwitchTo(old);
-		funcctx->user_fctx = begin_export(fcinfo, funcctx->multi_call_memory_ctx);
-	}
+		first_call(fcinfo, false);
 	funcctx = SRF_PERCALL_SETUP();
 	chunk = next_chunk(funcctx->user_fctx, funcctx->tuple_desc);
 	if (chunk == NULL)
 		SRF_RETURN_DONE(funcctx);
 	SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(chunk));
+}
+
+/*
+ * export_csv_orders's next order: (sort_value, order_uuid, rows, csv), or NULL
+ * at the end. A batch is written into the chunk and handed out an order a time.
+ */
+static HeapTuple
+next_order(CsvExport *csv, TupleDesc desc)
+{
+	CsvOrders  *by_order = csv->by_order;
+	int			start;
+	int			k;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	while (by_order->next == by_order->n)
+	{
+		int			orders;
+
+		if (csv->selection_done)
+			return NULL;
+		resetStringInfo(&csv->chunk);
+		by_order->n = by_order->next = 0;
+		append_next_batch(csv, &csv->chunk, &orders);
+	}
+	k = by_order->next++;
+	start = k > 0 ? by_order->end[k - 1] : 0;
+	nulls[0] = by_order->sort_values[by_order->index[k]] == NULL;
+	values[0] = PointerGetDatum(by_order->sort_values[by_order->index[k]]);
+	values[1] = UUIDPGetDatum(&csv->orders[by_order->index[k]]);
+	values[2] = Int32GetDatum(by_order->records[k]);
+	values[3] = PointerGetDatum(cstring_to_text_with_len(csv->chunk.data + start,
+														 by_order->end[k] - start));
+	return heap_form_tuple(desc, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(crux_export_csv_orders_1_9);
+
+/*
+ * crux.export_csv_orders(request jsonb, formula_safe boolean) returns setof
+ * crux.export_csv_order: the selection's orders up to its limit (from position
+ * 0, whatever its start), one per call, each with its CSV records and its sort
+ * value, for merging the parts of shards into one file
+ */
+Datum
+crux_export_csv_orders_1_9(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	HeapTuple	order;
+
+	if (SRF_IS_FIRSTCALL())
+		first_call(fcinfo, true);
+	funcctx = SRF_PERCALL_SETUP();
+	order = next_order(funcctx->user_fctx, funcctx->tuple_desc);
+	if (order == NULL)
+		SRF_RETURN_DONE(funcctx);
+	SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(order));
 }

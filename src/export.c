@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -227,4 +228,31 @@ crux_export_order_count_1_8(PG_FUNCTION_ARGS)
 	count = crux_count_export_orders(&req);
 	SPI_finish();
 	PG_RETURN_INT64(count);
+}
+
+PG_FUNCTION_INFO_V1(crux_export_merge_bounds_1_9);
+
+/*
+ * crux.export_merge_bounds(jsonb, OUT start bigint, OUT "limit" bigint, OUT
+ * ascending boolean): how the parts of an export merge into one selection (its
+ * positions [start, limit), limit NULL for none, and the sort's direction), for
+ * the worker that joins an admin's export across shards.
+ */
+Datum
+crux_export_merge_bounds_1_9(PG_FUNCTION_ARGS)
+{
+	CruxRequest req;
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+					   CRUX_REQUEST_EXPORT, &req);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "crux.export_merge_bounds must return a composite type");
+	values[0] = Int64GetDatum(req.start);
+	values[1] = Int64GetDatum(req.limit);
+	nulls[1] = !req.has_limit;
+	values[2] = BoolGetDatum(req.sort_asc);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

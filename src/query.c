@@ -260,6 +260,30 @@ crux_sort_expression(const CruxRequest *req)
 }
 
 /*
+ * The sort value as text that compares bytewise as the sort compares its value
+ * (a missing one is NULL), for merging sorted parts of one selection (an
+ * admin's export across shards); NULL for the uuid sort, whose tie-break on the
+ * uuid is the whole sort. Timestamps are compared in UTC, years 1000 to 9999.
+ */
+const char *
+crux_sort_text_expression(const CruxRequest *req)
+{
+	switch (req->sort_key)
+	{
+		case CRUX_SORT_DATE:
+			return "pg_catalog.to_char(o.created_date AT TIME ZONE 'UTC',"
+				" 'YYYY-MM-DD HH24:MI:SS.US')";
+		case CRUX_SORT_STATUS:
+			return "o.status";
+		case CRUX_SORT_SKU_ID:
+			return "s.min_sku_id";
+		case CRUX_SORT_UUID:
+			return "NULL::pg_catalog.text";
+	}
+	elog(ERROR, "unexpected sort key %d", (int) req->sort_key);
+}
+
+/*
  * " ORDER BY key, uuid": a missing value sorts as larger than any value; ties
  * break on the uuid in the same direction, so that pages never overlap or skip.
  * key and uuid name the sort value and the order's uuid where the query reads

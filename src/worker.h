@@ -14,6 +14,8 @@
 
 #define MAX_DATABASES 16
 
+struct OutputWriter;			/* worker_output.h */
+
 typedef struct Options
 {
 	const char *conninfo;		/* the jobs' database (the primary) */
@@ -50,6 +52,7 @@ typedef struct Job
 	char	   *claims;			/* NULL for roles without claims */
 	char	   *email;			/* NULL: the file alone */
 	char	   *organization;	/* the organization it acted for; NULL: an admin's */
+	int			shards;			/* > 1: an admin's export across that many shards */
 	Lease	   *lease;			/* held while it runs */
 } Job;
 
@@ -72,6 +75,15 @@ extern long write_csv(PGconn *conn, const Options *opt, const Job *job, const ch
 extern bool become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error);
 extern int	requester_still_acts(PGconn *conn, const Job *job, char **error);
 extern PGconn *connect_for_export(const Options *opt, char **error);
+extern int	parse_record(const char *value, int len, int ncols, const char **fields,
+						 int *lengths);
+extern long chunks_to_output(PGconn *conn, long long first, long long count, bool header,
+							 const Options *opt, const Job *job, struct OutputWriter *w,
+							 const char *label, long *bytes, char **error);
+
+/* worker_merge.c */
+extern long write_csv_across_shards(const Options *opt, const Job *job, const char *tmp_path,
+									long *bytes, char **error);
 
 /* worker_queue.c */
 extern bool sweep_queue(PGconn *conn, const Options *opt, const volatile sig_atomic_t *stop);

@@ -109,23 +109,43 @@ read_uint32(const char *p)
 }
 
 /*
- * One crux.export_csv_chunk (rows integer, csv text) in binary: the number of
- * columns, then per column its type, length and bytes. False if malformed.
+ * A composite value of ncols columns in binary: the number of columns, then per
+ * column its type, length (-1: NULL) and bytes; each column's bytes and length
+ * into fields and lengths. Returns 1, or 0 if malformed.
  */
+int
+parse_record(const char *value, int len, int ncols, const char **fields, int *lengths)
+{
+	int			at = 4;
+
+	if (len < 4 || read_uint32(value) != (uint32_t) ncols)
+		return 0;
+	for (int i = 0; i < ncols; i++)
+	{
+		if (len - at < 8)
+			return 0;
+		lengths[i] = (int32_t) read_uint32(value + at + 4);
+		fields[i] = value + at + 8;
+		at += 8 + (lengths[i] > 0 ? lengths[i] : 0);
+		if (lengths[i] < -1 || at > len)
+			return 0;
+	}
+	return at == len;
+}
+
+/* One crux.export_csv_chunk (rows integer, csv text) in binary. False if malformed. */
 static bool
 parse_chunk(const char *value, int len, long *rows, const char **csv, int *csv_len)
 {
-	int32_t		rows_len;
+	const char *fields[2];
+	int			lengths[2];
 
-	if (len < 24 || read_uint32(value) != 2)
+	if (!parse_record(value, len, 2, fields, lengths) || lengths[0] != 4 || lengths[1] < 0)
 		return false;
-	rows_len = (int32_t) read_uint32(value + 8);
-	if (rows_len != 4)
-		return false;
-	*rows = (int32_t) read_uint32(value + 12);
-	*csv_len = (int32_t) read_uint32(value + 20);
-	*csv = value + 24;
-	return *csv_len >= 0 && 24 + *csv_len == len;
+	*rows = (int32_t) read_uint32(fields[0]);
+	*csv = fields[1];
+	*csv_len = lengths[1];
+	return true;
 }
 
 /*
@@ -135,7 +155,7 @@ parse_chunk(const char *value, int len, long *rows, const char **csv, int *csv_l
  * they come. Returns the number of data rows, or -1 with *error set (a failed
  * write leaves *error NULL: output_join reports it).
  */
-static long
+long
 chunks_to_output(PGconn *conn, long long first, long long count, bool header,
 				 const Options *opt, const Job *job, OutputWriter *w,
 				 const char *label, long *bytes, char **error)
@@ -392,6 +412,8 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 	*bytes = 0;
 	if (!database_is_current(conn, error))
 		return -1;
+	if (job->shards > 1)
+		return write_csv_across_shards(opt, job, tmp_path, bytes, error);
 	if (opt->jobs > 1)
 	{
 		PGresult   *res = run(conn, PGRES_TUPLES_OK,

@@ -75,11 +75,13 @@ static bool
 claim_job(PGconn *conn, const Options *opt, Job *job)
 {
 	char		lease[32];
-	const char *params[2] = {lease, opt->name};
+	char		databases[16];
+	const char *params[3] = {lease, opt->name, databases};
 	PGresult   *res;
 
 	fail_abandoned_jobs(conn, opt);
 	snprintf(lease, sizeof(lease), "%d seconds", opt->lease);
+	snprintf(databases, sizeof(databases), "%d", opt->n_databases);
 	res = run(conn, PGRES_TUPLES_OK,
 			  "UPDATE crux.export_jobs j"
 			  "   SET status = 'running', attempts = j.attempts + 1,"
@@ -87,11 +89,15 @@ claim_job(PGconn *conn, const Options *opt, Job *job)
 			  " WHERE j.uuid = (SELECT q.uuid FROM crux.export_jobs q"
 			  "                  WHERE q.status IN ('queued', 'running')"
 			  "                    AND (q.lease_until IS NULL OR q.lease_until < now())"
+			  /* an export across shards goes to a worker that serves as many */
+			  "                    AND coalesce(q.claims -> 'shards', '1')"
+			  "                        IN ('1'::jsonb, to_jsonb($3::integer))"
 			  "                  ORDER BY q.created_at"
 			  "                  FOR UPDATE SKIP LOCKED LIMIT 1)"
 			  " RETURNING j.uuid, j.attempts, j.request::text,"
-			  "   j.requested_by, j.claims::text, j.email, j.organization_uuid::text",
-			  2, params);
+			  "   j.requested_by, j.claims::text, j.email, j.organization_uuid::text,"
+			  "   coalesce(j.claims ->> 'shards', '1')",
+			  3, params);
 	if (res == NULL || PQntuples(res) == 0)
 	{
 		PQclear(res);
@@ -105,6 +111,7 @@ claim_job(PGconn *conn, const Options *opt, Job *job)
 	job->claims = dup_or_null(res, 4);
 	job->email = dup_or_null(res, 5);
 	job->organization = dup_or_null(res, 6);
+	job->shards = atoi(PQgetvalue(res, 0, 7));
 	PQclear(res);
 	return true;
 }

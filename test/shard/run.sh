@@ -45,7 +45,7 @@ for k in 0 1; do
                             SELECT uuid FROM crux.organizations WHERE $org_parity <> $k)" \
                     -c "DELETE FROM crux.organizations WHERE $org_parity <> $k" \
                     -c "GRANT crux_reader TO crux_shard_proxy" \
-                    -c "INSERT INTO crux.claim_roles VALUES ('crux_shard_proxy')" \
+                    -c "INSERT INTO crux.claim_roles VALUES ('crux_shard_proxy'), ('crux_shard_admin')" \
                     -c "GRANT crux_admin TO crux_shard_admin"
 done
 q crux_unsharded -c "GRANT crux_admin TO x_admin"
@@ -173,10 +173,10 @@ q postgres -c "ALTER DATABASE crux_shard_1 WITH ALLOW_CONNECTIONS true"
 tap $? "a shard that is down: its tenant and an admin get an error naming it, never a partial answer"
 echo "$down" | head -1 | sed 's/^/# /'
 
-# exports through the proxy: a tenant's is queued on its shard, where one worker
-# serving both shards writes the file one server would write; crux_get_export and
-# crux_cancel_export reach it, for the tenant and for an admin; an admin's export
-# across shards is refused
+# exports through the proxy: a tenant's is queued on its shard, an admin's on
+# shard 0 across both; one worker serving both shards writes the files one server
+# would write; crux_get_export and crux_cancel_export reach them, for the tenant
+# and for an admin
 shard_1=$(q crux_proxy -c "SELECT crux_proxy.shard_of('$t')")
 out=$(mktemp -d)
 request='{"sort": {"key": "uuid", "dir": "asc"}, "limit": 40}'
@@ -189,6 +189,19 @@ for k in $(seq 6); do      # a tenant on the other shard
 done
 via_proxy_2=$(q crux_proxy -c "SET ROLE x_tenant_$k" -c "SELECT crux_export_orders('$request') ->> 'uuid'")
 direct_2=$(q crux_unsharded -c "SET ROLE x_tenant_$k" -c "SELECT crux_export_orders('$request') ->> 'uuid'")
+orgs=$(q crux_unsharded -c "SELECT jsonb_agg(x ORDER BY x) FROM unnest(string_to_array(trim('$tenants'), ' ')) x")
+admin_requests=("{}" '{"sort": {"key": "sku_id", "dir": "asc"}, "start": 10, "limit": 700}'
+    '{"sort": {"key": "status", "dir": "desc"}, "line_item_status": ["delivered", "cancelled"], "limit": 400}'
+    '{"sort": {"key": "uuid", "dir": "desc"}, "start": 100, "limit": 350, "start_date": "2017-06-01"}'
+    '{"sort": {"key": "date", "dir": "asc"}, "term": "SKU000123"}'
+    '{"org_uuids": '"$orgs"', "sort": {"key": "status", "dir": "asc"}}'
+    '{"start": 100000, "limit": 100010}')
+admin_pairs=()
+for r in "${admin_requests[@]}"; do
+    a=$(q crux_proxy -c "SET ROLE x_admin" -c "SELECT crux_export_orders('$r') ->> 'uuid'")
+    b=$(q crux_unsharded -c "SET ROLE x_admin" -c "SELECT crux_export_orders('$r') ->> 'uuid'")
+    admin_pairs+=("$a:$b")
+done
 worker=$(pg_config --bindir)/crux-export-worker
 "$worker" --once -o "$out" -d "dbname=crux_shard_0" -d "dbname=crux_shard_1" 2>"$out/shards.log"
 "$worker" --once -o "$out" -d "dbname=crux_unsharded" 2>"$out/unsharded.log"
@@ -199,13 +212,41 @@ other=$(q crux_proxy -c "SET ROLE x_tenant_2" -c "SELECT crux_get_export('$via_p
     cmp -s "$out/crux-orders-$via_proxy.csv" "$out/crux-orders-$direct.csv" &&
     cmp -s "$out/crux-orders-$via_proxy_2.csv" "$out/crux-orders-$direct_2.csv"
 tap $? "tenants' exports through the proxy, on both shards: one worker serving both writes the files one server writes; the status for the tenant and an admin, not for another tenant"
+same=0 rows=""
+for i in "${!admin_pairs[@]}"; do
+    a=${admin_pairs[$i]%%:*} b=${admin_pairs[$i]##*:}
+    status=$(q crux_proxy -c "SET ROLE x_admin" -c "SELECT crux_get_export('$a') ->> 'status'")
+    if [ "$status" = done ] && [ -s "$out/crux-orders-$b.csv" ] &&
+        cmp -s "$out/crux-orders-$a.csv" "$out/crux-orders-$b.csv"; then
+        same=$((same + 1))
+    else
+        echo "# differs ($status): ${admin_requests[$i]}"
+    fi
+    rows+="$(($(wc -l <"$out/crux-orders-$b.csv") - 1)) "
+done
+[ "$same" = ${#admin_pairs[@]} ] && grep -q "merging 2 shards" "$out/shards.log"
+tap $? "an admin's exports across shards (every sort key, both directions, filters, term, org_uuids, deep and past-the-end ranges): the worker merges both shards into the file one server writes ($same of ${#admin_pairs[@]}; rows: $rows)"
 c1=$(q crux_proxy -c "SET ROLE x_tenant_1" -c "SELECT crux_cancel_export((crux_export_orders('{}') ->> 'uuid')::uuid) ->> 'status'")
 queued2=$(q crux_proxy -c "SET ROLE x_tenant_1" -c "SELECT crux_export_orders('{}') ->> 'uuid'")
 c2=$(q crux_proxy -c "SET ROLE x_admin" -c "SELECT crux_cancel_export('$queued2') ->> 'status'")
+q crux_shard_0 -c "DELETE FROM crux.claim_roles WHERE role_name = 'crux_shard_admin'"
 refused=$(q crux_proxy -v VERBOSITY=verbose -c "SET ROLE x_admin" -c "SELECT crux_export_orders('{}')" 2>&1)
-[ "$c1" = cancelled ] && [ "$c2" = cancelled ] && [[ $refused == *"ERROR:  0A000:"* ]]
-tap $? "crux_cancel_export through the proxy, by the tenant and by an admin; an admin's export across shards refused (0A000)"
-rm -rf "$out"
+q crux_shard_0 -c "INSERT INTO crux.claim_roles VALUES ('crux_shard_admin')"
+jobs=$(q crux_shard_0 -c "SELECT count(*) FROM crux.export_jobs WHERE status = 'queued'")
+[ "$c1" = cancelled ] && [ "$c2" = cancelled ] && [[ $refused == *"ERROR:  55000:"*crux.claim_roles* ]] && [ "$jobs" = 0 ]
+tap $? "crux_cancel_export through the proxy, by the tenant and by an admin; an admin's export across shards refused (55000, nothing queued) while shard 0 cannot keep its claims"
+echo "$refused" | head -1 | sed 's/^/# /'
+
+# the proxy extension's update from 1.0 gives what a fresh install gives
+q postgres -c "DROP DATABASE IF EXISTS crux_proxy_upgraded" -c "CREATE DATABASE crux_proxy_upgraded"
+q crux_proxy_upgraded -c "CREATE EXTENSION crux_orders_proxy VERSION '1.0' CASCADE" \
+                      -c "ALTER EXTENSION crux_orders_proxy UPDATE"
+fingerprint() { q "$1" -v extension=crux_orders_proxy -v schema=crux_proxy -f test/upgrade/fingerprint.sql; }
+[ "$(fingerprint crux_proxy_upgraded)" = "$(fingerprint crux_proxy)" ] &&
+    [ "$(fingerprint crux_proxy | grep -c '^member ')" -gt 20 ]
+tap $? "crux_orders_proxy 1.0 updated: the same objects, definitions and grants as a fresh install"
+q postgres -c "DROP DATABASE crux_proxy_upgraded"
+[ -n "${CRUX_SHARD_KEEP:-}" ] || rm -rf "$out"
 
 # a row written to the wrong shard is refused: a shard holds only its retailers'
 # organizations, which the orders reference
