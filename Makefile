@@ -30,7 +30,8 @@ WORKER_TEST = src/crux-export-worker-test
 EXTRA_CLEAN = $(WORKER) $(WORKER_TEST)
 all: $(WORKER) $(WORKER_TEST)
 WORKER_SRCS = src/worker_main.c src/worker_queue.c src/worker_export.c src/worker_lease.c \
-	src/worker_mail.c src/worker_output.c src/worker_merge.c
+	src/worker_mail.c src/worker_output.c src/worker_merge.c src/worker_config.c \
+	src/worker_status.c
 WORKER_BUILD = $(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 	-I$(shell $(PG_CONFIG) --includedir) $(WORKER_SRCS) \
 	-L$(shell $(PG_CONFIG) --libdir) -lpq -ljson-c -lcurl -pthread

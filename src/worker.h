@@ -37,7 +37,21 @@ typedef struct Options
 	int			keep_days;		/* files older than this are removed; 0: kept */
 	bool		formula_safe;	/* text cells never read as formulas */
 	const char *name;			/* this worker, host:pid, recorded on its claims */
+	const char *config;			/* the configuration file read, or NULL */
+	const char *password_file;	/* the database password, or NULL: libpq's ways */
+	const char *smtp_user;		/* SMTP login, or NULL */
+	const char *smtp_password_file;
+	char	   *smtp_password;	/* from that file or CRUX_SMTP_PASSWORD, or NULL */
+	bool		log_json;		/* log lines as JSON objects */
+	bool		status;			/* --status: show the queues, then exit */
 } Options;
+
+/* worker_config.c */
+extern void options_load(int argc, char **argv, Options *opt);
+extern bool options_reload(int argc, char **argv, Options *opt);
+
+/* worker_status.c */
+extern int	show_status(const Options *opt);
 
 #define MAX_JOBS 16
 

@@ -90,6 +90,11 @@ send_email(const Options *opt, const Job *job, const char *path, long rows, long
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, opt->smtp_url);
 	curl_easy_setopt(curl, CURLOPT_MAIL_FROM, opt->from);
+	if (opt->smtp_user != NULL)
+	{
+		curl_easy_setopt(curl, CURLOPT_USERNAME, opt->smtp_user);
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, opt->smtp_password ? opt->smtp_password : "");
+	}
 	curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);

@@ -36,190 +36,51 @@
 static volatile sig_atomic_t stop_requested = 0;
 static char worker_name[128];
 
+static volatile sig_atomic_t reload_requested = 0;
+static bool log_json = false;
+
+/*
+ * One line per event on stderr (the journal under systemd): plain text with a
+ * UTC timestamp, or with --log-format json one JSON object (time, pid, message).
+ */
 void
 log_msg(const char *fmt,...)
 {
 	char		stamp[32];
 	time_t		now = time(NULL);
 	va_list		ap;
+	char	   *message = NULL;
 
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	fprintf(stderr, "%s crux-export-worker[%d]: ", stamp, (int) getpid());
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&message, fmt, ap) < 0)
+		abort();
 	va_end(ap);
-	fputc('\n', stderr);
+	if (log_json)
+	{
+		json_object *line = json_object_new_object();
+
+		json_object_object_add(line, "time", json_object_new_string(stamp));
+		json_object_object_add(line, "program", json_object_new_string("crux-export-worker"));
+		json_object_object_add(line, "pid", json_object_new_int((int) getpid()));
+		json_object_object_add(line, "message", json_object_new_string(message));
+		fprintf(stderr, "%s\n", json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN));
+		json_object_put(line);
+	}
+	else
+		fprintf(stderr, "%s crux-export-worker[%d]: %s\n", stamp, (int) getpid(), message);
+	free(message);
 }
 
 static void
-handle_stop(int sig)
+handle_signal(int sig)
 {
-	(void) sig;
-	stop_requested = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
 }
 
-static void
-usage(void)
-{
-	printf("crux-export-worker turns queued crux_orders exports into CSV files and emails them.\n\n"
-		   "Usage: crux-export-worker [OPTION]...\n\n"
-		   "  -d, --dbname=CONNINFO      database to serve (default: the PG* variables); give it\n"
-		   "                             once per database, e.g. per shard\n"
-		   "      --read-dsn=CONNINFO    read the exports from this server, e.g. a hot standby\n"
-		   "                             (default: the database above)\n"
-		   "  -o, --output-dir=DIR       where CSV files go (default: .)\n"
-		   "  -s, --smtp-url=URL         SMTP server, e.g. smtp://localhost:25 (default: no email)\n"
-		   "  -f, --from=ADDRESS         sender address (default: crux-orders@localhost)\n"
-		   "      --once                 drain the queue, then exit\n"
-		   "      --interval=SECONDS     sweep for queued jobs this often (default: 30)\n"
-		   "      --lease=SECONDS        how long a claimed job is ours (default: 600)\n"
-		   "      --max-attempts=N       attempts before a job fails (default: 5)\n"
-		   "      --attach-limit=BYTES   largest file attached to the email (default: 10485760)\n"
-		   "      --backoff=SECONDS      wait before the first retry, doubling after each (default: 30)\n"
-		   "  -j, --jobs=N               export a large selection in N slices in parallel,\n"
-		   "                             one connection each, in one snapshot (default: 2)\n"
-		   "      --slice-orders=N       fewest orders per slice (default: 20000)\n"
-		   "      --work-mem=SIZE        work_mem of the exporting sessions, which holds the\n"
-		   "                             tracking numbers in memory (default: 256MB;\n"
-		   "                             empty: the server's setting)\n"
-		   "      --keep-days=N          remove files older than N days and mark their jobs\n"
-		   "                             expired (default: 0, keep them)\n"
-		   "      --no-formula-escape    write text cells that begin with =, +, -, @, TAB or\n"
-		   "                             CR as they are (default: with a leading ')\n"
-		   "  -h, --help                 show this help, then exit\n");
-}
-
-/* Exits with status 2 when an option's value is out of range. */
-static void
-check_options(const Options *opt)
-{
-	if (opt->interval < 1 || opt->lease < 1 || opt->max_attempts < 1 ||
-		opt->attach_limit < 0 || opt->backoff < 0 || opt->jobs < 1 || opt->jobs > MAX_JOBS ||
-		opt->slice_orders < 1 || opt->keep_days < 0)
-	{
-		fprintf(stderr, "crux-export-worker: invalid arguments\n"
-				"Try \"crux-export-worker --help\" for more information.\n");
-		exit(2);
-	}
-	if (opt->n_databases > 1 && opt->read_dsn != NULL)
-	{
-		fprintf(stderr, "crux-export-worker: --read-dsn serves one database (one -d)\n");
-		exit(2);
-	}
-	if (!address_is_plain(opt->from))
-	{
-		fprintf(stderr, "crux-export-worker: invalid --from \"%s\": not one plain address"
-				" (local@domain)\n", opt->from);
-		exit(2);
-	}
-}
-
-/* The long options; the numbers stand for options without a short form. */
-static const struct option long_options[] = {
-	{"dbname", required_argument, NULL, 'd'},
-	{"output-dir", required_argument, NULL, 'o'},
-	{"smtp-url", required_argument, NULL, 's'},
-	{"from", required_argument, NULL, 'f'},
-	{"once", no_argument, NULL, 1},
-	{"interval", required_argument, NULL, 2},
-	{"lease", required_argument, NULL, 3},
-	{"max-attempts", required_argument, NULL, 4},
-	{"attach-limit", required_argument, NULL, 5},
-	{"backoff", required_argument, NULL, 6},
-	{"jobs", required_argument, NULL, 'j'},
-	{"slice-orders", required_argument, NULL, 7},
-	{"work-mem", required_argument, NULL, 8},
-	{"keep-days", required_argument, NULL, 9},
-	{"no-formula-escape", no_argument, NULL, 10},
-	{"read-dsn", required_argument, NULL, 11},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0}
-};
-
-static void
-parse_options(int argc, char **argv, Options *opt)
-{
-	int			c;
-
-	*opt = (Options) {
-		.conninfo = "", .output_dir = ".", .smtp_url = NULL,
-		.from = "crux-orders@localhost", .once = false, .interval = 30,
-		.lease = 600, .max_attempts = 5, .attach_limit = 10 * 1024 * 1024, .backoff = 30,
-		.jobs = 2, .slice_orders = 20000, .work_mem = "256MB", .keep_days = 0,
-		.formula_safe = true
-	};
-	while ((c = getopt_long(argc, argv, "d:o:s:f:j:h", long_options, NULL)) != -1)
-	{
-		switch (c)
-		{
-			case 'd':
-				if (opt->n_databases == MAX_DATABASES)
-				{
-					fprintf(stderr, "crux-export-worker: at most %d databases\n", MAX_DATABASES);
-					exit(2);
-				}
-				opt->databases[opt->n_databases++] = optarg;
-				break;
-			case 'o':
-				opt->output_dir = optarg;
-				break;
-			case 's':
-				opt->smtp_url = optarg;
-				break;
-			case 'f':
-				opt->from = optarg;
-				break;
-			case 1:
-				opt->once = true;
-				break;
-			case 2:
-				opt->interval = atoi(optarg);
-				break;
-			case 3:
-				opt->lease = atoi(optarg);
-				break;
-			case 4:
-				opt->max_attempts = atoi(optarg);
-				break;
-			case 5:
-				opt->attach_limit = atol(optarg);
-				break;
-			case 6:
-				opt->backoff = atoi(optarg);
-				break;
-			case 'j':
-				opt->jobs = atoi(optarg);
-				break;
-			case 7:
-				opt->slice_orders = atoll(optarg);
-				break;
-			case 8:
-				opt->work_mem = optarg;
-				break;
-			case 9:
-				opt->keep_days = atoi(optarg);
-				break;
-			case 10:
-				opt->formula_safe = false;
-				break;
-			case 11:
-				opt->read_dsn = optarg;
-				break;
-			case 'h':
-				usage();
-				exit(0);
-			default:
-				fprintf(stderr, "Try \"crux-export-worker --help\" for more information.\n");
-				exit(2);
-		}
-	}
-	if (optind < argc)
-	{
-		fprintf(stderr, "crux-export-worker: unexpected argument \"%s\"\n", argv[optind]);
-		exit(2);
-	}
-	check_options(opt);
-}
 /* Runs a command with text parameters; returns the result or NULL after logging. */
 PGresult *
 run(PGconn *conn, ExecStatusType expected, const char *sql, int nparams,
@@ -332,6 +193,72 @@ wait_for_work(PGconn **conns, int n, int seconds, const sigset_t *wait_mask)
 			consume_notifications(conns[i]);
 }
 
+/*
+ * A listening worker takes SIGTERM, SIGINT and SIGHUP only while it waits
+ * (pselect unblocks them atomically), so a job under way is finished before it
+ * stops or reloads, and a signal can never slip in between the check and the
+ * wait. wait_mask is the mask to wait with.
+ */
+static void
+take_signals_while_waiting(bool once, sigset_t *wait_mask)
+{
+	struct sigaction sa = {0};
+	sigset_t	signals;
+
+	sa.sa_handler = handle_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
+	sigprocmask(once ? SIG_SETMASK : SIG_BLOCK, once ? NULL : &signals, wait_mask);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * SIGHUP: the configuration file again. The databases served stay those the
+ * worker started with (a change there needs a restart); the rest applies from
+ * the next sweep.
+ */
+static void
+reload_settings(int argc, char **argv, Options *opt, Options *per_db)
+{
+	Options		fresh = *opt;
+	bool		same_databases;
+
+	reload_requested = 0;
+	if (!options_reload(argc, argv, &fresh))
+		return;
+	if (fresh.n_databases == 0)
+		fresh.databases[fresh.n_databases++] = "";
+	same_databases = fresh.n_databases == opt->n_databases;
+	for (int i = 0; same_databases && i < fresh.n_databases; i++)
+		same_databases = strcmp(fresh.databases[i], opt->databases[i]) == 0;
+	if (!same_databases)
+		log_msg("the databases served change at a restart, not on SIGHUP");
+	if (!prepare_output_dir(fresh.output_dir))
+	{
+		log_msg("configuration not reloaded: keeping the output directory %s", opt->output_dir);
+		return;
+	}
+	memcpy(fresh.databases, opt->databases, sizeof(opt->databases));
+	fresh.n_databases = opt->n_databases;
+	fresh.name = opt->name;
+	fresh.once = opt->once;
+	*opt = fresh;
+	log_json = opt->log_json;
+	for (int i = 0; i < opt->n_databases; i++)
+	{
+		per_db[i] = *opt;
+		per_db[i].conninfo = opt->databases[i];
+	}
+	log_msg("configuration reloaded from %s; output in %s, %s, from %s",
+			opt->config ? opt->config : "the command line", opt->output_dir,
+			opt->smtp_url ? opt->smtp_url : "no email", opt->from);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -339,34 +266,20 @@ main(int argc, char **argv)
 	Options		per_db[MAX_DATABASES];
 	PGconn	   *conns[MAX_DATABASES] = {0};
 	int			retry_delay = 1;
-	struct sigaction sa = {0};
-	sigset_t	stop_signals,
-				wait_mask;
+	sigset_t	wait_mask;
+	char		host[64] = "";
 
-	parse_options(argc, argv, &opt);
+	options_load(argc, argv, &opt);
+	log_json = opt.log_json;
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	sa.sa_handler = handle_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-
-	/*
-	 * A listening worker takes SIGTERM and SIGINT only while it waits (pselect
-	 * unblocks them atomically), so a job under way is finished before it stops and
-	 * a signal can never slip in between the check and the wait.
-	 */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGINT);
-	if (!opt.once)
-		sigprocmask(SIG_BLOCK, &stop_signals, &wait_mask);
-	signal(SIGPIPE, SIG_IGN);
-	{
-		char		host[64] = "";
-
-		gethostname(host, sizeof(host) - 1);
-		snprintf(worker_name, sizeof(worker_name), "%s:%d", host, (int) getpid());
-		opt.name = worker_name;
-	}
+	if (opt.n_databases == 0)
+		opt.databases[opt.n_databases++] = "";
+	if (opt.status)
+		return show_status(&opt);
+	take_signals_while_waiting(opt.once, &wait_mask);
+	gethostname(host, sizeof(host) - 1);
+	snprintf(worker_name, sizeof(worker_name), "%s:%d", host, (int) getpid());
+	opt.name = worker_name;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	umask(077);					/* exports hold customer data: files 0600 */
 	if (!prepare_output_dir(opt.output_dir))
@@ -374,8 +287,6 @@ main(int argc, char **argv)
 	log_msg("starting; output in %s, %s", opt.output_dir,
 			opt.smtp_url ? opt.smtp_url : "no email");
 
-	if (opt.n_databases == 0)
-		opt.databases[opt.n_databases++] = "";
 	for (int i = 0; i < opt.n_databases; i++)
 	{
 		per_db[i] = opt;
@@ -385,6 +296,8 @@ main(int argc, char **argv)
 	{
 		bool		any_down = false;
 
+		if (reload_requested)
+			reload_settings(argc, argv, &opt, per_db);
 		for (int i = 0; i < opt.n_databases && !stop_requested; i++)
 		{
 			if (conns[i] == NULL && (conns[i] = connect_and_listen(&per_db[i])) == NULL)

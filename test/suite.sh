@@ -13,8 +13,8 @@
 #      against one unsharded database, in databases of their own
 #   8. cancellation: statement_timeout and pg_cancel_backend (test/cancel/run.sh)
 #   9. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
-#  10. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6 and 1.7, then ALTER EXTENSION
-#      UPDATE, against a fresh install (test/upgrade/run.sh)
+#  10. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7 and 1.8, then ALTER
+#      EXTENSION UPDATE, against a fresh install (test/upgrade/run.sh)
 #  11. crash recovery: a writing backend killed with SIGKILL (test/crash/run.sh)
 # Each pg_regress file and each pgTAP assertion counts once in the closing line.
 set -uo pipefail

@@ -23,6 +23,7 @@ import time
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import operations  # noqa: E402
 import safety  # noqa: E402
 
 WORKER = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
@@ -346,6 +347,10 @@ def main():
     # 7b. fenced workers, private files, checked addresses and identity, stable and
     #     formula-safe CSV, cancel, progress and retention (safety.py)
     safety.run(check, psql, job, wait_for, run_worker, sink, smtp, outdir, WORKER)
+
+    # 7c. operating it: configuration file, secrets, JSON logs, SIGHUP, --status
+    #     (operations.py)
+    operations.run(check, psql, job, wait_for, sink, smtp, outdir, WORKER, worker_waiting)
 
     # 8. SIGTERM stops a waiting worker cleanly
     w = subprocess.Popen([WORKER, "-o", outdir, "--interval", "3600"], stderr=subprocess.PIPE, text=True)
