@@ -59,6 +59,13 @@ _PG_init(void)
 							32 * 1024, 0, 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_KB,
 							NULL, assign_retained_memory, NULL);
+	DefineCustomIntVariable("crux_orders.statement_timeout",
+							"Longest run of one crux_get_orders or crux_export_orders call.",
+							"Past it the call is cancelled as statement_timeout cancels a statement; 0 turns it off.",
+							&crux_statement_timeout,
+							30000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("crux_orders");
 }
 
@@ -67,9 +74,10 @@ _PG_init(void)
  * response. The response is built in the caller's memory context, so it outlives
  * SPI_finish, which releases everything else.
  */
-static Jsonb *
-get_orders(const CruxRequest *req)
+static Datum
+answer_request(void *arg)
 {
+	const CruxRequest *req = arg;
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	int64		total;
 	Datum	   *uuids = NULL;
@@ -86,7 +94,14 @@ get_orders(const CruxRequest *req)
 	result = crux_orders_response(total, details, n_uuids, caller_cxt);
 
 	SPI_finish();
-	return result;
+	return PointerGetDatum(result);
+}
+
+/* The answer to a parsed request, within crux_orders.statement_timeout. */
+static Jsonb *
+get_orders(const CruxRequest *req)
+{
+	return DatumGetJsonbP(crux_call_with_timeout(answer_request, (void *) req));
 }
 
 PG_FUNCTION_INFO_V1(crux_get_orders_1_8);

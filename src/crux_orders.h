@@ -45,6 +45,10 @@ typedef enum CruxRequestKind
 /* The version of the SQL objects this library serves (versions.c). */
 #define CRUX_VERSION "1.9"
 
+/* timeout.c: crux_orders.statement_timeout around one API call */
+extern int	crux_statement_timeout;
+extern Datum crux_call_with_timeout(Datum (*call) (void *arg), void *arg);
+
 /* A request, checked completely: every field holds a valid value. */
 typedef struct CruxRequest
 {

@@ -97,6 +97,21 @@ uuid_response(const char *uuid)
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
+/* queue_export_job's arguments, for crux_call_with_timeout */
+typedef struct QueueCall
+{
+	Jsonb	   *request;
+	const CruxRequest *req;
+} QueueCall;
+
+static Datum
+queue_call(void *arg)
+{
+	QueueCall  *q = arg;
+
+	return PointerGetDatum(uuid_response(queue_export_job(q->request, q->req)));
+}
+
 PG_FUNCTION_INFO_V1(crux_export_orders);
 
 /* crux_export_orders(jsonb) returns jsonb: {"uuid": "<export uuid>"} */
@@ -115,7 +130,7 @@ crux_export_orders(PG_FUNCTION_ARGS)
 				 errhint("Call crux_export_orders on the primary; crux-export-worker --read-dsn can read the export from a standby.")));
 	if (request == NULL)
 		request = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-	PG_RETURN_JSONB_P(uuid_response(queue_export_job(request, &req)));
+	PG_RETURN_DATUM(crux_call_with_timeout(queue_call, &(QueueCall) {request, &req}));
 }
 
 /*

@@ -13,7 +13,7 @@ waiting_on_lock() {     # waiting_on_lock APPLICATION_NAME: its backend waits on
 
 # the lock holder: a transaction that stays open until we close its input
 coproc HOLDER { psql -X -q -At -v ON_ERROR_STOP=1 2>&1; }
-echo "BEGIN; LOCK TABLE crux.orders IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&"${HOLDER[1]}"
+echo "BEGIN; LOCK TABLE crux.orders, crux.export_jobs IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&"${HOLDER[1]}"
 read -r line <&"${HOLDER[0]}"
 [ "$line" = locked ]; tap $? "another session holds a lock on crux.orders"
 
@@ -35,8 +35,35 @@ for call in "crux_get_orders('{}')" "count(*) FROM crux_export_rows(NULL)" \
 done
 rm -f /tmp/crux_cancel.$$
 
+# crux_orders.statement_timeout: the API's own limit, whatever the session's
+for call in "crux_get_orders('{}')" "crux_export_orders('{}')"; do
+    out=$(PGOPTIONS="-c crux_orders.statement_timeout=300" psql -X -At -c "SELECT $call" 2>&1)
+    [[ $out == *"canceling statement due to statement timeout"* ]]
+    tap $? "crux_orders.statement_timeout 300ms stops SELECT $call (the session's statement_timeout is 0)"
+done
+out=$(PGOPTIONS="-c crux_orders.statement_timeout=300 -c statement_timeout=600000" \
+      psql -X -At -c "SELECT crux_get_orders('{}')" 2>&1)
+[[ $out == *"canceling statement due to statement timeout"* ]]
+tap $? "crux_orders.statement_timeout stops the call when it comes before the session's statement_timeout"
+out=$(PGOPTIONS="-c crux_orders.statement_timeout=60000 -c statement_timeout=300" \
+      psql -X -At -c "SELECT crux_get_orders('{}')" 2>&1)
+[[ $out == *"canceling statement due to statement timeout"* ]]
+tap $? "the session's statement_timeout still stops it when it comes first"
+# a call cut short leaves nothing armed: the session idles past the limit, then works
+out=$(PGOPTIONS="-c crux_orders.statement_timeout=300" psql -X -At \
+      -c "SELECT crux_get_orders('{}')" -c '\! sleep 0.6' -c "SELECT 'still here'" 2>&1)
+[[ $out == *"statement timeout"* && $out == *"still here"* ]] && [ "$(grep -c ERROR <<<"$out")" = 1 ]
+tap $? "after a call stopped by crux_orders.statement_timeout the session idles past it and goes on"
+
 echo "ROLLBACK;" >&"${HOLDER[1]}"
 exec {HOLDER[1]}>&-
 wait "$HOLDER_PID" 2>/dev/null
 answer=$(psql -X -At -c "SELECT (crux_get_orders('{}') ->> 'total_results')::int > 0")
 [ "$answer" = t ]; tap $? "afterwards the same calls answer again"
+jobs=$(psql -X -At -c "SELECT count(*) FROM crux.export_jobs WHERE created_at > now() - interval '1 hour'
+                         AND request = '{}' AND status = 'queued'")
+out=$(PGOPTIONS="-c crux_orders.statement_timeout=300" psql -X -At \
+      -c "SELECT crux_get_orders('{\"limit\": 1}') ->> 'total_results'" -c '\! sleep 0.6' \
+      -c "SELECT 'still here'" -c "SHOW statement_timeout" 2>&1)
+[[ $out == *"still here"* && $out != *ERROR* ]] && [ "$(tail -1 <<<"$out")" = 0 ]
+tap $? "a call that ends in time leaves nothing armed either ($jobs exports queued by the stopped calls)"
