@@ -981,20 +981,24 @@ BEGIN
     RETURN @extschema@.crux_get_export(export_uuid);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.crux_cancel_export(export_uuid uuid) IS 'Cancel a queued or running export; returns it as crux_get_export does';
+COMMENT ON FUNCTION @extschema@.crux_cancel_export(export_uuid uuid) IS 'Cancel a queued or running export, by its uuid (export_uuid).
+Response: the export as crux_get_export(uuid) returns it.';
 
 CREATE FUNCTION @extschema@.crux_export_orders(jsonb) RETURNS jsonb
     LANGUAGE c
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS 'MODULE_PATHNAME', 'crux_export_orders';
-COMMENT ON FUNCTION @extschema@.crux_export_orders(jsonb) IS 'Queue an export of the selection as CSV by email; returns {"uuid"}';
+COMMENT ON FUNCTION @extschema@.crux_export_orders(jsonb) IS 'Queue an export of the selection as a CSV file emailed to the requester.
+Request keys, all optional: start, limit (the page is the sorted orders [start, limit), no cap), sort ({"key": date | status | sku_id | uuid, "dir": asc | desc}), line_item_status (alias line_item_statuses: unallocated, allocated, rejected, has_tracking, backordered, delivered, cancelled), status_conjunction (alias line_item_status_conjunction: or | and | only), start_date, end_date (ISO 8601; created_date in [start_date, end_date)), term (an order uuid, a purchase_order_id or a sku_id), org_uuids (organization uuids), fields (the CSV columns, in order).
+Response: {"uuid": the export}; crux_get_export(uuid) follows it.';
 
 CREATE FUNCTION @extschema@.crux_export_rows(jsonb) RETURNS SETOF crux.export_row
     LANGUAGE sql STABLE
     AS $_$
     SELECT * FROM crux.export_rows($1, 0, NULL)
 $_$;
-COMMENT ON FUNCTION @extschema@.crux_export_rows(jsonb) IS 'The rows an export of this request holds, one per line item; for \copy';
+COMMENT ON FUNCTION @extschema@.crux_export_rows(jsonb) IS 'The rows an export of this request holds, one per line item (for \copy).
+Request keys, all optional: start, limit (the page is the sorted orders [start, limit), no cap), sort ({"key": date | status | sku_id | uuid, "dir": asc | desc}), line_item_status (alias line_item_statuses: unallocated, allocated, rejected, has_tracking, backordered, delivered, cancelled), status_conjunction (alias line_item_status_conjunction: or | and | only), start_date, end_date (ISO 8601; created_date in [start_date, end_date)), term (an order uuid, a purchase_order_id or a sku_id), org_uuids (organization uuids), fields (the CSV columns, in order).';
 
 CREATE FUNCTION @extschema@.crux_get_export(uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE
@@ -1010,13 +1014,17 @@ BEGIN
       FROM crux.export_jobs j WHERE j.uuid = $1);
 END
 $_$;
+COMMENT ON FUNCTION @extschema@.crux_get_export(uuid) IS 'An export you may see, by its uuid (export_uuid).
+Response: {"uuid", "status": queued | running | done | failed | cancelled | expired, "created_at", "started_at", "finished_at", "row_count", "error"}, or null.';
 
 CREATE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb
     LANGUAGE c STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET jit TO 'off'
     AS 'MODULE_PATHNAME', 'crux_get_orders_1_8';
-COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS 'Get Orders: filter, sort and page orders; returns {"total_results", "orders"}';
+COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS 'Get Orders: filter, sort and page orders.
+Request keys, all optional: start, limit (the page is the sorted orders [start, limit), at most crux_orders.max_page_size), sort ({"key": date | status | sku_id | uuid, "dir": asc | desc}), line_item_status (alias line_item_statuses: unallocated, allocated, rejected, has_tracking, backordered, delivered, cancelled), status_conjunction (alias line_item_status_conjunction: or | and | only), start_date, end_date (ISO 8601; created_date in [start_date, end_date)), term (an order uuid, a purchase_order_id or a sku_id), org_uuids (organization uuids).
+Response: {"total_results": every matching order, "orders": [the page]}.';
 
 -- A shard's answer for the proxy (crux_orders_proxy): crux_get_orders with the
 -- organization as the caller's claims. The claims count only for a claim-carrying
@@ -1206,3 +1214,6 @@ GRANT SELECT ON TABLE crux.role_organizations TO crux_reader;
 GRANT INSERT,DELETE,UPDATE ON TABLE crux.role_organizations TO crux_admin;
 GRANT SELECT ON TABLE crux.tracking_numbers TO crux_reader;
 GRANT SELECT ON TABLE crux.users TO crux_reader;
+
+-- PostgREST reloads its schema cache (the functions and their comments)
+NOTIFY pgrst, 'reload schema';

@@ -228,8 +228,6 @@ BEGIN
                                     crux_proxy.acting_organization());
 END
 $$;
-COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS
-    'Get Orders, routed to the shard of the caller''s retailer';
 
 -- The caller may use the API at all (crux_reader), and is an admin or not.
 CREATE FUNCTION crux_proxy.caller_is_admin() RETURNS boolean
@@ -308,8 +306,6 @@ BEGIN
     RETURN queued;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.crux_export_orders(jsonb) IS
-    'Queue an export (a tenant''s on its retailer''s shard, an admin''s across every shard); returns {"uuid"}';
 
 -- crux_get_export and crux_cancel_export at the proxy: a tenant's job on its
 -- shard; an admin's wherever it is.
@@ -364,3 +360,19 @@ GRANT EXECUTE ON FUNCTION @extschema@.crux_get_orders(jsonb) TO crux_reader;
 GRANT USAGE ON SCHEMA crux_proxy TO crux_reader;
 GRANT EXECUTE ON FUNCTION crux_proxy.shard_of(uuid) TO crux_reader;
 GRANT SELECT ON crux_proxy.retailer_shards TO crux_reader;
+
+-- The API functions described for PostgREST's OpenAPI, as crux_orders describes
+-- them: every request key
+COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS 'Get Orders: filter, sort and page orders.
+Request keys, all optional: start, limit (the page is the sorted orders [start, limit), at most crux_orders.max_page_size), sort ({"key": date | status | sku_id | uuid, "dir": asc | desc}), line_item_status (alias line_item_statuses: unallocated, allocated, rejected, has_tracking, backordered, delivered, cancelled), status_conjunction (alias line_item_status_conjunction: or | and | only), start_date, end_date (ISO 8601; created_date in [start_date, end_date)), term (an order uuid, a purchase_order_id or a sku_id), org_uuids (organization uuids).
+Response: {"total_results": every matching order, "orders": [the page]}.';
+COMMENT ON FUNCTION @extschema@.crux_export_orders(jsonb) IS 'Queue an export of the selection as a CSV file emailed to the requester.
+Request keys, all optional: start, limit (the page is the sorted orders [start, limit), no cap), sort ({"key": date | status | sku_id | uuid, "dir": asc | desc}), line_item_status (alias line_item_statuses: unallocated, allocated, rejected, has_tracking, backordered, delivered, cancelled), status_conjunction (alias line_item_status_conjunction: or | and | only), start_date, end_date (ISO 8601; created_date in [start_date, end_date)), term (an order uuid, a purchase_order_id or a sku_id), org_uuids (organization uuids), fields (the CSV columns, in order).
+Response: {"uuid": the export}; crux_get_export(uuid) follows it.';
+COMMENT ON FUNCTION @extschema@.crux_get_export(uuid) IS 'An export you may see, by its uuid (export_uuid).
+Response: {"uuid", "status": queued | running | done | failed | cancelled | expired, "created_at", "started_at", "finished_at", "row_count", "error"}, or null.';
+COMMENT ON FUNCTION @extschema@.crux_cancel_export(export_uuid uuid) IS 'Cancel a queued or running export, by its uuid (export_uuid).
+Response: the export as crux_get_export(uuid) returns it.';
+
+-- PostgREST reloads its schema cache (the functions and their comments)
+NOTIFY pgrst, 'reload schema';

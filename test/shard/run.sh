@@ -246,6 +246,15 @@ fingerprint() { q "$1" -v extension=crux_orders_proxy -v schema=crux_proxy -f te
     [ "$(fingerprint crux_proxy | grep -c '^member ')" -gt 20 ]
 tap $? "crux_orders_proxy 1.0 updated: the same objects, definitions and grants as a fresh install"
 q postgres -c "DROP DATABASE crux_proxy_upgraded"
+
+# PostgREST at the proxy: each API function's comment names every request key
+missing=$(q crux_proxy -c "SELECT count(*) FROM (VALUES ('crux_get_orders(jsonb)'), ('crux_export_orders(jsonb)')) f(f),
+    unnest('{start,limit,sort,line_item_status,line_item_statuses,status_conjunction,line_item_status_conjunction,start_date,end_date,term,org_uuids}'::text[]) k
+    WHERE coalesce(obj_description(f::regprocedure, 'pg_proc'), '') NOT LIKE '%' || k || '%'")
+described=$(q crux_proxy -c "SELECT count(*) FROM pg_proc WHERE proname IN ('crux_get_export', 'crux_cancel_export')
+                              AND obj_description(oid, 'pg_proc') LIKE '%export_uuid%'")
+[ "$missing" = 0 ] && [ "$described" = 2 ]
+tap $? "the proxy's API functions are described for PostgREST: every request key named ($missing missing)"
 [ -n "${CRUX_SHARD_KEEP:-}" ] || rm -rf "$out"
 
 # a row written to the wrong shard is refused: a shard holds only its retailers'

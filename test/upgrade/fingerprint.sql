@@ -53,6 +53,7 @@ SELECT line FROM (
     -- functions (with their settings and grants) and types
     UNION ALL
     SELECT 'function ' || pg_get_functiondef(p.oid) || ' acl=' || coalesce(p.proacl::text, '')
+           || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '')
       FROM pg_proc p
      WHERE p.oid IN (SELECT d.objid FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
                       WHERE e.extname = :'extension' AND d.classid = 'pg_proc'::regclass)

@@ -39,13 +39,16 @@ old=$(q upgraded -c "SELECT crux_get_orders('{}')" 2>&1)
 tap $? "a database still at 1.0 gets the error that names its version and ALTER EXTENSION crux_orders UPDATE"
 echo "$old" | head -3 | sed 's/^/# /'
 
-q upgraded -q -c "ALTER EXTENSION crux_orders UPDATE"
+update=$(q upgraded -c "LISTEN pgrst" -c "ALTER EXTENSION crux_orders UPDATE" 2>&1)
 tap $? "ALTER EXTENSION crux_orders UPDATE"
 version=$(q upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'crux_orders'")
 default=$(q upgraded -c "SELECT default_version FROM pg_available_extensions WHERE name = 'crux_orders'")
 [ "$version" = "$default" ]; tap $? "the upgraded database is at the default version ($version)"
 
-q fresh -q -c "CREATE EXTENSION crux_orders"
+install=$(q fresh -c "LISTEN pgrst" -c "CREATE EXTENSION crux_orders" 2>&1)
+[[ $update == *'notification "pgrst" with payload "reload schema"'* &&
+   $install == *'notification "pgrst" with payload "reload schema"'* ]]
+tap $? "the update and a fresh install tell PostgREST to reload its schema (NOTIFY pgrst)"
 q fresh -q -v orders=500 -f test/generate.sql >/dev/null
 work=$(mktemp -d)
 q upgraded -f test/upgrade/fingerprint.sql >"$work/upgraded" 2>&1 &&
