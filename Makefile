@@ -41,5 +41,6 @@ $(WORKER_TEST): $(WORKER_SRCS) src/worker.h src/worker_output.h
 	$(WORKER_BUILD) -DCRUX_WORKER_TEST_HOOKS -o $@
 install: install-worker
 install-worker: $(WORKER)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) $(WORKER) '$(DESTDIR)$(bindir)/crux-export-worker'
 .PHONY: install-worker

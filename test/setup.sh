@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
           libtap-parser-sourcehandler-pgtap-perl
           postgresql-15-plproxy
+          dpkg-dev debhelper fakeroot postgresql-server-dev-all
           libpq-dev libjson-c-dev libcurl4-openssl-dev python3 python3-aiosmtpd time)
 missing=()
 for p in "${packages[@]}"; do

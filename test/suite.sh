@@ -16,6 +16,9 @@
 #  10. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7 and 1.8, then ALTER
 #      EXTENSION UPDATE, against a fresh install (test/upgrade/run.sh)
 #  11. crash recovery: a writing backend killed with SIGKILL (test/crash/run.sh)
+#  12. packaging: META.json, the Debian packages built, installed, autopkgtest's
+#      installcheck, an export through the packaged worker, then purged
+#      (test/package/run.sh)
 # Each pg_regress file and each pgTAP assertion counts once in the closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -107,6 +110,12 @@ echo "== crash recovery (test/crash/)"
 PGDATABASE=$db timeout 300 bash test/crash/run.sh >"$log/crash.out" 2>&1
 grep -E '^(not )?ok ' "$log/crash.out" | sed 's/^/   /'
 count "$(grep -cE '^ok [0-9]+' "$log/crash.out")" "$(grep -cE '^not ok [0-9]+' "$log/crash.out")"
+
+echo "== packaging (test/package/)"
+timeout 900 bash test/package/run.sh >"$log/package.out" 2>&1
+grep -E '^(not )?ok |^# ' "$log/package.out" | sed 's/^/   /'
+count "$(grep -cE '^ok [0-9]+' "$log/package.out")" "$(grep -cE '^not ok [0-9]+' "$log/package.out")"
+[ "$(grep -cE '^(not )?ok [0-9]+' "$log/package.out")" -eq 10 ] || { tail -30 "$log/package.out"; count 0 1; }
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
