@@ -1,10 +1,14 @@
--- crux_orders 1.8 -> 1.9: an admin's export across shards.
+-- crux_orders 1.8 -> 1.9: an admin's exports and pages across shards; PostgREST's
+-- descriptions.
 --
 -- crux.export_csv_orders writes a selection's orders one by one, each with its CSV
 -- records and its sort value, so that crux-export-worker can merge the shards'
 -- parts of an admin's export (queued through crux_orders_proxy) into the one file
 -- a single database would give. An export job keeps the number of shards it spans
--- (claim "shards" of an admin's claim-carrying role).
+-- (claim "shards" of an admin's claim-carrying role). An admin's page merges the
+-- shards' keys (crux.get_order_keys_for_merge), then renders only the page's
+-- orders (crux.get_orders_by_uuid). The API functions' comments name every request
+-- key, and PostgREST is told to reload its schema.
 
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.9'" to load this file. \quit
 
@@ -75,6 +79,26 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+-- An admin's page across shards for the proxy (crux_orders_proxy 1.1): the
+-- request checked as crux_get_orders checks it, its total, bounds, direction and
+-- the keys (sort value, uuid) of its orders from position 0 to its end; then the
+-- orders of the merged page that this database holds, rendered as crux_get_orders
+-- renders them. Both run as the caller: row-level security applies.
+CREATE FUNCTION crux.get_order_keys_for_merge(request jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crux_get_order_keys_for_merge_1_9'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+CREATE FUNCTION crux.get_orders_by_uuid(uuids uuid[]) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crux_get_orders_by_uuid_1_9'
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+REVOKE EXECUTE ON FUNCTION crux.get_order_keys_for_merge(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.get_order_keys_for_merge(jsonb) TO crux_reader;
+REVOKE EXECUTE ON FUNCTION crux.get_orders_by_uuid(uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.get_orders_by_uuid(uuid[]) TO crux_reader;
 
 -- The API functions described for PostgREST's OpenAPI: every request key
 COMMENT ON FUNCTION @extschema@.crux_get_orders(jsonb) IS 'Get Orders: filter, sort and page orders.

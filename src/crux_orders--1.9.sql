@@ -1052,6 +1052,26 @@ SET jit = off;
 REVOKE EXECUTE ON FUNCTION crux.get_orders_for_merge(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crux.get_orders_for_merge(jsonb) TO crux_reader;
 
+-- An admin's page across shards for the proxy (crux_orders_proxy 1.1): the
+-- request checked as crux_get_orders checks it, its total, bounds, direction and
+-- the keys (sort value, uuid) of its orders from position 0 to its end; then the
+-- orders of the merged page that this database holds, rendered as crux_get_orders
+-- renders them. Both run as the caller: row-level security applies.
+CREATE FUNCTION crux.get_order_keys_for_merge(request jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crux_get_order_keys_for_merge_1_9'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+CREATE FUNCTION crux.get_orders_by_uuid(uuids uuid[]) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crux_get_orders_by_uuid_1_9'
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+REVOKE EXECUTE ON FUNCTION crux.get_order_keys_for_merge(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.get_order_keys_for_merge(jsonb) TO crux_reader;
+REVOKE EXECUTE ON FUNCTION crux.get_orders_by_uuid(uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crux.get_orders_by_uuid(uuid[]) TO crux_reader;
+
 -- A shard's export functions for the proxy: crux_export_orders, crux_get_export
 -- and crux_cancel_export with the caller's claims (organization, user, email),
 -- which the proxy passes. Like crux.get_orders_for, the claims count only for a

@@ -12,7 +12,6 @@
 #include "crux_orders.h"
 #include "fmgr.h"
 #include "utils/guc.h"
-#include "utils/numeric.h"
 
 PG_MODULE_MAGIC;
 
@@ -98,8 +97,8 @@ answer_request(void *arg)
 }
 
 /* The answer to a parsed request, within crux_orders.statement_timeout. */
-static Jsonb *
-get_orders(const CruxRequest *req)
+Jsonb *
+crux_answer_request(const CruxRequest *req)
 {
 	return DatumGetJsonbP(crux_call_with_timeout(answer_request, (void *) req));
 }
@@ -114,55 +113,5 @@ crux_get_orders_1_8(PG_FUNCTION_ARGS)
 
 	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 					   CRUX_REQUEST_PAGE, &req);
-	PG_RETURN_JSONB_P(get_orders(&req));
-}
-
-/* "key": value, a number. */
-static void
-push_int64_member(JsonbParseState **state, const char *key, int64 value)
-{
-	JsonbValue	v;
-
-	crux_push_key(state, key);
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(value);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-PG_FUNCTION_INFO_V1(crux_get_orders_for_merge);
-
-/*
- * crux.get_orders_for_merge(jsonb) returns jsonb, for crux_orders_proxy: the
- * request checked as crux_get_orders checks it, then answered from position 0
- * to its end (no page cap: the proxy merges the shards' answers and cuts the
- * page), as {"answer": <the answer>, "start": n, "limit": n, "sort_key": k,
- * "sort_dir": "asc" | "desc"}.
- */
-Datum
-crux_get_orders_for_merge(PG_FUNCTION_ARGS)
-{
-	static const char *const sort_keys[] = {"date", "status", "sku_id", "uuid"};
-	CruxRequest req;
-	int64		start;
-	Jsonb	   *answer;
-	JsonbParseState *state = NULL;
-	JsonbValue	v;
-
-	crux_parse_request(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
-					   CRUX_REQUEST_PAGE, &req);
-	start = req.start;
-	req.start = 0;
-	answer = get_orders(&req);
-
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	crux_push_key(&state, "answer");
-	v.type = jbvBinary;
-	v.val.binary.data = &answer->root;
-	v.val.binary.len = VARSIZE(answer) - VARHDRSZ;
-	pushJsonbValue(&state, WJB_VALUE, &v);
-	push_int64_member(&state, "start", start);
-	push_int64_member(&state, "limit", req.limit);
-	crux_push_string_member(&state, "sort_key", sort_keys[req.sort_key]);
-	crux_push_string_member(&state, "sort_dir", req.sort_asc ? "asc" : "desc");
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
+	PG_RETURN_JSONB_P(crux_answer_request(&req));
 }

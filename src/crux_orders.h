@@ -173,6 +173,9 @@ extern int	crux_format_date(DateADT date, char *buf);
 extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
 							   CruxRequest *req);
 
+/* crux_orders.c: the answer to a parsed request (count, page, details) */
+extern Jsonb *crux_answer_request(const CruxRequest *req);
+
 /* query.c: run inside SPI_connect()/SPI_finish() */
 extern SPIPlanPtr crux_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
 								 Oid *argtypes, int cursor_options);

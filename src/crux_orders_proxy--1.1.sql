@@ -170,62 +170,80 @@ RETURNS SETOF jsonb LANGUAGE plproxy AS $$
                     WHERE crux.get_export_for(export_uuid, '{}') IS NOT NULL) x;
 $$;
 
--- An admin request's part from every shard, run there as the admin role the
+-- An admin request's keys from every shard (its orders from position 0 to the
+-- page's end, as sort value and uuid), and then the merged page's orders from
+-- every shard (each renders those it holds), run there as the admin role the
 -- shards know (cluster crux_shards_admin: the same shards, another user mapping).
-CREATE FUNCTION crux_proxy.get_orders_for_merge(request jsonb)
+CREATE FUNCTION crux_proxy.get_order_keys_everywhere(request jsonb)
 RETURNS SETOF jsonb LANGUAGE plproxy AS $$
     CLUSTER 'crux_shards_admin';
     RUN ON ALL;
-    SELECT crux.get_orders_for_merge(request);
+    SELECT crux.get_order_keys_for_merge(request);
+$$;
+CREATE FUNCTION crux_proxy.get_orders_by_uuid_everywhere(uuids uuid[])
+RETURNS SETOF jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'crux_shards_admin';
+    RUN ON ALL;
+    SELECT crux.get_orders_by_uuid(uuids);
 $$;
 
--- The shards' parts merged into the page of one server: total_results is their
--- sum; the orders are sorted as crux_get_orders sorts them (the key compared
--- bytewise, a missing value larger than any, ties on the uuid in the same
--- direction) and cut to [start, limit). Each shard answered from position 0 to
--- limit, so the page holds every order it must.
-CREATE FUNCTION crux_proxy.merge_parts(parts jsonb[]) RETURNS jsonb
+-- The shards' keys merged as one server sorts (the value compared bytewise, a
+-- missing value larger than any, ties on the uuid in the same direction):
+-- total_results is the sum of theirs, page the uuids at positions [start, limit).
+-- Each shard gave its keys from position 0 to limit, so the page holds every
+-- order it must.
+CREATE FUNCTION crux_proxy.merge_keys(parts jsonb[], OUT total_results bigint, OUT page uuid[])
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH part AS (
         SELECT p FROM unnest(parts) p
     ), bounds AS (
         SELECT (p ->> 'start')::bigint AS first, (p ->> 'limit')::bigint AS stop,
-               p ->> 'sort_key' AS key, p ->> 'sort_dir' = 'asc' AS asc
+               (p ->> 'ascending')::boolean AS asc
           FROM part LIMIT 1
-    ), candidate AS (
-        SELECT o.value AS ord, o.value ->> 'uuid' AS id,
-               CASE b.key WHEN 'date' THEN o.value ->> 'created_date'
-                          WHEN 'status' THEN o.value ->> 'status'
-                          WHEN 'sku_id' THEN (SELECT min(li.value ->> 'sku_id' COLLATE "C")
-                                                FROM jsonb_array_elements(o.value -> 'line_items') li)
-                          ELSE o.value ->> 'uuid' END COLLATE "C" AS sort_value
-          FROM part, bounds b, jsonb_array_elements(part.p -> 'answer' -> 'orders') o
-    ), page AS (
-        SELECT c.ord, row_number() OVER (ORDER BY
-                   CASE WHEN b.asc THEN c.sort_value END ASC NULLS LAST,
-                   CASE WHEN b.asc THEN c.id END COLLATE "C" ASC,
-                   CASE WHEN NOT b.asc THEN c.sort_value END DESC NULLS FIRST,
-                   CASE WHEN NOT b.asc THEN c.id END COLLATE "C" DESC) AS n
-          FROM candidate c, bounds b
+    ), ranked AS (
+        SELECT k.id, row_number() OVER (ORDER BY
+                   CASE WHEN b.asc THEN k.value END ASC NULLS LAST,
+                   CASE WHEN b.asc THEN k.id END ASC,
+                   CASE WHEN NOT b.asc THEN k.value END DESC NULLS FIRST,
+                   CASE WHEN NOT b.asc THEN k.id END DESC) AS n
+          FROM bounds b,
+               (SELECT (e ->> 0) COLLATE "C" AS value, (e ->> 1)::uuid AS id
+                  FROM part, jsonb_array_elements(part.p -> 'keys') e) k
     )
-    SELECT jsonb_build_object(
-               'total_results', (SELECT coalesce(sum((p -> 'answer' ->> 'total_results')::bigint), 0) FROM part),
-               'orders', coalesce((SELECT jsonb_agg(page.ord ORDER BY page.n) FROM page, bounds b
-                                    WHERE page.n > b.first AND page.n <= b.stop), '[]'::jsonb))
+    SELECT (SELECT coalesce(sum((p ->> 'total_results')::bigint), 0)::bigint FROM part),
+           (SELECT coalesce(array_agg(r.id ORDER BY r.n), '{}')
+              FROM ranked r, bounds b WHERE r.n > b.first AND r.n <= b.stop)
+$$;
+
+-- The page's orders, gathered from the shards' answers, in the page's order.
+CREATE FUNCTION crux_proxy.page_orders(page uuid[], parts jsonb[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(jsonb_agg(x.o ORDER BY p.n), '[]')
+      FROM unnest(page) WITH ORDINALITY p(id, n)
+      JOIN (SELECT o FROM unnest(parts) part, jsonb_array_elements(part -> 'orders') o) x
+        ON (x.o ->> 'uuid')::uuid = p.id
 $$;
 
 -- crux_get_orders at the proxy: a tenant's request on its retailer's shard, an
--- admin's on every shard, merged. The caller's identity decides which; the request
--- is validated by the shards, so a bad one gets the same error as on one server
--- (SQLSTATE 22023).
+-- admin's on every shard: the shards' keys merged into the page, then just the
+-- page's orders. The caller's identity decides which; the request is validated by
+-- the shards, so a bad one gets the same error as on one server (SQLSTATE 22023).
 CREATE FUNCTION @extschema@.crux_get_orders(jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    total bigint;
+    page uuid[];
 BEGIN
-    IF crux_proxy.caller_is_admin() THEN
-        RETURN crux_proxy.merge_parts(ARRAY(SELECT crux_proxy.get_orders_for_merge($1)));
+    IF NOT crux_proxy.caller_is_admin() THEN
+        RETURN crux_proxy.get_orders_on(crux_proxy.callers_shard(), $1,
+                                        crux_proxy.acting_organization());
     END IF;
-    RETURN crux_proxy.get_orders_on(crux_proxy.callers_shard(), $1,
-                                    crux_proxy.acting_organization());
+    SELECT m.total_results, m.page INTO total, page
+      FROM crux_proxy.merge_keys(ARRAY(SELECT crux_proxy.get_order_keys_everywhere($1))) m;
+    RETURN jsonb_build_object('total_results', total, 'orders',
+               CASE WHEN cardinality(page) = 0 THEN '[]'::jsonb
+                    ELSE crux_proxy.page_orders(page,
+                             ARRAY(SELECT crux_proxy.get_orders_by_uuid_everywhere(page))) END);
 END
 $$;
 
@@ -338,7 +356,8 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION crux_proxy.get_orders_on(integer, jsonb, uuid) FROM PUBLIC;
-REVOKE ALL ON FUNCTION crux_proxy.get_orders_for_merge(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.get_order_keys_everywhere(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux_proxy.get_orders_by_uuid_everywhere(uuid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crux_proxy.export_orders_on(integer, jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crux_proxy.get_export_on(integer, uuid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crux_proxy.cancel_export_on(integer, uuid, jsonb) FROM PUBLIC;

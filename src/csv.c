@@ -524,14 +524,7 @@ fetch_sort_values(CsvExport *csv, Batch *batch, int count)
 	Oid			tid_array = TIDARRAYOID;
 	char		sql[512];
 
-	snprintf(sql, sizeof(sql),
-			 "SELECT x.n::pg_catalog.int4, %s"
-			 "  FROM pg_catalog.unnest($1) WITH ORDINALITY x(t, n)"
-			 "  JOIN crux.orders o ON o.ctid OPERATOR(pg_catalog.=) x.t%s",
-			 crux_sort_text_expression(req),
-			 req->sort_key == CRUX_SORT_SKU_ID ?
-			 "  LEFT JOIN crux.order_summaries s"
-			 "    ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid" : "");
+	crux_sort_values_sql(req, "o.ctid", sql, sizeof(sql));
 	if (SPI_execute_plan(crux_kept_plan(&sort_value_plans[req->sort_key], sql, 1, &tid_array,
 										CURSOR_OPT_GENERIC_PLAN), &batch->ctids, NULL,
 						 true, 0) != SPI_OK_SELECT)

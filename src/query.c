@@ -284,6 +284,24 @@ crux_sort_text_expression(const CruxRequest *req)
 }
 
 /*
+ * The query of the sort values (crux_sort_text_expression) of a list of orders:
+ * $1 is an array of the orders' key (key: "o.ctid" or "o.uuid"), and each row
+ * is an order's position in it (from 1) and its sort value.
+ */
+void
+crux_sort_values_sql(const CruxRequest *req, const char *key, char *sql, size_t size)
+{
+	snprintf(sql, size,
+			 "SELECT p.n::pg_catalog.int4, %s"
+			 "  FROM pg_catalog.unnest($1) WITH ORDINALITY p(k, n)"
+			 "  JOIN crux.orders o ON %s OPERATOR(pg_catalog.=) p.k%s",
+			 crux_sort_text_expression(req), key,
+			 req->sort_key == CRUX_SORT_SKU_ID ?
+			 "  LEFT JOIN crux.order_summaries s"
+			 "    ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid" : "");
+}
+
+/*
  * " ORDER BY key, uuid": a missing value sorts as larger than any value; ties
  * break on the uuid in the same direction, so that pages never overlap or skip.
  * key and uuid name the sort value and the order's uuid where the query reads
