@@ -91,7 +91,7 @@ interval = 1
 CONF
 if [ -d /run/systemd/system ]; then
     how="systemctl start crux-export-worker"
-    $sudo systemctl start crux-export-worker
+    $sudo systemctl daemon-reload && $sudo systemctl start crux-export-worker
 else
     user=$(sed -n 's/^User=//p' $unit)
     exec_start=$(sed -n 's/^ExecStart=//p' $unit)
