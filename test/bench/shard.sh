@@ -6,12 +6,14 @@
 # a fixed list, as a tenant and as an admin:
 #   tenant: through the proxy against the same request on the tenant's shard directly;
 #   admin:  through the proxy (both shards, merged) against the unsharded database;
-# medians of RUNS calls each (pgbench, one client), and the ratio. The shards and the
+# medians of RUNS calls each (pgbench, one client), and the ratio; then an admin's
+# export of every order, merged from both shards by one worker, against the same
+# export on the unsharded database (seconds; the files compared). The shards and the
 # proxy are kept for later runs; --force makes them again.
 #   bash test/bench/shard.sh ORDERS [RUNS] [--force]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 1 ] || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 orders=$1 runs=${2:-200} force=${3:-}
 cluster=crux_bench_$orders
 port=$(pg_lsclusters -h | awk -v c="$cluster" '$1 == 15 && $2 == c { print $3 }')
@@ -57,6 +59,11 @@ if [ -n "$force" ] || [ -z "$(q postgres -c "SELECT 1 FROM pg_database WHERE dat
           FROM crux.organizations")"
 fi
 
+# an admin's claims (email, shards) are kept by the shards: its role carries claims
+for k in 0 1; do
+    q bench_shard_$k -c "INSERT INTO crux.claim_roles VALUES ('crux_shard_admin') ON CONFLICT DO NOTHING"
+done
+
 # the tenant: the retailer with a third of the orders, and a small one
 big=$(q bench -c "SELECT retailer_uuid FROM crux.orders GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
 small=$(q bench -c "SELECT md5('org-2')::uuid")
@@ -97,3 +104,33 @@ for r in "${requests[@]}"; do
     p=$(median bench_proxy bench_admin "$r"); d=$(median bench bench_admin "$r")
     echo "| admin | \`$r\` | $p (2 shards) | $d (unsharded) | $(awk -v p="$p" -v d="$d" 'BEGIN { printf "%.2f", p / d }') |"
 done
+
+# an admin's export of every order: through the proxy, merged by one worker from
+# both shards, against the same export on the unsharded database (one worker, in
+# one piece and in two slices); seconds, and whether the files are the same
+out=$(mktemp -d)
+worker=$(pg_config --bindir)/crux-export-worker
+timed_export() {   # timed_export DB WORKER-ARGS...: an admin's export queued in DB, run; seconds
+    local db=$1 start
+    shift
+    q "$db" -c "SET ROLE bench_admin" -c "SELECT crux_export_orders('{}')" >/dev/null
+    start=$(date +%s.%N)
+    "$worker" --once -o "$out" "$@" 2>>"$out/worker.log"
+    awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'
+}
+merged=$(timed_export bench_proxy -d dbname=bench_shard_0 -d dbname=bench_shard_1)
+merged_file=$(ls -t "$out"/crux-orders-*.csv | head -1)
+whole=$(timed_export bench -d dbname=bench --jobs 1)
+whole_file=$(ls -t "$out"/crux-orders-*.csv | head -1)
+sliced=$(timed_export bench -d dbname=bench --jobs 2)
+same=no
+cmp -s "$merged_file" "$whole_file" && same=yes
+echo
+echo "| an admin's export of every order ($(($(wc -l <"$whole_file") - 1)) rows) | seconds |"
+echo "| --- | ---: |"
+echo "| through the proxy, merged from 2 shards by one worker | $merged |"
+echo "| unsharded, one piece (\`--jobs 1\`) | $whole |"
+echo "| unsharded, two slices (\`--jobs 2\`) | $sliced |"
+echo
+echo "merged file the same as the unsharded one: $same"
+rm -rf "$out"
