@@ -242,45 +242,35 @@ crux_append_filters(QueryBuilder *qb, const CruxRequest *req, CruxSource source,
 	crux_append_org_test(qb, req, source, org);
 }
 
+/*
+ * Each sort key's expression where the page queries read it, and its value as
+ * text that compares bytewise as the sort compares (a missing value is NULL), for
+ * merging the sorted parts of one selection (an admin's page or export across
+ * shards); the uuid sort has none, its tie-break on the uuid being the whole sort.
+ * Timestamps compare in UTC, for years 1000 to 9999.
+ */
+static const struct
+{
+	const char *sort;
+	const char *text;
+}			sort_expressions[] = {
+	[CRUX_SORT_DATE] = {"o.created_date",
+	"pg_catalog.to_char(o.created_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"},
+	[CRUX_SORT_STATUS] = {"o.status COLLATE \"C\"", "o.status"},
+	[CRUX_SORT_SKU_ID] = {"s.min_sku_id", "s.min_sku_id"},
+	[CRUX_SORT_UUID] = {"o.uuid", "NULL::pg_catalog.text"},
+};
+
 const char *
 crux_sort_expression(const CruxRequest *req)
 {
-	switch (req->sort_key)
-	{
-		case CRUX_SORT_DATE:
-			return "o.created_date";
-		case CRUX_SORT_STATUS:
-			return "o.status COLLATE \"C\"";
-		case CRUX_SORT_SKU_ID:
-			return "s.min_sku_id";
-		case CRUX_SORT_UUID:
-			return "o.uuid";
-	}
-	elog(ERROR, "unexpected sort key %d", (int) req->sort_key);
+	return sort_expressions[req->sort_key].sort;
 }
 
-/*
- * The sort value as text that compares bytewise as the sort compares its value
- * (a missing one is NULL), for merging sorted parts of one selection (an
- * admin's export across shards); NULL for the uuid sort, whose tie-break on the
- * uuid is the whole sort. Timestamps are compared in UTC, years 1000 to 9999.
- */
 const char *
 crux_sort_text_expression(const CruxRequest *req)
 {
-	switch (req->sort_key)
-	{
-		case CRUX_SORT_DATE:
-			return "pg_catalog.to_char(o.created_date AT TIME ZONE 'UTC',"
-				" 'YYYY-MM-DD HH24:MI:SS.US')";
-		case CRUX_SORT_STATUS:
-			return "o.status";
-		case CRUX_SORT_SKU_ID:
-			return "s.min_sku_id";
-		case CRUX_SORT_UUID:
-			return "NULL::pg_catalog.text";
-	}
-	elog(ERROR, "unexpected sort key %d", (int) req->sort_key);
+	return sort_expressions[req->sort_key].text;
 }
 
 /*
