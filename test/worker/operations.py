@@ -1,9 +1,10 @@
 """Operating the export worker (called by test_worker.py, which supplies its
 helpers, the SMTP sink and the output directory): its configuration file and the
 command line over it, passwords from files (never the command line), JSON log
-lines, SIGHUP reloading the file, and --status."""
+lines, SIGHUP reloading the file, --status, and the file's parser fuzzed."""
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -67,6 +68,27 @@ def run(check, psql, job, wait_for, sink, smtp, outdir, worker, worker_waiting):
     r = subprocess.run([worker, "-c", os.path.join(work, "bad.conf")], capture_output=True, text=True)
     check(r.returncode == 2 and "invalid line 1" in r.stderr,
           "an unknown setting in the file stops the worker (exit 2) naming its line", r.stderr)
+
+    # the file's parser, fuzzed: any file gives a clear exit (0, 1 or 2), never a crash
+    rnd = random.Random(21)
+    names = ["dbname", "output-dir", "smtp-url", "from", "once", "interval", "lease", "jobs",
+             "keep-days", "log-format", "no-formula-escape", "work-mem", "password-file", "config"]
+    pieces = ["=", " = ", "#", "\t", "\n", "true", "json", "-1", "99999999999999999999", "0",
+              "dbname=postgres", "x@y", "\x00", "é", "=" * 3, "\r\n", " " * 5]
+    crashed, statuses = [], set()
+    for i in range(150):
+        text = "".join(rnd.choice([rnd.choice(names), rnd.choice(pieces), chr(rnd.randrange(1, 256))])
+                       for _ in range(rnd.randrange(1, 30)))
+        path = os.path.join(work, "fuzz.conf")
+        with open(path, "w", encoding="utf-8", errors="replace") as f:
+            f.write(text.replace("\x00", ""))
+        r = subprocess.run([worker, "-c", path, "--status"], capture_output=True, timeout=60)
+        statuses.add(r.returncode)
+        if r.returncode not in (0, 1, 2):
+            crashed.append((r.returncode, text))
+    check(not crashed and 2 in statuses,
+          "150 fuzzed configuration files: each read or refused (exit 0, 1 or 2), none crashes"
+          f" (exits seen: {sorted(statuses)})", crashed[:3])
 
     # secrets: the database password from a file, the SMTP password from a file or
     # the environment; never on the command line; a file everyone may read is refused
