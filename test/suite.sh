@@ -92,7 +92,7 @@ count "$(grep -cE '^ok [0-9]+' "$log/shard.out")" "$(grep -cE '^not ok [0-9]+' "
 
 echo "== cancellation (test/cancel/)"
 PGDATABASE=$db timeout 300 bash test/cancel/run.sh >"$log/cancel.out" 2>&1
-grep -E '^(not )?ok ' "$log/cancel.out" | sed 's/^/   /'
+grep -E '^(not )?ok |^# ' "$log/cancel.out" | sed 's/^/   /'
 count "$(grep -cE '^ok [0-9]+' "$log/cancel.out")" "$(grep -cE '^not ok [0-9]+' "$log/cancel.out")"
 
 echo "== backup and restore (test/backup/)"

@@ -20,8 +20,9 @@ read -r line <&"${HOLDER[0]}"
 for call in "crux_get_orders('{}')" "count(*) FROM crux_export_rows(NULL)" \
             "crux.export_csv(NULL, 0, NULL, true)"; do
     out=$(PGOPTIONS="-c statement_timeout=500" psql -X -At -c "SELECT $call" 2>&1)
-    echo "$out" | grep -q "canceling statement due to statement timeout"
+    grep -q "canceling statement due to statement timeout" <<<"$out"
     tap $? "statement_timeout stops SELECT $call"
+    grep -q "canceling statement due to statement timeout" <<<"$out" || head -5 <<<"$out" | sed 's/^/# /'
 
     PGAPPNAME=crux_cancel_me psql -X -At -c "SELECT $call" >/tmp/crux_cancel.$$ 2>&1 &
     client=$!
