@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define MAX_DATABASES 16
 
@@ -89,6 +90,7 @@ extern long write_csv(PGconn *conn, const Options *opt, const Job *job, const ch
 extern bool become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error);
 extern int	requester_still_acts(PGconn *conn, const Job *job, char **error);
 extern PGconn *connect_for_export(const Options *opt, char **error);
+extern uint32_t read_uint32(const char *p);
 extern int	parse_record(const char *value, int len, int ncols, const char **fields,
 						 int *lengths);
 extern long chunks_to_output(PGconn *conn, long long first, long long count, bool header,

@@ -99,7 +99,7 @@ become_requester(PGconn *conn, const Job *job, const char *work_mem, char **erro
 }
 
 /* A 4-byte big-endian integer of a binary result. */
-static uint32_t
+uint32_t
 read_uint32(const char *p)
 {
 	uint32_t	n;
@@ -240,7 +240,6 @@ export_slice_on(PGconn *conn, Slice *slice)
 
 	snprintf(label, sizeof(label), "%s (orders %lld to %lld)", slice->job->uuid,
 			 slice->first, slice->first + slice->count);
-	PQclear(run(conn, PGRES_COMMAND_OK, "SET application_name = 'crux-export-worker'", 0, NULL));
 	snapshot = PQescapeLiteral(conn, slice->snapshot, strlen(slice->snapshot));
 	if (asprintf(&sql, "SET TRANSACTION SNAPSHOT %s", snapshot) < 0)
 		abort();
@@ -345,11 +344,12 @@ write_csv_in_slices(PGconn *conn, const Options *opt, const Job *job, long long 
 }
 
 /*
- * The requester's selection in one piece on this connection, into tmp_path.
- * Returns the number of data rows, or -1 with *error set.
+ * The requester's selection in one piece on this connection, into tmp_path:
+ * its orders (counted already, or -1: the server counts them). Returns the
+ * number of data rows, or -1 with *error set.
  */
 static long
-write_csv_in_one_piece(PGconn *conn, const Options *opt, const Job *job,
+write_csv_in_one_piece(PGconn *conn, const Options *opt, const Job *job, long long orders,
 					   const char *tmp_path, long *bytes, char **error)
 {
 	ExportOutput *out = output_create(tmp_path, 1, error);
@@ -359,7 +359,7 @@ write_csv_in_one_piece(PGconn *conn, const Options *opt, const Job *job,
 	if (out == NULL)
 		return -1;
 	w = output_writer(out, 0);
-	rows = chunks_to_output(conn, 0, -1, true, opt, job, w, job->uuid, bytes, error);
+	rows = chunks_to_output(conn, 0, orders, true, opt, job, w, job->uuid, bytes, error);
 	if (!output_writer_done(w, rows >= 0))
 		rows = -1;
 	if (!output_join(out, error))
@@ -409,17 +409,16 @@ long
 write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path,
 		  long *bytes, char **error)
 {
+	long long	orders = -1;		/* not counted */
+
 	*bytes = 0;
 	if (!database_is_current(conn, error))
 		return -1;
-	if (job->shards > 1)
-		return write_csv_across_shards(opt, job, tmp_path, bytes, error);
 	if (opt->jobs > 1)
 	{
 		PGresult   *res = run(conn, PGRES_TUPLES_OK,
 							  "SELECT crux.export_order_count("
 							  "current_setting('crux_export.request')::jsonb)", 0, NULL);
-		long long	orders;
 
 		if (res == NULL)
 		{
@@ -434,5 +433,5 @@ write_csv(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path
 			return write_csv_in_slices(conn, opt, job, orders, tmp_path, bytes, error);
 		}
 	}
-	return write_csv_in_one_piece(conn, opt, job, tmp_path, bytes, error);
+	return write_csv_in_one_piece(conn, opt, job, orders, tmp_path, bytes, error);
 }

@@ -10,7 +10,6 @@
  */
 #define _GNU_SOURCE				/* asprintf */
 
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +41,14 @@ typedef struct MergeBounds
 
 /*
  * Opens shard k's transaction as the requester and checks that it may still
- * act and has crux.export_csv_orders. False with *error set.
+ * act and has crux.export_csv_orders. Returns 1; 0 with *error set when the
+ * requester no longer acts as an admin there; -1 with *error set when it fails.
  */
-static bool
+static int
 open_shard(const Options *opt, const Job *job, int k, ShardPart *part, char **error)
 {
 	PGresult   *res;
+	int			acts;
 
 	part->conn = PQconnectdb(opt->databases[k]);
 	if (PQstatus(part->conn) != CONNECTION_OK)
@@ -55,19 +56,20 @@ open_shard(const Options *opt, const Job *job, int k, ShardPart *part, char **er
 		if (asprintf(error, "could not connect to shard %d: %s", k,
 					 PQerrorMessage(part->conn)) < 0)
 			abort();
-		return false;
+		return -1;
 	}
 	res = run(part->conn, PGRES_COMMAND_OK,
 			  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 	if (res == NULL)
 	{
 		*error = strdup(PQerrorMessage(part->conn));
-		return false;
+		return -1;
 	}
 	PQclear(res);
-	if (!become_requester(part->conn, job, opt->work_mem, error) ||
-		requester_still_acts(part->conn, job, error) != 1)
-		return false;
+	if (!become_requester(part->conn, job, opt->work_mem, error))
+		return -1;
+	if ((acts = requester_still_acts(part->conn, job, error)) != 1)
+		return acts;
 	res = run(part->conn, PGRES_TUPLES_OK,
 			  "SELECT to_regprocedure('crux.export_csv_orders(jsonb,boolean)') IS NOT NULL",
 			  0, NULL);
@@ -77,10 +79,10 @@ open_shard(const Options *opt, const Job *job, int k, ShardPart *part, char **er
 					 " crux_orders UPDATE there (1.9)", k) < 0)
 			abort();
 		PQclear(res);
-		return false;
+		return -1;
 	}
 	PQclear(res);
-	return true;
+	return 1;
 }
 
 /* The request's bounds, from the first shard. False with *error set. */
@@ -130,7 +132,6 @@ advance(ShardPart *part, char **error)
 	PGresult   *res;
 	const char *fields[4];
 	int			lengths[4];
-	uint32_t	rows;
 
 	PQclear(part->head);
 	part->head = NULL;
@@ -155,8 +156,7 @@ advance(ShardPart *part, char **error)
 	part->sort_value = lengths[0] >= 0 ? fields[0] : NULL;
 	part->sort_len = lengths[0];
 	part->uuid = fields[1];
-	memcpy(&rows, fields[2], 4);
-	part->rows = (int32_t) ntohl(rows);
+	part->rows = (int32_t) read_uint32(fields[2]);
 	part->csv = fields[3];
 	part->csv_len = lengths[3];
 	return true;
@@ -246,17 +246,32 @@ merge_into(ShardPart *parts, int n, const MergeBounds *bounds, const Options *op
 			return -1;
 		position++;
 	}
-	/* each shard sends at most limit orders: the rest are read and dropped */
-	for (k = 0; k < n; k++)
-		while (parts[k].head != NULL)
-			if (!advance(&parts[k], error))
-				return -1;
-	return rows;
+	return rows;				/* streams not read to their end are cancelled */
+}
+
+/* Ends a shard's connection; a stream still sending is cancelled first. */
+static void
+close_shard(const Job *job, ShardPart *part)
+{
+	char		message[256];
+
+	lease_unwatch(job->lease, part->conn);
+	if (part->head != NULL)
+	{
+		PGcancel   *cancel = PQgetCancel(part->conn);
+
+		if (cancel != NULL && !PQcancel(cancel, message, sizeof(message)))
+			log_msg("could not cancel a shard's rest: %s", message);
+		PQfreeCancel(cancel);
+	}
+	PQclear(part->head);
+	PQfinish(part->conn);
 }
 
 /*
  * The admin's selection on every shard this worker serves, merged into
- * tmp_path. Returns the number of data rows, or -1 with *error set.
+ * tmp_path. Returns the number of data rows; -1 with *error set, or -2 with
+ * *error set when the requester no longer acts as an admin on a shard.
  */
 long
 write_csv_across_shards(const Options *opt, const Job *job, const char *tmp_path,
@@ -268,6 +283,7 @@ write_csv_across_shards(const Options *opt, const Job *job, const char *tmp_path
 	OutputWriter *w;
 	long		rows = -1;
 	int			n = opt->n_databases;
+	int			opened = 1;
 
 	*bytes = 0;
 	if (job->shards != n)
@@ -278,14 +294,13 @@ write_csv_across_shards(const Options *opt, const Job *job, const char *tmp_path
 		return -1;
 	}
 	log_msg("export %s: merging %d shards", job->uuid, n);
-	for (int k = 0; k < n; k++)
+	for (int k = 0; k < n && opened == 1; k++)
 	{
-		bool		opened = open_shard(opt, job, k, &parts[k], error);
-
+		opened = open_shard(opt, job, k, &parts[k], error);
 		lease_watch(job->lease, parts[k].conn);
-		if (!opened)
-			goto done;
 	}
+	if (opened != 1)
+		goto done;
 	if (!merge_bounds(parts[0].conn, &bounds, error) ||
 		(out = output_create(tmp_path, 1, error)) == NULL)
 		goto done;
@@ -297,12 +312,8 @@ done:
 	if (out != NULL)
 		output_close(out);
 	for (int k = 0; k < n && parts[k].conn != NULL; k++)
-	{
-		lease_unwatch(job->lease, parts[k].conn);
-		PQclear(parts[k].head);
-		PQfinish(parts[k].conn);
-	}
+		close_shard(job, &parts[k]);
 	if (rows < 0 && *error == NULL)
 		*error = strdup("the export across shards failed");
-	return rows;
+	return opened == 0 ? -2 : rows;
 }

@@ -268,8 +268,9 @@ deliver(PGconn *conn, const Options *opt, const Job *job, const char *tmp_path, 
 
 /*
  * Exports the job into tmp_path as its requester, in one REPEATABLE READ
- * transaction. Returns the rows written, -1 with *error set, or -2 with *error
- * set when the requester no longer acts for the job's organization.
+ * transaction (an export across shards: one on each shard). Returns the rows
+ * written, -1 with *error set, or -2 with *error set when the requester no
+ * longer acts for the job's organization.
  */
 static long
 export_as_requester(PGconn *primary, const Options *opt, const Job *job, const char *tmp_path,
@@ -277,15 +278,19 @@ export_as_requester(PGconn *primary, const Options *opt, const Job *job, const c
 {
 	PGconn	   *conn = primary;
 	long		rows = -1;
-	int			acts;
+	int			acts = -1;
+	PGresult   *begun;
 
+	if (job->shards > 1)		/* every shard, each in a transaction of its own */
+		return write_csv_across_shards(opt, job, tmp_path, bytes, error);
 	if (opt->read_dsn != NULL && (conn = connect_for_export(opt, error)) == NULL)
 		return -1;
 	lease_watch(job->lease, conn);
-	PQclear(run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-				0, NULL));
-	acts = become_requester(conn, job, opt->work_mem, error) ?
-		requester_still_acts(conn, job, error) : -1;
+	begun = run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	if (begun == NULL)
+		*error = strdup(PQerrorMessage(conn));
+	else if (PQclear(begun), become_requester(conn, job, opt->work_mem, error))
+		acts = requester_still_acts(conn, job, error);
 	if (acts == 1)
 		rows = write_csv(conn, opt, job, tmp_path, bytes, error);
 	PQclear(PQexec(conn, "ROLLBACK"));	/* also ends SET ROLE and the claims */
