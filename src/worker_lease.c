@@ -31,7 +31,11 @@ struct Lease
 	bool		lost;
 	char	   *lost_reason;
 	long		rows;			/* written so far */
-	PGconn	   *watched[MAX_WATCHED];	/* connections exporting the job */
+	struct
+	{
+		PGconn	   *conn;		/* a connection exporting the job */
+		PGcancel   *cancel;		/* its cancel handle, made by its own thread */
+	}			watched[MAX_WATCHED];
 };
 
 /* How often the lease is renewed: a third of it, at most a second. */
@@ -43,19 +47,20 @@ heartbeat_ms(const Options *opt)
 	return ms < 1000 ? (ms < 100 ? 100 : ms) : 1000;
 }
 
-/* Cancels what every watched connection runs; the lock is held. */
+/*
+ * Cancels what every watched connection runs; the lock is held. Only the cancel
+ * handles are used here: libpq lets another thread use those, not the
+ * connections themselves.
+ */
 static void
 cancel_watched(Lease *lease)
 {
 	for (int i = 0; i < MAX_WATCHED; i++)
 	{
-		PGcancel   *cancel;
 		char		errbuf[256];
 
-		if (lease->watched[i] == NULL || (cancel = PQgetCancel(lease->watched[i])) == NULL)
-			continue;
-		PQcancel(cancel, errbuf, sizeof(errbuf));
-		PQfreeCancel(cancel);
+		if (lease->watched[i].cancel != NULL)
+			PQcancel(lease->watched[i].cancel, errbuf, sizeof(errbuf));
 	}
 }
 
@@ -126,7 +131,7 @@ heartbeat(void *arg)
 	while (!lease->stopping)
 	{
 		struct timespec until;
-		long		rows = lease->rows;
+		long		rows;
 		char	   *reason = NULL;
 		int			ours;
 
@@ -141,6 +146,7 @@ heartbeat(void *arg)
 		pthread_cond_timedwait(&lease->wake, &lease->lock, &until);
 		if (lease->stopping || lease->lost)
 			continue;
+		rows = lease->rows;		/* the progress as it is now */
 		pthread_mutex_unlock(&lease->lock);
 		if (PQstatus(lease->conn) != CONNECTION_OK)
 			PQreset(lease->conn);
@@ -198,22 +204,31 @@ lease_stop(Lease *lease)
 	free(lease);
 }
 
-/* conn exports the job: its query is cancelled if the lease is lost. */
+/*
+ * conn exports the job: its query is cancelled if the lease is lost. Called by
+ * the thread that uses conn.
+ */
 void
 lease_watch(Lease *lease, PGconn *conn)
 {
+	PGcancel   *cancel;
+
 	if (lease == NULL)
 		return;
+	cancel = PQgetCancel(conn);
 	pthread_mutex_lock(&lease->lock);
 	for (int i = 0; i < MAX_WATCHED; i++)
-		if (lease->watched[i] == NULL)
+		if (lease->watched[i].conn == NULL)
 		{
-			lease->watched[i] = conn;
+			lease->watched[i].conn = conn;
+			lease->watched[i].cancel = cancel;
+			cancel = NULL;
 			break;
 		}
 	if (lease->lost)
 		cancel_watched(lease);
 	pthread_mutex_unlock(&lease->lock);
+	PQfreeCancel(cancel);		/* NULL unless every slot was taken */
 }
 
 void
@@ -223,8 +238,12 @@ lease_unwatch(Lease *lease, PGconn *conn)
 		return;
 	pthread_mutex_lock(&lease->lock);
 	for (int i = 0; i < MAX_WATCHED; i++)
-		if (lease->watched[i] == conn)
-			lease->watched[i] = NULL;
+		if (lease->watched[i].conn == conn)
+		{
+			PQfreeCancel(lease->watched[i].cancel);
+			lease->watched[i].conn = NULL;
+			lease->watched[i].cancel = NULL;
+		}
 	pthread_mutex_unlock(&lease->lock);
 }
 
