@@ -331,7 +331,6 @@ assign_line_items(Batch *batch)
 static void
 fetch_batch(CsvExport *csv, int count, Batch *batch)
 {
-	Datum	   *uuid_elems = palloc(sizeof(Datum) * count);
 	Datum	   *ctid_elems = palloc(sizeof(Datum) * count);
 	Datum		uuids;
 	Datum		ctids;
@@ -340,12 +339,8 @@ fetch_batch(CsvExport *csv, int count, Batch *batch)
 	Oid			tid_array = TIDARRAYOID;
 
 	for (int i = 0; i < count; i++)
-	{
-		uuid_elems[i] = UUIDPGetDatum(&csv->orders[i]);
 		ctid_elems[i] = PointerGetDatum(&csv->ctids[i]);
-	}
-	uuids = PointerGetDatum(construct_array(uuid_elems, count, UUIDOID, UUID_LEN, false,
-											TYPALIGN_CHAR));
+	uuids = crux_uuid_array_datum(csv->orders, count);
 	ctids = PointerGetDatum(construct_array(ctid_elems, count, TIDOID,
 											sizeof(ItemPointerData), false, TYPALIGN_SHORT));
 	batch->ctids = ctids;

@@ -85,9 +85,9 @@ crux_get_orders_for_merge(PG_FUNCTION_ARGS)
 static SPIPlanPtr sort_value_plans[CRUX_SORT_UUID + 1];
 
 /*
- * "keys": [[sort value or null, "uuid"], ...] of the page's orders, in its order;
- * the values as crux_sort_text_expression writes them, which compare bytewise
- * as the sort compares.
+ * "keys": [[sort value or null, "uuid"], ...] of the page's orders, in no
+ * particular order (the proxy sorts them); the values as crux_sort_text_expression
+ * writes them, which compare bytewise as the sort compares.
  */
 static void
 push_keys(JsonbParseState **state, const CruxRequest *req, Datum *uuids, int n)
