@@ -144,24 +144,6 @@ push_int4(const RowReader *row, const char *key, int col)
 	push_value(row->state, &v);
 }
 
-static void
-push_bool(const RowReader *row, const char *key, int col)
-{
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-	JsonbValue	v;
-
-	crux_push_key(row->state, key);
-	if (isnull)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvBool;
-		v.val.boolean = DatumGetBool(d);
-	}
-	push_value(row->state, &v);
-}
-
 /* as crux_format_timestamp: 2017-12-05T22:32:32.217413Z */
 static void
 push_timestamp(const RowReader *row, const char *key, int col)
@@ -215,52 +197,72 @@ end_array(JsonbParseState **state)
 	pushJsonbValue(state, WJB_END_ARRAY, NULL);
 }
 
-/* The order's own keys, up to and including the opening of "line_items". */
+/*
+ * Keys are pushed in jsonb's order (shorter first, then bytewise), so that the
+ * sort pushJsonbValue gives every object finds them sorted and stops at once.
+ */
+
+/* The order's keys that sort before "line_items", and the opening of its array. */
 static void
 begin_order(const RowReader *row)
 {
 	JsonbParseState **state = row->state;
 
 	begin_object(state, NULL);
-	push_uuid(row, "uuid", DC_ORDER_UUID);
-	push_text(row, "status", DC_ORDER_STATUS);
-	push_bool(row, "is_allocated", DC_IS_ALLOCATED);
-	push_text(row, "purchase_order_id", DC_PURCHASE_ORDER_ID);
-	push_timestamp(row, "created_date", DC_CREATED_DATE);
-	push_text(row, "notes", DC_NOTES);
-
 	begin_object(state, "fees");
-	push_money(row, "estimated_shipping_cost", DC_ESTIMATED_SHIPPING_COST);
-	push_money(row, "drop_ship_fee", DC_DROP_SHIP_FEE);
 	push_money(row, "order_fee", DC_ORDER_FEE);
+	push_money(row, "drop_ship_fee", DC_DROP_SHIP_FEE);
+	push_money(row, "estimated_shipping_cost", DC_ESTIMATED_SHIPPING_COST);
+	end_object(state);
+	push_uuid(row, "uuid", DC_ORDER_UUID);
+	push_text(row, "notes", DC_NOTES);
+	push_text(row, "status", DC_ORDER_STATUS);
+
+	begin_object(state, "address");
+	push_text(row, "city", DC_ADDRESS_CITY);
+	push_text(row, "name", DC_ADDRESS_NAME);
+	push_text(row, "state", DC_ADDRESS_STATE);
+	push_text(row, "address1", DC_ADDRESS_ADDRESS1);
+	push_text(row, "address2", DC_ADDRESS_ADDRESS2);
+	push_text(row, "postal_code", DC_ADDRESS_POSTAL_CODE);
+	push_text(row, "phone_number", DC_ADDRESS_PHONE_NUMBER);
+	push_text(row, "business_name", DC_ADDRESS_BUSINESS_NAME);
 	end_object(state);
 
 	begin_object(state, "retailer");
 	push_text(row, "name", DC_RETAILER_NAME);
-	push_uuid(row, "uuid", DC_RETAILER_UUID);
 	begin_object(state, "user");
 	push_text(row, "name", DC_USER_NAME);
 	push_text(row, "email", DC_USER_EMAIL);
 	end_object(state);
-	end_object(state);
-
-	begin_object(state, "address");
-	push_text(row, "name", DC_ADDRESS_NAME);
-	push_text(row, "business_name", DC_ADDRESS_BUSINESS_NAME);
-	push_text(row, "address1", DC_ADDRESS_ADDRESS1);
-	push_text(row, "address2", DC_ADDRESS_ADDRESS2);
-	push_text(row, "city", DC_ADDRESS_CITY);
-	push_text(row, "state", DC_ADDRESS_STATE);
-	push_text(row, "postal_code", DC_ADDRESS_POSTAL_CODE);
-	push_text(row, "phone_number", DC_ADDRESS_PHONE_NUMBER);
-	end_object(state);
-
-	begin_object(state, "requested_shipping");
-	push_text(row, "shipping_carrier", DC_SHIPPING_CARRIER);
-	push_text(row, "shipping_method", DC_SHIPPING_METHOD);
+	push_uuid(row, "uuid", DC_RETAILER_UUID);
 	end_object(state);
 
 	begin_array(state, "line_items");
+}
+
+/*
+ * The order's keys that sort after "line_items" (row: the order's first row).
+ * is_allocated (contract: at least one line item, none unallocated) comes from the
+ * line items just pushed.
+ */
+static void
+end_order(const RowReader *row, bool is_allocated)
+{
+	JsonbParseState **state = row->state;
+	JsonbValue	v;
+
+	push_timestamp(row, "created_date", DC_CREATED_DATE);
+	crux_push_key(state, "is_allocated");
+	v.type = jbvBool;
+	v.val.boolean = is_allocated;
+	push_value(state, &v);
+	push_text(row, "purchase_order_id", DC_PURCHASE_ORDER_ID);
+
+	begin_object(state, "requested_shipping");
+	push_text(row, "shipping_method", DC_SHIPPING_METHOD);
+	push_text(row, "shipping_carrier", DC_SHIPPING_CARRIER);
+	end_object(state);
 }
 
 /* The line item's keys, up to and including the opening of "tracking_numbers". */
@@ -270,25 +272,25 @@ begin_line_item(const RowReader *row)
 	JsonbParseState **state = row->state;
 
 	begin_object(state, NULL);
-	push_uuid(row, "uuid", DC_LI_UUID);
-	push_text(row, "status", DC_LI_STATUS);
-	push_uuid(row, "item_uuid", DC_LI_ITEM_UUID);
-	push_text(row, "item_name", DC_LI_ITEM_NAME);
-	push_uuid(row, "sku_uuid", DC_LI_SKU_UUID);
-	push_text(row, "sku_id", DC_LI_SKU_ID);
-	push_text(row, "sku_name", DC_LI_SKU_NAME);
 	push_money(row, "cost", DC_LI_COST);
-	push_uuid(row, "supplier_uuid", DC_LI_SUPPLIER_UUID);
-	push_text(row, "supplier_name", DC_LI_SUPPLIER_NAME);
+	push_uuid(row, "uuid", DC_LI_UUID);
+	push_text(row, "sku_id", DC_LI_SKU_ID);
+	push_text(row, "status", DC_LI_STATUS);
+	push_text(row, "sku_name", DC_LI_SKU_NAME);
+	push_uuid(row, "sku_uuid", DC_LI_SKU_UUID);
+	push_text(row, "item_name", DC_LI_ITEM_NAME);
+	push_uuid(row, "item_uuid", DC_LI_ITEM_UUID);
 
 	begin_object(state, "allocation");
+	push_date(row, "backorder_date", DC_LI_BACKORDER_DATE);
 	push_int4(row, "quantity_ordered", DC_LI_QUANTITY_ORDERED);
+	push_int4(row, "quantity_rejected", DC_LI_QUANTITY_REJECTED);
 	push_int4(row, "quantity_allocated", DC_LI_QUANTITY_ALLOCATED);
 	push_int4(row, "quantity_backordered", DC_LI_QUANTITY_BACKORDERED);
-	push_int4(row, "quantity_rejected", DC_LI_QUANTITY_REJECTED);
-	push_date(row, "backorder_date", DC_LI_BACKORDER_DATE);
 	end_object(state);
 
+	push_text(row, "supplier_name", DC_LI_SUPPLIER_NAME);
+	push_uuid(row, "supplier_uuid", DC_LI_SUPPLIER_UUID);
 	begin_array(state, "tracking_numbers");
 }
 
@@ -305,13 +307,13 @@ push_tracking_number(const RowReader *row)
 	JsonbParseState **state = row->state;
 
 	begin_object(state, NULL);
-	push_text(row, "tracking_number", DC_TN_TRACKING_NUMBER);
-	push_text(row, "shipping_carrier", DC_TN_SHIPPING_CARRIER);
-	push_text(row, "shipping_method", DC_TN_SHIPPING_METHOD);
-	push_text(row, "shipping_weight", DC_TN_SHIPPING_WEIGHT);
+	push_int4(row, "quantity", DC_TN_QUANTITY);
 	push_money(row, "shipping_cost", DC_TN_SHIPPING_COST);
 	push_timestamp(row, "shipping_date", DC_TN_SHIPPING_DATE);
-	push_int4(row, "quantity", DC_TN_QUANTITY);
+	push_text(row, "shipping_method", DC_TN_SHIPPING_METHOD);
+	push_text(row, "shipping_weight", DC_TN_SHIPPING_WEIGHT);
+	push_text(row, "tracking_number", DC_TN_TRACKING_NUMBER);
+	push_text(row, "shipping_carrier", DC_TN_SHIPPING_CARRIER);
 	end_object(state);
 }
 
@@ -443,12 +445,80 @@ finish_response(ResponseBuilder *rb, int64 total_results)
 	return (Jsonb *) rb->buf.data;
 }
 
+/* Where the walk over the details rows is: the open order and line item. */
+typedef struct DetailsWalk
+{
+	SPITupleTable *details;
+	RowReader	row;			/* the row last deformed */
+	int64		position;		/* the open order's page position, or -1 */
+	uint64		order_row;		/* its first row */
+	bool		in_line_item;
+	pg_uuid_t	line_item;		/* the open line item */
+	bool		has_line_items; /* of the open order */
+	bool		any_unallocated;	/* of the open order */
+} DetailsWalk;
+
+static void
+deform_row(DetailsWalk *walk, uint64 i)
+{
+	heap_deform_tuple(walk->details->vals[i], walk->details->tupdesc,
+					  walk->row.values, walk->row.nulls);
+}
+
+/* Closes the open order (its tail read from its first row again) into the response. */
+static void
+close_order(ResponseBuilder *rb, DetailsWalk *walk, MemoryContext outer)
+{
+	if (walk->in_line_item)
+		end_line_item(walk->row.state);
+	end_array(walk->row.state); /* line_items */
+	deform_row(walk, walk->order_row);
+	end_order(&walk->row, walk->has_line_items && !walk->any_unallocated);
+	MemoryContextSwitchTo(outer);
+	add_order(rb, walk->row.state);
+	walk->position = -1;
+}
+
+/* Opens the order of row i (deformed) in the order's own memory context. */
+static void
+open_order(ResponseBuilder *rb, DetailsWalk *walk, uint64 i, int64 position)
+{
+	MemoryContextSwitchTo(rb->order_cxt);
+	begin_order(&walk->row);
+	walk->position = position;
+	walk->order_row = i;
+	walk->in_line_item = false;
+	walk->has_line_items = false;
+	walk->any_unallocated = false;
+}
+
+/* The line item of the row (deformed), opened unless it is the open one. */
+static void
+visit_line_item(DetailsWalk *walk)
+{
+	bool		isnull;
+	pg_uuid_t  *li = DatumGetUUIDP(column(&walk->row, DC_LI_UUID, &isnull));
+	text	   *status;
+
+	if (walk->in_line_item && memcmp(li, &walk->line_item, sizeof(pg_uuid_t)) == 0)
+		return;
+	if (walk->in_line_item)
+		end_line_item(walk->row.state);
+	begin_line_item(&walk->row);
+	walk->line_item = *li;
+	walk->in_line_item = true;
+	walk->has_line_items = true;
+	status = DatumGetTextPP(column(&walk->row, DC_LI_STATUS, &isnull));
+	if (VARSIZE_ANY_EXHDR(status) == strlen("unallocated") &&
+		memcmp(VARDATA_ANY(status), "unallocated", strlen("unallocated")) == 0)
+		walk->any_unallocated = true;
+}
+
 /*
  * {"total_results": N, "orders": [...]} for a page of n_orders orders, allocated
- * in result_cxt. The details
- * rows come sorted by page position, line item and tracking number, so one pass
- * nests them: a new page position opens an order, a new line-item uuid opens a
- * line item.
+ * in result_cxt. The details rows come sorted by page position, line item and
+ * tracking number, so one pass nests them: a new page position opens an order, a
+ * new line-item uuid opens a line item.
  */
 Jsonb *
 crux_orders_response(int64 total_results, SPITupleTable *details, int n_orders,
@@ -456,71 +526,46 @@ crux_orders_response(int64 total_results, SPITupleTable *details, int n_orders,
 {
 	ResponseBuilder rb;
 	JsonbParseState *state = NULL;
-	int64		current_order = -1;
-	pg_uuid_t	current_line_item;
-	bool		in_line_item = false;
 	int			natts = details != NULL ? details->tupdesc->natts : 0;
-	Datum	   *values = palloc(sizeof(Datum) * Max(natts, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(natts, 1));
 	MemoryContext outer = CurrentMemoryContext;
+	DetailsWalk walk = {0};
 
+	walk.details = details;
+	walk.row.values = palloc(sizeof(Datum) * Max(natts, 1));
+	walk.row.nulls = palloc(sizeof(bool) * Max(natts, 1));
+	walk.row.state = &state;
+	walk.position = -1;
 	begin_response(&rb, n_orders, result_cxt);
 	rb.order_cxt = AllocSetContextCreate(outer, "crux_orders order", ALLOCSET_DEFAULT_SIZES);
 
 	for (uint64 i = 0; details != NULL && i < details->numvals; i++)
 	{
-		RowReader	row = {values, nulls, &state};
 		bool		isnull;
 		int64		position;
 
-		heap_deform_tuple(details->vals[i], details->tupdesc, values, nulls);
-		position = DatumGetInt64(column(&row, DC_PAGE_POSITION, &isnull));
-
 		CHECK_FOR_INTERRUPTS();
-		if (position != current_order)
+		deform_row(&walk, i);
+		position = DatumGetInt64(column(&walk.row, DC_PAGE_POSITION, &isnull));
+		if (position != walk.position)
 		{
-			if (in_line_item)
-				end_line_item(&state);
-			if (current_order != -1)
+			if (walk.position != -1)
 			{
-				end_array(&state);	/* line_items */
-				MemoryContextSwitchTo(outer);
-				add_order(&rb, &state);
+				close_order(&rb, &walk, outer);
+				deform_row(&walk, i);
 			}
-			MemoryContextSwitchTo(rb.order_cxt);
-			begin_order(&row);
-			current_order = position;
-			in_line_item = false;
+			open_order(&rb, &walk, i, position);
 		}
-		if (column_is_null(&row, DC_LI_UUID))
+		if (column_is_null(&walk.row, DC_LI_UUID))
 			continue;			/* an order without line items */
-
-		{
-			pg_uuid_t  *li = DatumGetUUIDP(column(&row, DC_LI_UUID, &isnull));
-
-			if (!in_line_item || memcmp(li, &current_line_item, sizeof(pg_uuid_t)) != 0)
-			{
-				if (in_line_item)
-					end_line_item(&state);
-				begin_line_item(&row);
-				current_line_item = *li;
-				in_line_item = true;
-			}
-		}
-		if (!column_is_null(&row, DC_TN_UUID))
-			push_tracking_number(&row);
+		visit_line_item(&walk);
+		if (!column_is_null(&walk.row, DC_TN_UUID))
+			push_tracking_number(&walk.row);
 	}
-	if (in_line_item)
-		end_line_item(&state);
-	if (current_order != -1)
-	{
-		end_array(&state);		/* line_items */
-		MemoryContextSwitchTo(outer);
-		add_order(&rb, &state);
-	}
+	if (walk.position != -1)
+		close_order(&rb, &walk, outer);
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(rb.order_cxt);
-	pfree(values);
-	pfree(nulls);
+	pfree(walk.row.values);
+	pfree(walk.row.nulls);
 	return finish_response(&rb, total_results);
 }

@@ -404,36 +404,32 @@ crux_run_query_walking_index(QueryBuilder *qb, uint32 shape)
  * Everything the response shows of the given orders, in page order, then line
  * items in (position, uuid) order, then tracking numbers in (shipping_date,
  * tracking_number, uuid) order with missing dates last. The columns are those of
- * CruxDetailColumn.
+ * CruxDetailColumn. is_allocated is not read from the order's summary: the
+ * response derives it from the line items these rows already carry.
  */
-#define DETAILS_SQL(summary, summary_join) \
-"SELECT p.n, o.uuid, o.status,"\
-"       (" summary ".status_mask <> 0 AND " summary ".n_unallocated = 0),"\
-"       o.purchase_order_id, o.created_date, o.notes,"\
-"       o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee,"\
-"       r.name, o.retailer_uuid, u.name, u.email,"\
-"       o.address_name, o.address_business_name, o.address_address1,"\
-"       o.address_address2, o.address_city, o.address_state,"\
-"       o.address_postal_code, o.address_phone_number,"\
-"       o.shipping_carrier, o.shipping_method,"\
-"       li.uuid, li.status::text, li.item_uuid, li.item_name, li.sku_uuid,"\
-"       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"\
-"       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"\
-"       li.quantity_rejected, li.backorder_date,"\
-"       t.uuid, t.tracking_number, t.shipping_carrier, t.shipping_method,"\
-"       t.shipping_weight, t.shipping_cost, t.shipping_date, t.quantity"\
-"  FROM unnest($1::uuid[]) WITH ORDINALITY AS p(uuid, n)"\
-"  JOIN crux.orders o ON o.uuid = p.uuid"\
-summary_join \
-"  LEFT JOIN crux.organizations r ON r.uuid = o.retailer_uuid"\
-"  LEFT JOIN crux.users u ON u.uuid = o.user_uuid"\
-"  LEFT JOIN crux.line_items li ON li.order_uuid = o.uuid"\
-"  LEFT JOIN crux.tracking_numbers t ON t.line_item_uuid = li.uuid"\
-" ORDER BY p.n, li.position, li.uuid,"\
-"          t.shipping_date NULLS LAST, t.tracking_number COLLATE \"C\", t.uuid"
-
 static const char *const details_sql =
-	DETAILS_SQL("s", "  LEFT JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
+"SELECT p.n, o.uuid, o.status,"
+"       o.purchase_order_id, o.created_date, o.notes,"
+"       o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee,"
+"       r.name, o.retailer_uuid, u.name, u.email,"
+"       o.address_name, o.address_business_name, o.address_address1,"
+"       o.address_address2, o.address_city, o.address_state,"
+"       o.address_postal_code, o.address_phone_number,"
+"       o.shipping_carrier, o.shipping_method,"
+"       li.uuid, li.status::pg_catalog.text, li.item_uuid, li.item_name, li.sku_uuid,"
+"       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
+"       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
+"       li.quantity_rejected, li.backorder_date,"
+"       t.uuid, t.tracking_number, t.shipping_carrier, t.shipping_method,"
+"       t.shipping_weight, t.shipping_cost, t.shipping_date, t.quantity"
+"  FROM pg_catalog.unnest($1::pg_catalog.uuid[]) WITH ORDINALITY AS p(uuid, n)"
+"  JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid"
+"  LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid"
+"  LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid"
+"  LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid"
+"  LEFT JOIN crux.tracking_numbers t ON t.line_item_uuid OPERATOR(pg_catalog.=) li.uuid"
+" ORDER BY p.n, li.position, li.uuid,"
+"          t.shipping_date NULLS LAST, t.tracking_number COLLATE \"C\", t.uuid";
 
 SPITupleTable *
 crux_fetch_order_details(Datum *uuids, int n_uuids)
