@@ -81,7 +81,7 @@ answer_request(void *arg)
 	int64		total;
 	Datum	   *uuids = NULL;
 	int			n_uuids = 0;
-	SPITupleTable *details = NULL;
+	CruxDetails *details = NULL;
 	Jsonb	   *result;
 
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -102,7 +102,7 @@ typedef struct CruxExportColumn
 extern const CruxExportColumn crux_export_columns[CRUX_N_EXPORT_FIELDS];
 
 /*
- * The columns of the order-details query (query.c), one row per tracking number,
+ * The columns of the order-details query (details.c), one row per tracking number,
  * or per line item without one, or per order without line items; 1-based as SPI
  * numbers them.
  */
@@ -132,6 +132,7 @@ typedef enum CruxDetailColumn
 	DC_SHIPPING_CARRIER,
 	DC_SHIPPING_METHOD,
 	DC_LI_UUID,
+	DC_LI_POSITION,
 	DC_LI_STATUS,
 	DC_LI_ITEM_UUID,
 	DC_LI_ITEM_NAME,
@@ -184,13 +185,25 @@ extern int64 crux_count_and_page(const CruxRequest *req, Datum **uuids,
 extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, int64 count,
 										  bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
-extern SPITupleTable *crux_fetch_order_details(Datum *uuids, int n_uuids);
+
+/* details.c: run inside SPI_connect()/SPI_finish(); rows of natts values each */
+typedef struct CruxDetails
+{
+	int			natts;
+	uint64		n_rows;
+	Datum	   *values;			/* n_rows * natts, row after row, in fetch order */
+	bool	   *nulls;
+	uint64	   *order;			/* the rows' numbers in the response's order */
+} CruxDetails;
+extern CruxDetails *crux_fetch_order_details(Datum *uuids, int n_uuids);
+extern void crux_details_row(const CruxDetails *details, uint64 i, Datum **values,
+							 bool **nulls);
 
 /* output.c */
 extern void crux_push_key(JsonbParseState **state, const char *key);
 extern void crux_push_string_member(JsonbParseState **state, const char *key,
 									const char *s);
-extern Jsonb *crux_orders_response(int64 total_results, SPITupleTable *details,
+extern Jsonb *crux_orders_response(int64 total_results, const CruxDetails *details,
 								   int n_orders, MemoryContext result_cxt);
 
 /* tracking.c: an export's tracking numbers, one line item at a time */

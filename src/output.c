@@ -1,7 +1,7 @@
 /*
  * output.c
  *		JSON output: builds the crux_get_orders response as jsonb, natively with
- *		pushJsonbValue, from the rows of the order-details query.
+ *		pushJsonbValue, from the rows of the order details (details.c).
  *
  * Formats (contract section 3): every key is always present and SQL NULL becomes
  * JSON null; timestamps are UTC with six fractional digits and a "Z"; dates are
@@ -9,7 +9,6 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "crux_orders.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -20,11 +19,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-/*
- * One row of the details query, deformed once (SPI_getbinval per column would
- * walk every earlier column again for each one after a NULL), and where to push
- * its values.
- */
+/* One row of the order details (details.c), and where to push its values. */
 typedef struct RowReader
 {
 	Datum	   *values;
@@ -448,8 +443,8 @@ finish_response(ResponseBuilder *rb, int64 total_results)
 /* Where the walk over the details rows is: the open order and line item. */
 typedef struct DetailsWalk
 {
-	SPITupleTable *details;
-	RowReader	row;			/* the row last deformed */
+	const CruxDetails *details;
+	RowReader	row;			/* the row being read */
 	int64		position;		/* the open order's page position, or -1 */
 	uint64		order_row;		/* its first row */
 	bool		in_line_item;
@@ -459,27 +454,26 @@ typedef struct DetailsWalk
 } DetailsWalk;
 
 static void
-deform_row(DetailsWalk *walk, uint64 i)
+read_row(DetailsWalk *walk, uint64 i)
 {
-	heap_deform_tuple(walk->details->vals[i], walk->details->tupdesc,
-					  walk->row.values, walk->row.nulls);
+	crux_details_row(walk->details, i, &walk->row.values, &walk->row.nulls);
 }
 
-/* Closes the open order (its tail read from its first row again) into the response. */
+/* Closes the open order (its tail read from its first row) into the response. */
 static void
 close_order(ResponseBuilder *rb, DetailsWalk *walk, MemoryContext outer)
 {
 	if (walk->in_line_item)
 		end_line_item(walk->row.state);
 	end_array(walk->row.state); /* line_items */
-	deform_row(walk, walk->order_row);
+	read_row(walk, walk->order_row);
 	end_order(&walk->row, walk->has_line_items && !walk->any_unallocated);
 	MemoryContextSwitchTo(outer);
 	add_order(rb, walk->row.state);
 	walk->position = -1;
 }
 
-/* Opens the order of row i (deformed) in the order's own memory context. */
+/* Opens the order of row i (being read) in the order's own memory context. */
 static void
 open_order(ResponseBuilder *rb, DetailsWalk *walk, uint64 i, int64 position)
 {
@@ -492,7 +486,7 @@ open_order(ResponseBuilder *rb, DetailsWalk *walk, uint64 i, int64 position)
 	walk->any_unallocated = false;
 }
 
-/* The line item of the row (deformed), opened unless it is the open one. */
+/* The line item of the row being read, opened unless it is the open one. */
 static void
 visit_line_item(DetailsWalk *walk)
 {
@@ -516,42 +510,39 @@ visit_line_item(DetailsWalk *walk)
 
 /*
  * {"total_results": N, "orders": [...]} for a page of n_orders orders, allocated
- * in result_cxt. The details rows come sorted by page position, line item and
- * tracking number, so one pass nests them: a new page position opens an order, a
- * new line-item uuid opens a line item.
+ * in result_cxt, from their details (NULL when there are none) in the response's
+ * order: a new page position opens an order, a new line-item uuid opens a line
+ * item.
  */
 Jsonb *
-crux_orders_response(int64 total_results, SPITupleTable *details, int n_orders,
+crux_orders_response(int64 total_results, const CruxDetails *details, int n_orders,
 					 MemoryContext result_cxt)
 {
 	ResponseBuilder rb;
 	JsonbParseState *state = NULL;
-	int			natts = details != NULL ? details->tupdesc->natts : 0;
 	MemoryContext outer = CurrentMemoryContext;
 	DetailsWalk walk = {0};
 
 	walk.details = details;
-	walk.row.values = palloc(sizeof(Datum) * Max(natts, 1));
-	walk.row.nulls = palloc(sizeof(bool) * Max(natts, 1));
 	walk.row.state = &state;
 	walk.position = -1;
 	begin_response(&rb, n_orders, result_cxt);
 	rb.order_cxt = AllocSetContextCreate(outer, "crux_orders order", ALLOCSET_DEFAULT_SIZES);
 
-	for (uint64 i = 0; details != NULL && i < details->numvals; i++)
+	for (uint64 i = 0; details != NULL && i < details->n_rows; i++)
 	{
 		bool		isnull;
 		int64		position;
 
 		CHECK_FOR_INTERRUPTS();
-		deform_row(&walk, i);
+		read_row(&walk, i);
 		position = DatumGetInt64(column(&walk.row, DC_PAGE_POSITION, &isnull));
 		if (position != walk.position)
 		{
 			if (walk.position != -1)
 			{
 				close_order(&rb, &walk, outer);
-				deform_row(&walk, i);
+				read_row(&walk, i);
 			}
 			open_order(&rb, &walk, i, position);
 		}
@@ -565,7 +556,5 @@ crux_orders_response(int64 total_results, SPITupleTable *details, int n_orders,
 		close_order(&rb, &walk, outer);
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(rb.order_cxt);
-	pfree(walk.row.values);
-	pfree(walk.row.nulls);
 	return finish_response(&rb, total_results);
 }

@@ -3,8 +3,7 @@
  *		Query building and running, shared by the counts (totals.c) and the pages
  *		(pages.c): SQL whose shape depends only on which filters are present and on
  *		the sort, run through SPI with the request's values as parameters, one
- *		prepared plan kept per shape for the life of the backend; and the details
- *		query that reads everything the response shows of a page's orders.
+ *		prepared plan kept per shape for the life of the backend.
  *
  * All SQL here is schema-qualified and runs with search_path = pg_catalog, pg_temp
  * (set on the API functions), and as the caller, so row-level security applies.
@@ -37,7 +36,6 @@ typedef struct PlanCacheEntry
 } PlanCacheEntry;
 
 static HTAB *plan_cache = NULL;
-static SPIPlanPtr details_plan = NULL;
 
 
 /*
@@ -398,53 +396,4 @@ crux_run_query_walking_index(QueryBuilder *qb, uint32 shape)
 							 GUC_ACTION_SAVE, true, 0, false);
 	crux_run_query(qb, shape);
 	AtEOXact_GUC(true, nest_level);
-}
-
-/*
- * Everything the response shows of the given orders, in page order, then line
- * items in (position, uuid) order, then tracking numbers in (shipping_date,
- * tracking_number, uuid) order with missing dates last. The columns are those of
- * CruxDetailColumn. is_allocated is not read from the order's summary: the
- * response derives it from the line items these rows already carry.
- */
-static const char *const details_sql =
-"SELECT p.n, o.uuid, o.status,"
-"       o.purchase_order_id, o.created_date, o.notes,"
-"       o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee,"
-"       r.name, o.retailer_uuid, u.name, u.email,"
-"       o.address_name, o.address_business_name, o.address_address1,"
-"       o.address_address2, o.address_city, o.address_state,"
-"       o.address_postal_code, o.address_phone_number,"
-"       o.shipping_carrier, o.shipping_method,"
-"       li.uuid, li.status::pg_catalog.text, li.item_uuid, li.item_name, li.sku_uuid,"
-"       li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
-"       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
-"       li.quantity_rejected, li.backorder_date,"
-"       t.uuid, t.tracking_number, t.shipping_carrier, t.shipping_method,"
-"       t.shipping_weight, t.shipping_cost, t.shipping_date, t.quantity"
-"  FROM pg_catalog.unnest($1::pg_catalog.uuid[]) WITH ORDINALITY AS p(uuid, n)"
-"  JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid"
-"  LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid"
-"  LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid"
-"  LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid"
-"  LEFT JOIN crux.tracking_numbers t ON t.line_item_uuid OPERATOR(pg_catalog.=) li.uuid"
-" ORDER BY p.n, li.position, li.uuid,"
-"          t.shipping_date NULLS LAST, t.tracking_number COLLATE \"C\", t.uuid";
-
-SPITupleTable *
-crux_fetch_order_details(Datum *uuids, int n_uuids)
-{
-	Datum		arg;
-	int			rc;
-
-	Oid			argtype = UUIDARRAYOID;
-
-	crux_kept_plan(&details_plan, details_sql, 1, &argtype, 0);
-
-	arg = PointerGetDatum(construct_array(uuids, n_uuids, UUIDOID, UUID_LEN, false,
-										  TYPALIGN_CHAR));
-	rc = SPI_execute_plan(details_plan, &arg, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return SPI_tuptable;
 }
