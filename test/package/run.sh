@@ -22,10 +22,14 @@ proxy=$(sed -n "s/^default_version = '\(.*\)'/\1/p" crux_orders_proxy.control)
 meta=$(/usr/bin/python3 -c 'import json; m = json.load(open("META.json"))
 print(m["version"], m["provides"]["crux_orders"]["version"], m["provides"]["crux_orders_proxy"]["version"],
       m["provides"]["crux_orders"]["file"])')
-[ "$meta" = "$control.0 $control.0 $proxy.0 src/crux_orders--$control.sql" ]
+# a release of the library alone (X.Y.P, P > 0) keeps the SQL version X.Y
+[[ $meta =~ ^$control\.([0-9]+)\ $control\.([0-9]+)\ $proxy\.0\ src/crux_orders--$control\.sql$ &&
+   ${BASH_REMATCH[1]} = "${BASH_REMATCH[2]}" ]]
 tap $? "META.json's versions are the control files' ($control, crux_orders_proxy $proxy): $meta"
-[ "$(dpkg-parsechangelog -S Version)" = "$control" ]
-tap $? "debian/changelog's version is crux_orders.control's ($control)"
+patch=${meta%% *}; patch=${patch#"$control".}
+package=$(dpkg-parsechangelog -S Version)
+[ "$package" = "$control.$patch" ] || { [ "$patch" = 0 ] && [ "$package" = "$control" ]; }
+tap $? "debian/changelog's version ($package) is META.json's (crux_orders.control's $control, release $patch)"
 
 # the build, from a copy of the tree as a checkout has it (no build outputs)
 work=$(mktemp -d)
@@ -40,10 +44,10 @@ start=$(date +%s)
 (cd "$work/src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1
 built=$?
 seconds=$(($(date +%s) - start))
-ext_deb=$(ls "$work"/postgresql-15-crux-orders_"$control"_*.deb 2>/dev/null)
-worker_deb=$(ls "$work"/crux-export-worker_"$control"_*.deb 2>/dev/null)
+ext_deb=$(ls "$work"/postgresql-15-crux-orders_"$package"_*.deb 2>/dev/null)
+worker_deb=$(ls "$work"/crux-export-worker_"$package"_*.deb 2>/dev/null)
 [ $built = 0 ] && [ -n "$ext_deb" ] && [ -n "$worker_deb" ]
-tap $? "dpkg-buildpackage -us -uc -b builds postgresql-15-crux-orders and crux-export-worker $control (${seconds} s)"
+tap $? "dpkg-buildpackage -us -uc -b builds postgresql-15-crux-orders and crux-export-worker $package (${seconds} s)"
 [ $built = 0 ] || tail -30 "$work/build.log" | sed 's/^/# /'
 
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$ext_deb" "$worker_deb" >"$work/install.log" 2>&1
