@@ -1,7 +1,8 @@
 /*
  * crux_orders.c
  *		The module: settings, and the SQL-callable functions as thin wrappers over
- *		request parsing (request.c), querying (query.c) and output (output.c).
+ *		request parsing (request.c), querying (query.c, pages.c), the order details
+ *		(details.c) and output (output.c).
  */
 #include "postgres.h"
 

@@ -1,8 +1,8 @@
 /*
  * crux_orders.h
  *		What the parts of crux_orders share: the parsed request, and the entry
- *		points of request parsing (request.c), query running (query.c) and jsonb
- *		output (output.c).
+ *		points of request parsing (request.c), query running (query.c), the
+ *		order details (details.c) and jsonb output (output.c).
  */
 #ifndef CRUX_ORDERS_H
 #define CRUX_ORDERS_H
@@ -154,7 +154,8 @@ typedef enum CruxDetailColumn
 	DC_TN_SHIPPING_WEIGHT,
 	DC_TN_SHIPPING_COST,
 	DC_TN_SHIPPING_DATE,
-	DC_TN_QUANTITY
+	DC_TN_QUANTITY,
+	DC_N_COLUMNS = DC_TN_QUANTITY
 } CruxDetailColumn;
 
 /* Settings (crux_orders.c) */
@@ -207,6 +208,15 @@ extern Jsonb *crux_orders_response(int64 total_results, const CruxDetails *detai
 								   int n_orders, MemoryContext result_cxt);
 
 /* tracking.c: an export's tracking numbers, one line item at a time */
+typedef struct CruxTrackingKey
+{
+	bool		has_date;
+	TimestampTz shipping_date;
+	const char *number;			/* tracking_number's bytes */
+	int			len;
+	const pg_uuid_t *uuid;
+} CruxTrackingKey;
+extern int	crux_compare_tracking_keys(const CruxTrackingKey *x, const CruxTrackingKey *y);
 typedef struct TrackingState CruxTracking;
 extern CruxTracking *crux_tracking_begin(MemoryContext parent, int64 expected_calls);
 extern text *crux_tracking_text(CruxTracking *tracking, Datum line_item);

@@ -5,8 +5,7 @@
  *		kept query and collected by a receiver of this file as column values, with
  *		no intermediate tuples; then put in the response's order here (page
  *		position, line item, tracking number) instead of by a sort in the query,
- *		which would copy every wide row once more. The join reads them nearly in
- *		that order already, which the sort notices.
+ *		which would copy every wide row once more.
  */
 #include "postgres.h"
 
@@ -17,6 +16,7 @@
 #include "nodes/params.h"
 #include "tcop/dest.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 
 /*
@@ -65,9 +65,9 @@ details_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	DetailsReceiver *r = (DetailsReceiver *) self;
 	int			natts = typeinfo->natts;
 
-	if (natts != DC_TN_QUANTITY)
+	if (natts != DC_N_COLUMNS)
 		elog(ERROR, "the order details query returns %d columns, not %d", natts,
-			 (int) DC_TN_QUANTITY);
+			 (int) DC_N_COLUMNS);
 	r->details->natts = natts;
 	r->typlen = MemoryContextAlloc(r->cxt, sizeof(int16) * natts);
 	r->typbyval = MemoryContextAlloc(r->cxt, sizeof(bool) * natts);
@@ -76,17 +76,6 @@ details_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		r->typlen[i] = TupleDescAttr(typeinfo, i)->attlen;
 		r->typbyval[i] = TupleDescAttr(typeinfo, i)->attbyval;
 	}
-}
-
-/* The bytes a by-reference value takes. */
-static Size
-value_size(Datum value, int16 typlen)
-{
-	if (typlen == -1)
-		return VARSIZE_ANY(DatumGetPointer(value));
-	if (typlen == -2)
-		return strlen(DatumGetCString(value)) + 1;
-	return typlen;
 }
 
 /* One row: its by-value columns as they are, the others copied into one chunk. */
@@ -113,7 +102,7 @@ details_receive(TupleTableSlot *slot, DestReceiver *self)
 	memcpy(nulls, slot->tts_isnull, sizeof(bool) * natts);
 	for (int i = 0; i < natts; i++)
 		if (!nulls[i] && !r->typbyval[i])
-			bytes += MAXALIGN(value_size(slot->tts_values[i], r->typlen[i]));
+			bytes += MAXALIGN(datumGetSize(slot->tts_values[i], false, r->typlen[i]));
 	chunk = bytes > 0 ? MemoryContextAllocExtended(r->cxt, bytes, MCXT_ALLOC_HUGE) : NULL;
 	for (int i = 0; i < natts; i++)
 	{
@@ -121,7 +110,7 @@ details_receive(TupleTableSlot *slot, DestReceiver *self)
 			values[i] = slot->tts_values[i];
 		else
 		{
-			Size		size = value_size(slot->tts_values[i], r->typlen[i]);
+			Size		size = datumGetSize(slot->tts_values[i], false, r->typlen[i]);
 
 			memcpy(chunk, DatumGetPointer(slot->tts_values[i]), size);
 			values[i] = PointerGetDatum(chunk);
@@ -150,20 +139,9 @@ cell(const CruxDetails *d, uint64 row, int col, bool *isnull)
 	return d->values[row * d->natts + col - 1];
 }
 
+/* Two rows' values of an int8, int4 or uuid column, ascending, missing values last. */
 static int
-compare_bytes(const void *a, int alen, const void *b, int blen)
-{
-	int			c = memcmp(a, b, Min(alen, blen));
-
-	return c != 0 ? c : (alen > blen) - (alen < blen);
-}
-
-/*
- * Two rows' values of one sort column, ascending, missing values last. kind: 'i'
- * int8, '4' int4, 'u' uuid, 't' timestamptz, 'c' text in bytes (COLLATE "C").
- */
-static int
-compare_cells(const CruxDetails *d, uint64 a, uint64 b, int col, char kind)
+compare_cells(const CruxDetails *d, uint64 a, uint64 b, int col, Oid type)
 {
 	bool		anull,
 				bnull;
@@ -172,56 +150,72 @@ compare_cells(const CruxDetails *d, uint64 a, uint64 b, int col, char kind)
 
 	if (anull || bnull)
 		return (int) anull - (int) bnull;
-	switch (kind)
-	{
-		case 'i':
-			return (DatumGetInt64(x) > DatumGetInt64(y)) - (DatumGetInt64(x) < DatumGetInt64(y));
-		case '4':
-			return (DatumGetInt32(x) > DatumGetInt32(y)) - (DatumGetInt32(x) < DatumGetInt32(y));
-		case 'u':
-			return memcmp(DatumGetUUIDP(x), DatumGetUUIDP(y), UUID_LEN);
-		case 't':
-			return timestamp_cmp_internal(DatumGetTimestampTz(x), DatumGetTimestampTz(y));
-		case 'c':
-			{
-				text	   *s = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(x));
-				text	   *t = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(y));
+	if (type == INT8OID)
+		return (DatumGetInt64(x) > DatumGetInt64(y)) - (DatumGetInt64(x) < DatumGetInt64(y));
+	if (type == INT4OID)
+		return (DatumGetInt32(x) > DatumGetInt32(y)) - (DatumGetInt32(x) < DatumGetInt32(y));
+	return memcmp(DatumGetUUIDP(x), DatumGetUUIDP(y), UUID_LEN);
+}
 
-				return compare_bytes(VARDATA_ANY(s), VARSIZE_ANY_EXHDR(s),
-									 VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-			}
-	}
-	elog(ERROR, "unknown sort column kind %c", kind);
-	return 0;
+/* A row's tracking number as a sort key, its text detoasted into *number. */
+static void
+tracking_key(const CruxDetails *d, uint64 row, CruxTrackingKey *key, text **number)
+{
+	bool		isnull;
+	Datum		date = cell(d, row, DC_TN_SHIPPING_DATE, &isnull);
+
+	key->has_date = !isnull;
+	key->shipping_date = isnull ? 0 : DatumGetTimestampTz(date);
+	*number = pg_detoast_datum_packed((struct varlena *)
+									  DatumGetPointer(cell(d, row, DC_TN_TRACKING_NUMBER, &isnull)));
+	key->number = VARDATA_ANY(*number);
+	key->len = VARSIZE_ANY_EXHDR(*number);
+	key->uuid = DatumGetUUIDP(cell(d, row, DC_TN_UUID, &isnull));
+}
+
+/* *number, unless it is the row's own value (detoasting copied it). */
+static void
+free_detoasted(const CruxDetails *d, uint64 row, text *number)
+{
+	bool		isnull;
+
+	if ((Pointer) number != DatumGetPointer(cell(d, row, DC_TN_TRACKING_NUMBER, &isnull)))
+		pfree(number);
 }
 
 /*
  * The response's order: page position, then line items by (position, uuid), then
- * tracking numbers by (shipping_date, tracking_number, uuid), missing dates last.
+ * tracking numbers as crux_compare_tracking_keys orders them. A line item without
+ * tracking numbers has one row, and so has an order without line items.
  */
 static int
 compare_rows(const void *a, const void *b, void *arg)
 {
-	static const struct
-	{
-		int			col;
-		char		kind;
-	}			keys[] = {
-		{DC_PAGE_POSITION, 'i'}, {DC_LI_POSITION, '4'}, {DC_LI_UUID, 'u'},
-		{DC_TN_SHIPPING_DATE, 't'}, {DC_TN_TRACKING_NUMBER, 'c'}, {DC_TN_UUID, 'u'},
-	};
 	const CruxDetails *d = arg;
 	uint64		x = *(const uint64 *) a;
 	uint64		y = *(const uint64 *) b;
+	int			c;
+	bool		xnull,
+				ynull;
+	CruxTrackingKey kx,
+				ky;
+	text	   *nx,
+			   *ny;
 
-	for (size_t k = 0; k < lengthof(keys); k++)
-	{
-		int			c = compare_cells(d, x, y, keys[k].col, keys[k].kind);
-
-		if (c != 0)
-			return c;
-	}
-	return 0;
+	if ((c = compare_cells(d, x, y, DC_PAGE_POSITION, INT8OID)) != 0 ||
+		(c = compare_cells(d, x, y, DC_LI_POSITION, INT4OID)) != 0 ||
+		(c = compare_cells(d, x, y, DC_LI_UUID, UUIDOID)) != 0)
+		return c;
+	(void) cell(d, x, DC_TN_UUID, &xnull);
+	(void) cell(d, y, DC_TN_UUID, &ynull);
+	if (xnull || ynull)
+		return (int) xnull - (int) ynull;	/* a line item's only row */
+	tracking_key(d, x, &kx, &nx);
+	tracking_key(d, y, &ky, &ny);
+	c = crux_compare_tracking_keys(&kx, &ky);
+	free_detoasted(d, x, nx);
+	free_detoasted(d, y, ny);
+	return c;
 }
 
 /*
@@ -246,9 +240,9 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	r.pub.mydest = DestTuplestore;	/* a store of its own, not SPI's */
 	r.details = d;
 	r.cxt = CurrentMemoryContext;
-	r.capacity = (uint64) n_uuids * 4;
-	d->values = palloc_extended(sizeof(Datum) * DC_TN_QUANTITY * r.capacity, MCXT_ALLOC_HUGE);
-	d->nulls = palloc_extended(sizeof(bool) * DC_TN_QUANTITY * r.capacity, MCXT_ALLOC_HUGE);
+	r.capacity = Max((uint64) n_uuids * 4, 16);
+	d->values = palloc_extended(sizeof(Datum) * DC_N_COLUMNS * r.capacity, MCXT_ALLOC_HUGE);
+	d->nulls = palloc_extended(sizeof(bool) * DC_N_COLUMNS * r.capacity, MCXT_ALLOC_HUGE);
 
 	options.params = makeParamList(1);
 	options.params->params[0].value =

@@ -492,6 +492,7 @@ visit_line_item(DetailsWalk *walk)
 {
 	bool		isnull;
 	pg_uuid_t  *li = DatumGetUUIDP(column(&walk->row, DC_LI_UUID, &isnull));
+	const char *unallocated = crux_status_labels[0];
 	text	   *status;
 
 	if (walk->in_line_item && memcmp(li, &walk->line_item, sizeof(pg_uuid_t)) == 0)
@@ -503,8 +504,8 @@ visit_line_item(DetailsWalk *walk)
 	walk->in_line_item = true;
 	walk->has_line_items = true;
 	status = DatumGetTextPP(column(&walk->row, DC_LI_STATUS, &isnull));
-	if (VARSIZE_ANY_EXHDR(status) == strlen("unallocated") &&
-		memcmp(VARDATA_ANY(status), "unallocated", strlen("unallocated")) == 0)
+	if (VARSIZE_ANY_EXHDR(status) == strlen(unallocated) &&
+		memcmp(VARDATA_ANY(status), unallocated, strlen(unallocated)) == 0)
 		walk->any_unallocated = true;
 }
 

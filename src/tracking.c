@@ -392,12 +392,13 @@ load_all_tracking(TrackingState *state)
 	return fits;
 }
 
-/* ORDER BY shipping_date NULLS LAST, tracking_number COLLATE "C", uuid */
-static int
-compare_numbers(const void *a, const void *b)
+/*
+ * Two tracking numbers in the order both the API and the exports show them:
+ * shipping_date NULLS LAST, tracking_number COLLATE "C", uuid.
+ */
+int
+crux_compare_tracking_keys(const CruxTrackingKey *x, const CruxTrackingKey *y)
 {
-	const TrackingNumber *x = *(TrackingNumber *const *) a;
-	const TrackingNumber *y = *(TrackingNumber *const *) b;
 	int			c;
 
 	if (x->has_date != y->has_date)
@@ -409,7 +410,18 @@ compare_numbers(const void *a, const void *b)
 		return c;
 	if (x->len != y->len)
 		return x->len < y->len ? -1 : 1;
-	return memcmp(&x->uuid, &y->uuid, sizeof(pg_uuid_t));
+	return memcmp(x->uuid, y->uuid, sizeof(pg_uuid_t));
+}
+
+static int
+compare_numbers(const void *a, const void *b)
+{
+	const TrackingNumber *x = *(TrackingNumber *const *) a;
+	const TrackingNumber *y = *(TrackingNumber *const *) b;
+	CruxTrackingKey kx = {x->has_date, x->shipping_date, x->number, x->len, &x->uuid};
+	CruxTrackingKey ky = {y->has_date, y->shipping_date, y->number, y->len, &y->uuid};
+
+	return crux_compare_tracking_keys(&kx, &ky);
 }
 
 /* Joins an entry's list into its text, once; returns the text. */
