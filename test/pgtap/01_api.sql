@@ -2,7 +2,7 @@
 -- the contract promises (aliases, null and absent, dialects), exact totals, the
 -- page cap, and errors that change nothing. Runs on the 1,000 sample orders.
 BEGIN;
-SELECT plan(35);
+SELECT plan(38);
 
 SELECT has_function('crux_get_orders', ARRAY['jsonb']);
 SELECT volatility_is('crux_get_orders', ARRAY['jsonb'], 'stable');
@@ -112,6 +112,23 @@ SELECT throws_ok($$SELECT crux_get_orders('{"term": "x", "line_item_status": "al
 SELECT is((SELECT count(*) FROM crux.orders), 1000::bigint, 'the orders are untouched');
 SELECT is(crux.recount_summaries(), 0::bigint, 'the summaries of the sample data are exact');
 SELECT is((crux_get_orders('{"limit": 1}') ->> 'total_results')::int, 1000, 'the session still answers');
+
+-- is_allocated (contract: at least one line item, none unallocated), from the line items
+SELECT is((SELECT count(*) FROM jsonb_array_elements(crux_get_orders('{"limit": 1000}') -> 'orders') o
+            WHERE (o ->> 'is_allocated')::boolean IS DISTINCT FROM
+                  (EXISTS (SELECT FROM crux.line_items li WHERE li.order_uuid = (o ->> 'uuid')::uuid)
+                   AND NOT EXISTS (SELECT FROM crux.line_items li
+                                    WHERE li.order_uuid = (o ->> 'uuid')::uuid AND li.status = 'unallocated'))),
+          0::bigint, 'is_allocated of every order: at least one line item and none unallocated');
+SELECT is((SELECT array_agg(DISTINCT o ->> 'is_allocated' ORDER BY o ->> 'is_allocated')
+             FROM jsonb_array_elements(crux_get_orders('{"limit": 1000}') -> 'orders') o),
+          ARRAY['false', 'true'], 'the sample orders have both values');
+SAVEPOINT without_line_items;
+DELETE FROM crux.line_items
+ WHERE order_uuid = (crux_get_orders('{"limit": 1}') -> 'orders' -> 0 ->> 'uuid')::uuid;
+SELECT is(crux_get_orders('{"limit": 1}') -> 'orders' -> 0 -> 'is_allocated', 'false'::jsonb,
+          'an order without line items is not allocated');
+ROLLBACK TO SAVEPOINT without_line_items;
 
 SELECT * FROM finish();
 ROLLBACK;
