@@ -504,28 +504,20 @@ record_order_end(CsvOrders *by_order, int i, int end, int records)
 	by_order->n++;
 }
 
-/* The sort value queries, one per sort key, kept once prepared. */
-static SPIPlanPtr sort_value_plans[CRUX_SORT_UUID + 1];
-
 /*
  * export_csv_orders: the batch's orders' sort values, as
- * crux_sort_text_expression writes them, by their index in the batch.
+ * crux_sort_text_expression writes them, by their index in the batch (all NULL
+ * for the uuid sort).
  */
 static void
 fetch_sort_values(CsvExport *csv, Batch *batch, int count)
 {
 	CsvOrders  *by_order = csv->by_order;
-	const CruxRequest *req = &csv->request;
-	Oid			tid_array = TIDARRAYOID;
-	char		sql[512];
 
-	crux_sort_values_sql(req, "o.ctid", sql, sizeof(sql));
-	if (SPI_execute_plan(crux_kept_plan(&sort_value_plans[req->sort_key], sql, 1, &tid_array,
-										CURSOR_OPT_GENERIC_PLAN), &batch->ctids, NULL,
-						 true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the sort values of an export batch");
 	MemoryContextReset(by_order->sort_context);
 	memset(by_order->sort_values, 0, sizeof(by_order->sort_values));
+	if (!crux_run_sort_values_query(&csv->request, true, batch->ctids))
+		return;					/* the uuid sort: no values */
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		n_null;

@@ -81,53 +81,59 @@ crux_get_orders_for_merge(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
 }
 
-/* The sort values' queries by order uuid, one per sort key, kept once prepared. */
-static SPIPlanPtr sort_value_plans[CRUX_SORT_UUID + 1];
+/* [value or null, "uuid"] */
+static void
+push_key(JsonbParseState **state, text *value, Datum uuid)
+{
+	JsonbValue	v;
+
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	v.type = value == NULL ? jbvNull : jbvString;
+	if (value != NULL)
+	{
+		v.val.string.val = VARDATA_ANY(value);
+		v.val.string.len = VARSIZE_ANY_EXHDR(value);
+	}
+	pushJsonbValue(state, WJB_ELEM, &v);
+	v.type = jbvString;
+	v.val.string.val = DatumGetCString(DirectFunctionCall1(uuid_out, uuid));
+	v.val.string.len = strlen(v.val.string.val);
+	pushJsonbValue(state, WJB_ELEM, &v);
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+}
 
 /*
  * "keys": [[sort value or null, "uuid"], ...] of the page's orders, in no
  * particular order (the proxy sorts them); the values as crux_sort_text_expression
- * writes them, which compare bytewise as the sort compares.
+ * writes them, which compare bytewise as the sort compares. The uuid sort has
+ * none.
  */
 static void
 push_keys(JsonbParseState **state, const CruxRequest *req, Datum *uuids, int n)
 {
-	Oid			uuid_array = UUIDARRAYOID;
-	Datum		arg = PointerGetDatum(construct_array(uuids, n, UUIDOID, UUID_LEN, false,
-													  TYPALIGN_CHAR));
-	char		sql[512];
-
-	crux_sort_values_sql(req, "o.uuid", sql, sizeof(sql));
-	if (SPI_execute_plan(crux_kept_plan(&sort_value_plans[req->sort_key], sql, 1, &uuid_array,
-										CURSOR_OPT_GENERIC_PLAN), &arg, NULL, true, 0)
-		!= SPI_OK_SELECT || SPI_processed != (uint64) n)
-		elog(ERROR, "could not read the sort values of a page");
 	crux_push_key(state, "keys");
 	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
-	for (uint64 r = 0; r < SPI_processed; r++)
+	if (n > 0 &&
+		crux_run_sort_values_query(req, false,
+								   PointerGetDatum(construct_array(uuids, n, UUIDOID, UUID_LEN,
+																   false, TYPALIGN_CHAR))))
 	{
-		bool		isnull;
-		int			at = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
-													 SPI_tuptable->tupdesc, 1, &isnull)) - 1;
-		Datum		value = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
-		JsonbValue	v;
-
-		pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
-		v.type = isnull ? jbvNull : jbvString;
-		if (!isnull)
+		if (SPI_processed != (uint64) n)
+			elog(ERROR, "could not read the sort values of a page");
+		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			text	   *t = DatumGetTextPP(value);
+			bool		isnull;
+			int			at = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+														 SPI_tuptable->tupdesc, 1, &isnull)) - 1;
+			Datum		value = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2,
+											  &isnull);
 
-			v.val.string.val = VARDATA_ANY(t);
-			v.val.string.len = VARSIZE_ANY_EXHDR(t);
+			push_key(state, isnull ? NULL : DatumGetTextPP(value), uuids[at]);
 		}
-		pushJsonbValue(state, WJB_ELEM, &v);
-		v.type = jbvString;
-		v.val.string.val = DatumGetCString(DirectFunctionCall1(uuid_out, uuids[at]));
-		v.val.string.len = strlen(v.val.string.val);
-		pushJsonbValue(state, WJB_ELEM, &v);
-		pushJsonbValue(state, WJB_END_ARRAY, NULL);
 	}
+	else
+		for (int i = 0; i < n; i++)
+			push_key(state, NULL, uuids[i]);
 	pushJsonbValue(state, WJB_END_ARRAY, NULL);
 }
 
@@ -155,14 +161,7 @@ merge_keys_of(void *arg)
 	push_int64_member(&state, "start", ((const CruxRequest *) arg)->start);
 	push_int64_member(&state, "limit", req.limit);
 	push_bool_member(&state, "ascending", req.sort_asc);
-	if (n > 0)
-		push_keys(&state, &req, uuids, n);
-	else
-	{
-		crux_push_key(&state, "keys");
-		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-	}
+	push_keys(&state, &req, uuids, n);
 	MemoryContextSwitchTo(caller_cxt);
 	result = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	SPI_finish();

@@ -272,21 +272,38 @@ crux_sort_text_expression(const CruxRequest *req)
 }
 
 /*
- * The query of the sort values (crux_sort_text_expression) of a list of orders:
- * $1 is an array of the orders' key (key: "o.ctid" or "o.uuid"), and each row
- * is an order's position in it (from 1) and its sort value.
+ * Runs the query of the sort values (crux_sort_text_expression) of a list of
+ * orders: keys is an array of the orders' ctids (by_ctid) or uuids, and each row
+ * is an order's position in it (int4, from 1) and its sort value. False, with
+ * nothing run, for the uuid sort: its tie-break on the uuid is the whole sort, so
+ * it has no values. One plan per kind of key and sort key, kept once prepared.
  */
-void
-crux_sort_values_sql(const CruxRequest *req, const char *key, char *sql, size_t size)
+bool
+crux_run_sort_values_query(const CruxRequest *req, bool by_ctid, Datum keys)
 {
-	snprintf(sql, size,
-			 "SELECT p.n::pg_catalog.int4, %s"
-			 "  FROM pg_catalog.unnest($1) WITH ORDINALITY p(k, n)"
-			 "  JOIN crux.orders o ON %s OPERATOR(pg_catalog.=) p.k%s",
-			 crux_sort_text_expression(req), key,
-			 req->sort_key == CRUX_SORT_SKU_ID ?
-			 "  LEFT JOIN crux.order_summaries s"
-			 "    ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid" : "");
+	static SPIPlanPtr plans[2][CRUX_SORT_UUID + 1];
+	SPIPlanPtr *plan = &plans[by_ctid][req->sort_key];
+
+	if (req->sort_key == CRUX_SORT_UUID)
+		return false;
+	if (*plan == NULL)
+	{
+		char		sql[512];
+		Oid			type = by_ctid ? TIDARRAYOID : UUIDARRAYOID;
+
+		snprintf(sql, sizeof(sql),
+				 "SELECT p.n::pg_catalog.int4, %s"
+				 "  FROM pg_catalog.unnest($1) WITH ORDINALITY p(k, n)"
+				 "  JOIN crux.orders o ON %s OPERATOR(pg_catalog.=) p.k%s",
+				 crux_sort_text_expression(req), by_ctid ? "o.ctid" : "o.uuid",
+				 req->sort_key == CRUX_SORT_SKU_ID ?
+				 "  LEFT JOIN crux.order_summaries s"
+				 "    ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid" : "");
+		crux_kept_plan(plan, sql, 1, &type, CURSOR_OPT_GENERIC_PLAN);
+	}
+	if (SPI_execute_plan(*plan, &keys, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the sort values of a list of orders");
+	return true;
 }
 
 /*

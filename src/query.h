@@ -58,8 +58,7 @@ extern void crux_append_filters(QueryBuilder *qb, const CruxRequest *req,
 								CruxSource source, int org);
 extern const char *crux_sort_expression(const CruxRequest *req);
 extern const char *crux_sort_text_expression(const CruxRequest *req);
-extern void crux_sort_values_sql(const CruxRequest *req, const char *key, char *sql,
-								 size_t size);
+extern bool crux_run_sort_values_query(const CruxRequest *req, bool by_ctid, Datum keys);
 extern void crux_append_order_by(QueryBuilder *qb, const CruxRequest *req,
 								 const char *key, const char *uuid);
 extern void crux_run_query(QueryBuilder *qb, uint32 shape);
