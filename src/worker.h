@@ -87,8 +87,8 @@ extern long write_csv(PGconn *conn, const Options *opt, const Job *job, const ch
  * set if refused); then, once per job, whether it still acts for the job's
  * organization (or is still an admin): 1, or 0 or -1 with *error set.
  */
-extern bool become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error);
-extern int	requester_still_acts(PGconn *conn, const Job *job, char **error);
+extern int	begin_as_requester(PGconn *conn, const Options *opt, const Job *job,
+							   const char *snapshot, bool check_acts, char **error);
 extern PGconn *connect_for_export(const Options *opt, char **error);
 extern uint32_t read_uint32(const char *p);
 extern int	parse_record(const char *value, int len, int ncols, const char **fields,

@@ -43,7 +43,7 @@ connect_for_export(const Options *opt, char **error)
  * organization, or is still an admin (a member of crux_admin) for an admin's
  * job. Returns 1, 0 with *error set, or -1 with *error set.
  */
-int
+static int
 requester_still_acts(PGconn *conn, const Job *job, char **error)
 {
 	const char *params[1] = {job->organization};
@@ -73,7 +73,7 @@ requester_still_acts(PGconn *conn, const Job *job, char **error)
  * that make any output the server formats the same everywhere. False with
  * *error set if the server refuses.
  */
-bool
+static bool
 become_requester(PGconn *conn, const Job *job, const char *work_mem, char **error)
 {
 	const char *params[4] = {job->requested_by, job->claims ? job->claims : "",
@@ -96,6 +96,42 @@ become_requester(PGconn *conn, const Job *job, const char *work_mem, char **erro
 	}
 	PQclear(res);
 	return true;
+}
+
+/*
+ * Opens the export's transaction on conn as the job's requester (become_requester):
+ * repeatable read, read-only, in snapshot when not NULL; with check_acts, then
+ * whether the requester still acts as it asked (requester_still_acts). Returns 1,
+ * 0 when the requester no longer acts so, or -1 on an error; *error set unless 1.
+ */
+int
+begin_as_requester(PGconn *conn, const Options *opt, const Job *job, const char *snapshot,
+				   bool check_acts, char **error)
+{
+	PGresult   *res = run(conn, PGRES_COMMAND_OK,
+						  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+
+	if (res != NULL && snapshot != NULL)
+	{
+		char	   *literal = PQescapeLiteral(conn, snapshot, strlen(snapshot));
+		char	   *sql = NULL;
+
+		if (literal == NULL || asprintf(&sql, "SET TRANSACTION SNAPSHOT %s", literal) < 0)
+			abort();
+		PQfreemem(literal);
+		PQclear(res);
+		res = run(conn, PGRES_COMMAND_OK, sql, 0, NULL);
+		free(sql);
+	}
+	if (res == NULL)
+	{
+		*error = strdup(PQerrorMessage(conn));
+		return -1;
+	}
+	PQclear(res);
+	if (!become_requester(conn, job, opt->work_mem, error))
+		return -1;
+	return check_acts ? requester_still_acts(conn, job, error) : 1;
 }
 
 /* A 4-byte big-endian integer of a binary result. */
@@ -233,30 +269,12 @@ typedef struct Slice
 static void
 export_slice_on(PGconn *conn, Slice *slice)
 {
-	char	   *snapshot = NULL;
-	char	   *sql = NULL;
 	char		label[128];
-	PGresult   *res;
 
 	snprintf(label, sizeof(label), "%s (orders %lld to %lld)", slice->job->uuid,
 			 slice->first, slice->first + slice->count);
-	snapshot = PQescapeLiteral(conn, slice->snapshot, strlen(slice->snapshot));
-	if (asprintf(&sql, "SET TRANSACTION SNAPSHOT %s", snapshot) < 0)
-		abort();
-	PQfreemem(snapshot);
-	res = run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
-	if (res != NULL)
-	{
-		PQclear(res);
-		res = run(conn, PGRES_COMMAND_OK, sql, 0, NULL);
-	}
-	free(sql);
-	if (res == NULL)
-		slice->error = strdup(PQerrorMessage(conn));
-	else if (PQclear(res), !become_requester(conn, slice->job, slice->opt->work_mem,
-											 &slice->error))
-		;
-	else
+	if (begin_as_requester(conn, slice->opt, slice->job, slice->snapshot, false,
+						   &slice->error) == 1)
 		slice->rows = chunks_to_output(conn, slice->first, slice->count, slice->header,
 									   slice->opt, slice->job, slice->writer, label,
 									   &slice->bytes, &slice->error);

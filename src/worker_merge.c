@@ -58,17 +58,7 @@ open_shard(const Options *opt, const Job *job, int k, ShardPart *part, char **er
 			abort();
 		return -1;
 	}
-	res = run(part->conn, PGRES_COMMAND_OK,
-			  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
-	if (res == NULL)
-	{
-		*error = strdup(PQerrorMessage(part->conn));
-		return -1;
-	}
-	PQclear(res);
-	if (!become_requester(part->conn, job, opt->work_mem, error))
-		return -1;
-	if ((acts = requester_still_acts(part->conn, job, error)) != 1)
+	if ((acts = begin_as_requester(part->conn, opt, job, NULL, true, error)) != 1)
 		return acts;
 	res = run(part->conn, PGRES_TUPLES_OK,
 			  "SELECT to_regprocedure('crux.export_csv_orders(jsonb,boolean)') IS NOT NULL",

@@ -278,19 +278,14 @@ export_as_requester(PGconn *primary, const Options *opt, const Job *job, const c
 {
 	PGconn	   *conn = primary;
 	long		rows = -1;
-	int			acts = -1;
-	PGresult   *begun;
+	int			acts;
 
 	if (job->shards > 1)		/* every shard, each in a transaction of its own */
 		return write_csv_across_shards(opt, job, tmp_path, bytes, error);
 	if (opt->read_dsn != NULL && (conn = connect_for_export(opt, error)) == NULL)
 		return -1;
 	lease_watch(job->lease, conn);
-	begun = run(conn, PGRES_COMMAND_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
-	if (begun == NULL)
-		*error = strdup(PQerrorMessage(conn));
-	else if (PQclear(begun), become_requester(conn, job, opt->work_mem, error))
-		acts = requester_still_acts(conn, job, error);
+	acts = begin_as_requester(conn, opt, job, NULL, true, error);
 	if (acts == 1)
 		rows = write_csv(conn, opt, job, tmp_path, bytes, error);
 	PQclear(PQexec(conn, "ROLLBACK"));	/* also ends SET ROLE and the claims */
