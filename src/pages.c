@@ -40,11 +40,14 @@ run_page_query(QueryBuilder *qb, const CruxRequest *req, uint32 shape)
 /*
  * Where a page reads its orders: the sku_id sort walks the
  * summaries' index, joined to the orders only when a filter (dates, term) or an
- * export (their ctids) needs the orders' own columns.
+ * export (their ctids) needs the orders' own columns. A term's matches are looked
+ * up in the summaries alone unless the status sort or an export needs the orders.
  */
 static CruxSource
 page_source(const CruxRequest *req, bool with_ctids)
 {
+	if (req->term != NULL && !with_ctids && req->sort_key != CRUX_SORT_STATUS)
+		return CRUX_FROM_SUMMARIES;
 	if (req->sort_key != CRUX_SORT_SKU_ID)
 		return CRUX_FROM_ORDERS;
 	if (with_ctids || req->has_start_date || req->has_end_date || req->term != NULL)

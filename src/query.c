@@ -186,11 +186,15 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
 
 /*
  * " FROM <the term's matches> o": the orders whose uuid or purchase_order_id is
- * the term, or that have a line item with it as sku_id, each once, read by uuid
- * (OFFSET 0 keeps the other filters out of that lookup), so that the matches,
- * few, drive the query: given the date range as a join partner, a generic plan
- * would rather read the whole range and hash the matches. The orders' columns
- * the filters, sorts and exports read are passed through.
+ * the term, or that have a line item with it as sku_id, each once (the sku_id
+ * index holds each line item's order, so the line items themselves are not read),
+ * then looked up by uuid (OFFSET 0 keeps the other filters out of that lookup), so
+ * that the matches, few, drive the query: given the date range as a join partner,
+ * a generic plan would rather read the whole range and hash the matches. From the
+ * orders, the columns the filters, sorts and exports read are passed through;
+ * from the summaries alone (CRUX_FROM_SUMMARIES), one probe per match gives its
+ * retailer, date, status mask and smallest sku_id, all a page needs but the status
+ * sort: a match is an order exactly when it has its summary row.
  */
 static void
 append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource source)
@@ -203,14 +207,28 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 	appendStringInfo(&qb->sql,
 					 " FROM (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
 					 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d"
-					 " UNION SELECT $%d WHERE $%d IS NOT NULL) m"
-					 " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date, o.status, o.retailer_uuid,"
-					 " o.ctid FROM crux.orders o WHERE o.uuid = m.uuid OFFSET 0) o",
+					 " UNION SELECT $%d WHERE $%d IS NOT NULL) m",
 					 t, t, u, u);
-	if (source == CRUX_FROM_ORDERS_AND_SUMMARIES)
-		appendStringInfoString(&qb->sql, " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
-	else if (source != CRUX_FROM_ORDERS)
-		elog(ERROR, "a term's matches are read from the orders");
+	switch (source)
+	{
+		case CRUX_FROM_SUMMARIES:
+			appendStringInfoString(&qb->sql,
+								   " CROSS JOIN LATERAL (SELECT s.order_uuid, s.retailer_uuid,"
+								   " s.created_date, s.status_mask, s.min_sku_id"
+								   " FROM crux.order_summaries s WHERE s.order_uuid = m.uuid OFFSET 0) s"
+								   " CROSS JOIN LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o");
+			break;
+		case CRUX_FROM_ORDERS:
+		case CRUX_FROM_ORDERS_AND_SUMMARIES:
+			appendStringInfoString(&qb->sql,
+								   " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date, o.status,"
+								   " o.retailer_uuid, o.ctid FROM crux.orders o"
+								   " WHERE o.uuid = m.uuid OFFSET 0) o");
+			if (source == CRUX_FROM_ORDERS_AND_SUMMARIES)
+				appendStringInfoString(&qb->sql,
+									   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
+			break;
+	}
 }
 
 /*

@@ -19,7 +19,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-/* count(*) of the matching orders, counted order by order. */
+/* count(*) of the matching orders, counted order by order (a term's from its matches' summaries). */
 static int64
 count_orders_directly(const CruxRequest *req)
 {
@@ -29,7 +29,8 @@ count_orders_directly(const CruxRequest *req)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT count(*)");
-	crux_append_filters(&qb, req, CRUX_FROM_ORDERS, CRUX_ALL_ORGS);
+	crux_append_filters(&qb, req, req->term != NULL ? CRUX_FROM_SUMMARIES : CRUX_FROM_ORDERS,
+						CRUX_ALL_ORGS);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT));
 
 	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

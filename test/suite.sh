@@ -13,7 +13,7 @@
 #      against one unsharded database, in databases of their own
 #   8. cancellation: statement_timeout and pg_cancel_backend (test/cancel/run.sh)
 #   9. backup: pg_dump / pg_restore of that database (test/backup/run.sh)
-#  10. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7 and 1.8, then ALTER
+#  10. upgrade: from 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8 and 1.9, then ALTER
 #      EXTENSION UPDATE, against a fresh install (test/upgrade/run.sh)
 #  11. crash recovery: a writing backend killed with SIGKILL (test/crash/run.sh)
 #  12. packaging: META.json, the Debian packages built, installed, autopkgtest's
@@ -51,8 +51,8 @@ psql -X -q -d $db -v ON_ERROR_STOP=1 \
 pg_prove -v -d $db test/pgtap/*.sql >"$log/pgtap.out" 2>&1
 grep -E '^(test/|not ok|Result|Files=)' "$log/pgtap.out" | sed 's/^/   /'
 count "$(grep -cE '^ok [0-9]+' "$log/pgtap.out")" "$(grep -cE '^not ok [0-9]+' "$log/pgtap.out")"
-if grep -qE 'Bad plan|Dubious|Parse errors|Wstat' "$log/pgtap.out"; then
-    grep -E 'Bad plan|Dubious|Parse errors|Wstat|ERROR' "$log/pgtap.out" | sed 's/^/   /'
+if grep -qE 'Bad plan|Dubious|Parse errors|Wstat|Looks like you' "$log/pgtap.out"; then
+    grep -E 'Bad plan|Dubious|Parse errors|Wstat|Looks like you|ERROR' "$log/pgtap.out" | sed 's/^/   /'
     count 0 1
 fi
 

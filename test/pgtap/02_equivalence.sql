@@ -107,6 +107,25 @@ SELECT jsonb_strip_nulls(jsonb_build_object(
        (VALUES ('asc'), ('desc')) d(d),
        (VALUES (0), (30)) p(p);
 
+INSERT INTO requests
+-- terms (the most popular SKU, a PO, an order uuid in capitals, nothing) under every
+-- conjunction, sort and direction, with a date range, for one organization; first
+-- pages, later pages and pages past the last match (counted without a page)
+SELECT jsonb_strip_nulls(jsonb_build_object(
+           'term', t, 'line_item_status', s, 'status_conjunction', c, 'org_uuids', o,
+           'start_date', sd, 'sort', jsonb_build_object('key', k, 'dir', d),
+           'start', p, 'limit', p + 7))
+  FROM (VALUES ((SELECT sku_id FROM crux.line_items GROUP BY sku_id ORDER BY count(*) DESC, sku_id LIMIT 1)),
+               ('PO-00000042'),
+               ((SELECT upper(uuid::text) FROM crux.orders ORDER BY uuid OFFSET 7 LIMIT 1)),
+               ('no such term')) t(t),
+       (VALUES (NULL::jsonb, NULL), ('["delivered"]', 'only'), ('["allocated", "backordered"]', 'and'),
+               ('["rejected", "cancelled"]', 'or')) s(s, c),
+       (VALUES (NULL::jsonb, NULL), (jsonb_build_array(md5('org-1')::uuid), '2016-06-10T07:00:00Z')) o(o, sd),
+       (VALUES ('date'), ('status'), ('sku_id'), ('uuid')) k(k),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (0), (5), (60)) p(p);
+
 INSERT INTO requests VALUES
     ('{}'), ('{"start": 990, "limit": 1000}'), ('{"start": 1000, "limit": 1000}'),
     ('{"start": 5000, "limit": 5010}'), ('{"limit": 1000, "sort": {"key": "status", "dir": "asc"}}'),
