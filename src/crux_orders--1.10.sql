@@ -756,6 +756,10 @@ CREATE AGGREGATE crux.mask_counts(smallint, bigint) (
     FINALFUNC = crux.mask_counts_final
 );
 
+CREATE FUNCTION crux.order_in_page(uuid) RETURNS boolean
+    LANGUAGE c STABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'crux_order_in_page';
+
 CREATE FUNCTION crux.orders_count() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1170,10 +1174,10 @@ CREATE POLICY admin ON crux.role_organizations TO crux_admin USING (true) WITH C
 CREATE POLICY admin ON crux.tracking_numbers TO crux_admin USING (true) WITH CHECK (true);
 CREATE POLICY admin ON crux.users TO crux_admin USING (true) WITH CHECK (true);
 CREATE POLICY organization ON crux.export_jobs USING ((organization_uuid = ( SELECT crux.acting_organization() AS acting_organization)));
-CREATE POLICY organization ON crux.line_items USING ((EXISTS ( SELECT
+CREATE POLICY organization ON crux.line_items USING ((crux.order_in_page(order_uuid) OR (EXISTS ( SELECT
    FROM crux.orders o
   WHERE (o.uuid = line_items.order_uuid)
- OFFSET 0)));
+ OFFSET 0))));
 CREATE POLICY organization ON crux.order_counts USING ((retailer_uuid = ( SELECT crux.acting_organization() AS acting_organization)));
 CREATE POLICY organization ON crux.order_summaries USING ((retailer_uuid = ( SELECT crux.acting_organization() AS acting_organization)));
 CREATE POLICY organization ON crux.orders USING ((retailer_uuid = ( SELECT crux.acting_organization() AS acting_organization)));
@@ -1194,6 +1198,8 @@ GRANT USAGE ON SCHEMA crux TO crux_reader;
 REVOKE ALL ON FUNCTION crux.acting_organization() FROM PUBLIC;
 GRANT ALL ON FUNCTION crux.acting_organization() TO crux_reader;
 REVOKE ALL ON FUNCTION crux.add_order_counts(r uuid[], d date[], m smallint[], n bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux.order_in_page(uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION crux.order_in_page(uuid) TO crux_reader;
 REVOKE ALL ON FUNCTION crux.count_matching(bigint[], smallint, smallint) FROM PUBLIC;
 GRANT ALL ON FUNCTION crux.count_matching(bigint[], smallint, smallint) TO crux_reader;
 REVOKE ALL ON FUNCTION crux.export_csv(request jsonb, first bigint, count bigint, header boolean, formula_safe boolean) FROM PUBLIC;

@@ -187,6 +187,16 @@ extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, i
 										  bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
 
+/* tenancy.c: the orders whose details are being read (crux.order_in_page) */
+typedef struct CruxPageOrders
+{
+	pg_uuid_t  *uuids;			/* sorted */
+	int			n;
+	Oid			role;			/* who reads them */
+} CruxPageOrders;
+extern CruxPageOrders crux_set_page_orders(const Datum *uuids, int n);
+extern void crux_restore_page_orders(CruxPageOrders before);
+
 /* details.c: run inside SPI_connect()/SPI_finish(); rows of natts values each */
 typedef struct CruxDetails
 {

@@ -22,7 +22,8 @@
 /*
  * The columns are those of CruxDetailColumn; one row per tracking number, or per
  * line item without one, or per order without line items. The query runs as the
- * caller: row-level security applies to every table it reads.
+ * caller: row-level security applies to every table it reads, and it reads line
+ * items only through their orders.
  */
 static const char *const details_sql =
 "SELECT p.n, o.uuid, o.status,"
@@ -229,9 +230,15 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	CruxDetails *d = palloc0(sizeof(CruxDetails));
 	DetailsReceiver r;
 	SPIExecuteOptions options = {0};
-	int			rc;
+	volatile int rc = 0;
+	CruxPageOrders before;
 
-	crux_kept_plan(&details_plan, details_sql, 1, &argtype, 0);
+	/*
+	 * Always the generic plan, which probes each order by uuid: a custom plan
+	 * (the first calls, or plan_cache_mode) knows the page's size but not the
+	 * caller's retailer, and may hash all of a big retailer's orders instead.
+	 */
+	crux_kept_plan(&details_plan, details_sql, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
 	memset(&r, 0, sizeof(r));
 	r.pub.receiveSlot = details_receive;
 	r.pub.rStartup = details_startup;
@@ -253,7 +260,17 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	options.params->params[0].ptype = UUIDARRAYOID;
 	options.read_only = true;
 	options.dest = &r.pub;
-	rc = SPI_execute_plan_extended(details_plan, &options);
+	/* the line items' policy need not probe these orders again (tenancy.c) */
+	before = crux_set_page_orders(uuids, n_uuids);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan_extended(details_plan, &options);
+	}
+	PG_FINALLY();
+	{
+		crux_restore_page_orders(before);
+	}
+	PG_END_TRY();
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
 

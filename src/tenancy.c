@@ -10,6 +10,9 @@
  * per table a query reads, so a call is two primary-key lookups and no
  * subtransaction: the claims are parsed by the JSON parser that reports errors
  * instead of raising them.
+ *
+ * crux.order_in_page(uuid): the line items' policy's first test, true only while
+ * the details of a page are read, for the page's orders (crux_set_page_orders).
  */
 #include "postgres.h"
 
@@ -32,6 +35,7 @@
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(crux_acting_organization);
+PG_FUNCTION_INFO_V1(crux_order_in_page);
 
 /* Where the claims parser is: nesting depth, and whether it reads "org_uuid". */
 typedef struct ClaimsState
@@ -205,4 +209,59 @@ crux_acting_organization(PG_FUNCTION_ARGS)
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_UUID_P(org);
+}
+
+/*
+ * The orders whose details crux_fetch_order_details is reading, sorted, and the
+ * role reading them, while it reads them; none at any other time. The same call
+ * has just read each of them through row-level security, as that role, so the
+ * line items' policy need not probe their order again for it:
+ * crux.order_in_page(order_uuid) is the policy's first test, and its probe of the
+ * order (whose own policy tests the retailer) the second. The details query
+ * reaches line items only through their orders, which row-level security still
+ * filters: the first test spares a probe whose answer is known, and never shows a
+ * row the probe would hide. Another role (a SECURITY DEFINER function run on the
+ * way) gets false.
+ */
+static CruxPageOrders page_orders = {0};
+
+static int
+compare_uuids(const void *a, const void *b)
+{
+	return memcmp(a, b, UUID_LEN);
+}
+
+/*
+ * The page's orders (n > 0), copied in the current context, for the current role
+ * until crux_restore_page_orders(the value returned) puts back those before.
+ */
+CruxPageOrders
+crux_set_page_orders(const Datum *uuids, int n)
+{
+	CruxPageOrders before = page_orders;
+	pg_uuid_t  *sorted = palloc(sizeof(pg_uuid_t) * n);
+
+	for (int i = 0; i < n; i++)
+		memcpy(&sorted[i], DatumGetUUIDP(uuids[i]), UUID_LEN);
+	qsort(sorted, n, sizeof(pg_uuid_t), compare_uuids);
+	page_orders.uuids = sorted;
+	page_orders.n = n;
+	page_orders.role = GetUserId();
+	return before;
+}
+
+void
+crux_restore_page_orders(CruxPageOrders before)
+{
+	page_orders = before;
+}
+
+/* crux.order_in_page(uuid) returns boolean */
+Datum
+crux_order_in_page(PG_FUNCTION_ARGS)
+{
+	if (page_orders.n == 0 || page_orders.role != GetUserId())
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(bsearch(PG_GETARG_UUID_P(0), page_orders.uuids, page_orders.n,
+						   sizeof(pg_uuid_t), compare_uuids) != NULL);
 }

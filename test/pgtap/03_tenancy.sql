@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(51);
+SELECT plan(56);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -240,6 +240,41 @@ SELECT throws_ok(format($$INSERT INTO crux.orders (retailer_uuid, purchase_order
 SELECT lives_ok(format($$INSERT INTO crux.orders (retailer_uuid, purchase_order_id) VALUES ('%s', 'x')$$,
                        (SELECT a FROM t_org)), 'but may into its own, given the grant');
 RESET ROLE;
+
+-- the line items' policy spares the probe of the order only while crux_get_orders
+-- reads the details of the orders it has just read, for those orders and the role
+-- that read them: a restrictive policy of this test notes, for each line item it
+-- is asked about, what crux.order_in_page says to the caller and to another role
+CREATE SCHEMA t_probe;
+GRANT USAGE ON SCHEMA t_probe TO PUBLIC;
+CREATE FUNCTION t_probe.as_mallory(o uuid) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+AS 'SELECT crux.order_in_page(o)';
+ALTER FUNCTION t_probe.as_mallory(uuid) OWNER TO t_mallory;
+CREATE FUNCTION t_probe.note(o uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('t_probe.seen', current_setting('t_probe.seen') ||
+                       crux.order_in_page(o)::text || '/' || t_probe.as_mallory(o)::text || ' ', false);
+    RETURN true;
+END
+$$;
+CREATE POLICY t_probe ON crux.line_items AS RESTRICTIVE TO t_alice USING (t_probe.note(order_uuid));
+SET LOCAL ROLE t_alice;
+SELECT set_config('t_probe.seen', '', false);
+SELECT is((SELECT count(*) FROM jsonb_array_elements(crux_get_orders('{"limit": 5}') -> 'orders') o,
+                                jsonb_array_elements(o -> 'line_items') li)::int,
+          (SELECT count(*) FROM crux.line_items li JOIN crux.orders o ON o.uuid = li.order_uuid
+            WHERE o.uuid IN (SELECT uuid FROM crux.orders ORDER BY created_date DESC, uuid DESC LIMIT 5))::int,
+          'a tenant''s page shows every line item of its orders');
+SELECT is(regexp_replace(current_setting('t_probe.seen'), '(true/false )+(false/false )*', 'ok'), 'ok',
+          'while their details are read, crux.order_in_page is true for the page''s orders, for the caller alone');
+SELECT set_config('t_probe.seen', '', false);
+SELECT is((SELECT count(*) FROM crux.line_items) > 0, true, 'the tenant reads line items directly');
+SELECT is(current_setting('t_probe.seen') ~ '^(false/false )+$', true,
+          'and crux.order_in_page is false for every one of them');
+SELECT is((SELECT count(*) FROM crux.orders WHERE crux.order_in_page(uuid)), 0::bigint,
+          'false for every order outside a page''s details');
+RESET ROLE;
+DROP POLICY t_probe ON crux.line_items;
 
 -- nothing in crux is granted to PUBLIC
 SELECT is((SELECT count(*) FROM information_schema.role_table_grants
