@@ -1177,7 +1177,10 @@ CREATE POLICY organization ON crux.export_jobs USING ((organization_uuid = ( SEL
 CREATE POLICY organization ON crux.line_items USING ((crux.order_in_page(order_uuid) OR (EXISTS ( SELECT
    FROM crux.orders o
   WHERE (o.uuid = line_items.order_uuid)
- OFFSET 0))));
+ OFFSET 0)))) WITH CHECK ((EXISTS ( SELECT
+   FROM crux.orders o
+  WHERE (o.uuid = line_items.order_uuid)
+ OFFSET 0)));
 CREATE POLICY organization ON crux.order_counts USING ((retailer_uuid = ( SELECT crux.acting_organization() AS acting_organization)));
 CREATE POLICY organization ON crux.order_summaries USING ((retailer_uuid = ( SELECT crux.acting_organization() AS acting_organization)));
 CREATE POLICY organization ON crux.orders USING ((retailer_uuid = ( SELECT crux.acting_organization() AS acting_organization)));

@@ -10,7 +10,7 @@
 -- The line items' policy first tests crux.order_in_page(order_uuid), true only
 -- while crux_get_orders reads the details of the orders it has just read through
 -- row-level security (only for those, and only for the role that read them), then,
--- as before, probes the order.
+-- as before, probes the order; writes are checked by the probe alone (WITH CHECK).
 
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.10'" to load this file. \quit
 
@@ -25,4 +25,5 @@ GRANT ALL ON FUNCTION crux.order_in_page(uuid) TO crux_reader;
 
 ALTER POLICY organization ON crux.line_items
     USING (crux.order_in_page(order_uuid)
-           OR EXISTS (SELECT FROM crux.orders o WHERE o.uuid = line_items.order_uuid OFFSET 0));
+           OR EXISTS (SELECT FROM crux.orders o WHERE o.uuid = line_items.order_uuid OFFSET 0))
+    WITH CHECK (EXISTS (SELECT FROM crux.orders o WHERE o.uuid = line_items.order_uuid OFFSET 0));

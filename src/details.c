@@ -17,6 +17,7 @@
 #include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 /*
@@ -232,12 +233,8 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	SPIExecuteOptions options = {0};
 	volatile int rc = 0;
 	CruxPageOrders before;
+	int			nest_level;
 
-	/*
-	 * Always the generic plan, which probes each order by uuid: a custom plan
-	 * (the first calls, or plan_cache_mode) knows the page's size but not the
-	 * caller's retailer, and may hash all of a big retailer's orders instead.
-	 */
 	crux_kept_plan(&details_plan, details_sql, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
 	memset(&r, 0, sizeof(r));
 	r.pub.receiveSlot = details_receive;
@@ -260,7 +257,16 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	options.params->params[0].ptype = UUIDARRAYOID;
 	options.read_only = true;
 	options.dest = &r.pub;
-	/* the line items' policy need not probe these orders again (tenancy.c) */
+	/*
+	 * Always the generic plan, which probes each order by uuid, whatever
+	 * plan_cache_mode says (restored afterwards, on error too): a custom plan
+	 * knows the page's size but not the caller's retailer, and may hash all of a
+	 * big retailer's orders instead. The line items' policy need not probe these
+	 * orders again (tenancy.c).
+	 */
+	nest_level = NewGUCNestLevel();
+	(void) set_config_option("plan_cache_mode", "force_generic_plan", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	before = crux_set_page_orders(uuids, n_uuids);
 	PG_TRY();
 	{
@@ -271,6 +277,7 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 		crux_restore_page_orders(before);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, nest_level);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
 

@@ -221,7 +221,11 @@ crux_acting_organization(PG_FUNCTION_ARGS)
  * reaches line items only through their orders, which row-level security still
  * filters: the first test spares a probe whose answer is known, and never shows a
  * row the probe would hide. Another role (a SECURITY DEFINER function run on the
- * way) gets false.
+ * way) gets false. Only code run inside the details query itself sees the saved
+ * orders as the same role: an administrator's own policy functions or hooks,
+ * which are trusted not to change the role's claims there. Writes never use the
+ * test (the policy's WITH CHECK is the probe alone). A parallel worker has no saved
+ * orders and gets false, which falls back to the probe: hence PARALLEL SAFE.
  */
 static CruxPageOrders page_orders = {0};
 

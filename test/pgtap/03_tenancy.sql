@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(56);
+SELECT plan(60);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -244,37 +244,67 @@ RESET ROLE;
 -- the line items' policy spares the probe of the order only while crux_get_orders
 -- reads the details of the orders it has just read, for those orders and the role
 -- that read them: a restrictive policy of this test notes, for each line item it
--- is asked about, what crux.order_in_page says to the caller and to another role
+-- is asked about, what crux.order_in_page says of its order to the caller and to
+-- another role, and of an order of another organization and one of the caller's
+-- own outside the page; it raises when told to, in the middle of a page
 CREATE SCHEMA t_probe;
 GRANT USAGE ON SCHEMA t_probe TO PUBLIC;
 CREATE FUNCTION t_probe.as_mallory(o uuid) RETURNS boolean LANGUAGE sql SECURITY DEFINER
 AS 'SELECT crux.order_in_page(o)';
 ALTER FUNCTION t_probe.as_mallory(uuid) OWNER TO t_mallory;
+SELECT set_config('t_probe.other_org', (SELECT uuid FROM crux.orders, t_org WHERE retailer_uuid = b
+                                         ORDER BY created_date DESC LIMIT 1)::text, false),
+       set_config('t_probe.off_page', (SELECT uuid FROM crux.orders, t_org WHERE retailer_uuid = a
+                                        ORDER BY created_date LIMIT 1)::text, false),
+       set_config('t_probe.fail', 'off', false);
 CREATE FUNCTION t_probe.note(o uuid) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('t_probe.fail') = 'on' THEN
+        RAISE EXCEPTION 'the test''s policy fails';
+    END IF;
     PERFORM set_config('t_probe.seen', current_setting('t_probe.seen') ||
-                       crux.order_in_page(o)::text || '/' || t_probe.as_mallory(o)::text || ' ', false);
+                       crux.order_in_page(o)::text || '/' || t_probe.as_mallory(o)::text || '/' ||
+                       crux.order_in_page(current_setting('t_probe.other_org')::uuid)::text || '/' ||
+                       crux.order_in_page(current_setting('t_probe.off_page')::uuid)::text || ' ', false);
     RETURN true;
 END
 $$;
 CREATE POLICY t_probe ON crux.line_items AS RESTRICTIVE TO t_alice USING (t_probe.note(order_uuid));
+SELECT count(*) AS page_line_items FROM crux.line_items
+ WHERE order_uuid IN (SELECT uuid FROM crux.orders, t_org WHERE retailer_uuid = a
+                       ORDER BY created_date DESC, uuid DESC LIMIT 5) \gset
 SET LOCAL ROLE t_alice;
 SELECT set_config('t_probe.seen', '', false);
 SELECT is((SELECT count(*) FROM jsonb_array_elements(crux_get_orders('{"limit": 5}') -> 'orders') o,
-                                jsonb_array_elements(o -> 'line_items') li)::int,
-          (SELECT count(*) FROM crux.line_items li JOIN crux.orders o ON o.uuid = li.order_uuid
-            WHERE o.uuid IN (SELECT uuid FROM crux.orders ORDER BY created_date DESC, uuid DESC LIMIT 5))::int,
+                                jsonb_array_elements(o -> 'line_items') li), :page_line_items::bigint,
           'a tenant''s page shows every line item of its orders');
-SELECT is(regexp_replace(current_setting('t_probe.seen'), '(true/false )+(false/false )*', 'ok'), 'ok',
-          'while their details are read, crux.order_in_page is true for the page''s orders, for the caller alone');
+SELECT is(regexp_replace(current_setting('t_probe.seen'), '^(true/false/false/false )+$', 'ok'), 'ok',
+          'while their details are read, crux.order_in_page is true for the page''s orders alone, for the caller alone');
 SELECT set_config('t_probe.seen', '', false);
 SELECT is((SELECT count(*) FROM crux.line_items) > 0, true, 'the tenant reads line items directly');
-SELECT is(current_setting('t_probe.seen') ~ '^(false/false )+$', true,
+SELECT is(current_setting('t_probe.seen') ~ '^(false/false/false/false )+$', true,
           'and crux.order_in_page is false for every one of them');
+SELECT set_config('t_probe.fail', 'on', false);
+SELECT throws_ok($$SELECT crux_get_orders('{"limit": 5}')$$, 'P0001', 'the test''s policy fails',
+                 'a page whose details fail raises the error');
+SELECT set_config('t_probe.fail', 'off', false);
 SELECT is((SELECT count(*) FROM crux.orders WHERE crux.order_in_page(uuid)), 0::bigint,
-          'false for every order outside a page''s details');
+          'afterwards, and outside a page''s details, false for every order');
 RESET ROLE;
 DROP POLICY t_probe ON crux.line_items;
+
+-- a term naming another organization's order uuid finds nothing for a tenant, nor
+-- through PostgREST's claims
+SET LOCAL ROLE t_alice;
+SELECT is((crux_get_orders(jsonb_build_object('term', current_setting('t_probe.other_org'))) ->> 'total_results')::int,
+          0, 'a tenant''s term naming another organization''s order uuid finds nothing');
+RESET ROLE;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', a),
+                                jsonb_build_object('term', current_setting('t_probe.other_org'))) ->> 'total_results')::int,
+          0, 'nor through PostgREST''s claims') FROM t_org;
+SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', b),
+                                jsonb_build_object('term', current_setting('t_probe.other_org'))) ->> 'total_results')::int,
+          1, 'which find it for its own organization') FROM t_org;
 
 -- nothing in crux is granted to PUBLIC
 SELECT is((SELECT count(*) FROM information_schema.role_table_grants
