@@ -95,13 +95,6 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 	crux_run_query_walking_index(&qb, shape);
 }
 
-/*
- * Whether the status filter keeps few orders: "only", and "and" of two or more
- * statuses (each status keeps a tenth to a half of the orders with "or"). Walking
- * the orders in page order and probing each one's summary costs a probe for every
- * order walked, most of them for nothing; for a sparse filter the date sort reads
- * the summaries' own day index instead (run_sparse_status_date_query).
- */
 /* Whether the request's date bounds, if any, are finite (the day indexes' days). */
 static bool
 date_range_is_finite(const CruxRequest *req)
@@ -121,6 +114,13 @@ day_index_can_serve(const CruxRequest *req)
 	return date_range_is_finite(req);
 }
 
+/*
+ * Whether the status filter keeps few orders: "only", and "and" of two or more
+ * statuses (each status keeps a tenth to a half of the orders with "or"). Walking
+ * the orders in page order and probing each one's summary costs a probe for every
+ * order walked, most of them for nothing; for a sparse filter the date sort reads
+ * the summaries' own day index instead (run_sparse_status_date_query).
+ */
 static bool
 status_filter_is_sparse(const CruxRequest *req)
 {
