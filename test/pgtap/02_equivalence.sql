@@ -1,5 +1,5 @@
 -- crux_get_orders against the plain-SQL baseline (test/baseline.sql), which reads
--- only the contract's columns: for several hundred requests over the 1,000 sample
+-- only the contract's columns: for about 2,500 requests over the 1,000 sample
 -- orders, combining every filter, conjunction, sort key and direction with paging
 -- (also deep and past the end, also for several organizations and for terms),
 -- both must return identical jsonb.
