@@ -31,6 +31,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
@@ -236,14 +237,16 @@ compare_uuids(const void *a, const void *b)
 }
 
 /*
- * The page's orders (n > 0), copied in the current context, for the current role
- * until crux_restore_page_orders(the value returned) puts back those before.
+ * The page's orders (n > 0), for the current role, until
+ * crux_restore_page_orders(the value returned) puts back those before. The copy
+ * lives in TopMemoryContext, so that no path, not even a missing restore, can
+ * leave the state pointing at freed memory; the restore frees it.
  */
 CruxPageOrders
 crux_set_page_orders(const Datum *uuids, int n)
 {
 	CruxPageOrders before = page_orders;
-	pg_uuid_t  *sorted = palloc(sizeof(pg_uuid_t) * n);
+	pg_uuid_t  *sorted = MemoryContextAlloc(TopMemoryContext, sizeof(pg_uuid_t) * n);
 
 	for (int i = 0; i < n; i++)
 		memcpy(&sorted[i], DatumGetUUIDP(uuids[i]), UUID_LEN);
@@ -257,6 +260,8 @@ crux_set_page_orders(const Datum *uuids, int n)
 void
 crux_restore_page_orders(CruxPageOrders before)
 {
+	if (page_orders.uuids != NULL && page_orders.uuids != before.uuids)
+		pfree(page_orders.uuids);
 	page_orders = before;
 }
 
