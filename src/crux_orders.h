@@ -187,6 +187,10 @@ extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, i
 										  bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
 
+/* query.c: a setting for one query, restored afterwards (and on error) */
+extern int	crux_set_for_a_query(const char *name, const char *value);
+extern void crux_restore_settings(int nest_level);
+
 /* tenancy.c: the orders whose details are being read (crux.order_in_page) */
 typedef struct CruxPageOrders
 {

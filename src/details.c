@@ -17,7 +17,6 @@
 #include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/datum.h"
-#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 /*
@@ -235,7 +234,7 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	CruxPageOrders before;
 	int			nest_level;
 
-	crux_kept_plan(&details_plan, details_sql, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
+	crux_kept_plan(&details_plan, details_sql, 1, &argtype, 0);
 	memset(&r, 0, sizeof(r));
 	r.pub.receiveSlot = details_receive;
 	r.pub.rStartup = details_startup;
@@ -258,15 +257,12 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	options.read_only = true;
 	options.dest = &r.pub;
 	/*
-	 * Always the generic plan, which probes each order by uuid, whatever
-	 * plan_cache_mode says (restored afterwards, on error too): a custom plan
+	 * Always the generic plan, which probes each order by uuid: a custom plan
 	 * knows the page's size but not the caller's retailer, and may hash all of a
 	 * big retailer's orders instead. The line items' policy need not probe these
 	 * orders again (tenancy.c).
 	 */
-	nest_level = NewGUCNestLevel();
-	(void) set_config_option("plan_cache_mode", "force_generic_plan", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	nest_level = crux_set_for_a_query("plan_cache_mode", "force_generic_plan");
 	before = crux_set_page_orders(uuids, n_uuids);
 	PG_TRY();
 	{
@@ -277,7 +273,7 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 		crux_restore_page_orders(before);
 	}
 	PG_END_TRY();
-	AtEOXact_GUC(true, nest_level);
+	crux_restore_settings(nest_level);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
 

@@ -415,20 +415,37 @@ crux_run_query(QueryBuilder *qb, uint32 shape)
 }
 
 /*
+ * Sets a setting for what runs until crux_restore_settings(the level returned);
+ * on error, the transaction's abort restores it (as a function's SET clause is).
+ */
+int
+crux_set_for_a_query(const char *name, const char *value)
+{
+	int			nest_level = NewGUCNestLevel();
+
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
+void
+crux_restore_settings(int nest_level)
+{
+	AtEOXact_GUC(true, nest_level);
+}
+
+/*
  * Runs a query with enable_sort off, so that its rows come in the order of an
  * index walk: the sku_id sort. Row-level security's retailer test is a
  * parameter the planner guesses at 1% of the rows; it then prefers reading all
  * of a retailer's order summaries and sorting them to walking the index on
- * min_sku_id and stopping at the page's end. The setting
- * is restored afterwards, on error too (as a function's SET clause is).
+ * min_sku_id and stopping at the page's end.
  */
 void
 crux_run_query_walking_index(QueryBuilder *qb, uint32 shape)
 {
-	int			nest_level = NewGUCNestLevel();
+	int			nest_level = crux_set_for_a_query("enable_sort", "off");
 
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	crux_run_query(qb, shape);
-	AtEOXact_GUC(true, nest_level);
+	crux_restore_settings(nest_level);
 }
