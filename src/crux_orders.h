@@ -43,7 +43,7 @@ typedef enum CruxRequestKind
 } CruxRequestKind;
 
 /* The version of the SQL objects this library serves (versions.c). */
-#define CRUX_VERSION "1.10"
+#define CRUX_VERSION "1.11"
 
 /* timeout.c: crux_orders.statement_timeout around one API call */
 extern int	crux_statement_timeout;
@@ -191,15 +191,21 @@ extern int64 crux_count_export_orders(const CruxRequest *req);
 extern int	crux_set_for_a_query(const char *name, const char *value);
 extern void crux_restore_settings(int nest_level);
 
-/* tenancy.c: the orders whose details are being read (crux.order_in_page) */
-typedef struct CruxPageOrders
+/* tenancy.c: the rows whose details are being read (crux.order_in_page, crux.line_item_in_page) */
+typedef enum CruxPageKind
+{
+	CRUX_PAGE_ORDERS,
+	CRUX_PAGE_LINE_ITEMS,
+	CRUX_PAGE_N_KINDS
+} CruxPageKind;
+typedef struct CruxPageRows
 {
 	pg_uuid_t  *uuids;			/* sorted */
 	int			n;
 	Oid			role;			/* who reads them */
-} CruxPageOrders;
-extern CruxPageOrders crux_set_page_orders(const Datum *uuids, int n);
-extern void crux_restore_page_orders(CruxPageOrders before);
+} CruxPageRows;
+extern CruxPageRows crux_set_page_rows(CruxPageKind kind, const Datum *uuids, int n);
+extern void crux_restore_page_rows(CruxPageKind kind, CruxPageRows before);
 
 /* details.c: run inside SPI_connect()/SPI_finish(); rows of natts values each */
 typedef struct CruxDetails

@@ -1,11 +1,12 @@
 /*
  * details.c
  *		The rows of a page's order details: everything the response shows of the
- *		given orders (their line items and tracking numbers joined in), read by one
- *		kept query and collected by a receiver of this file as column values, with
- *		no intermediate tuples; then put in the response's order here (page
- *		position, line item, tracking number) instead of by a sort in the query,
- *		which would copy every wide row once more.
+ *		given orders, read by two kept queries (the orders with their line items,
+ *		then those line items' tracking numbers) and collected by a receiver of
+ *		this file as column values, with no intermediate tuples; then joined and
+ *		put in the response's order here (page position, line item, tracking
+ *		number) instead of by a sort in the query, which would copy every wide row
+ *		once more.
  */
 #include "postgres.h"
 
@@ -20,10 +21,11 @@
 #include "utils/timestamp.h"
 
 /*
- * The columns are those of CruxDetailColumn; one row per tracking number, or per
- * line item without one, or per order without line items. The query runs as the
- * caller: row-level security applies to every table it reads, and it reads line
- * items only through their orders.
+ * The columns are those of CruxDetailColumn up to the line items'; one row per
+ * line item, or per order without line items. The queries run as the caller:
+ * row-level security applies to every table they read; line items are read only
+ * through their orders, and tracking numbers only by the uuids of line items the
+ * first query has read.
  */
 static const char *const details_sql =
 "SELECT p.n, o.uuid, o.status,"
@@ -37,23 +39,41 @@ static const char *const details_sql =
 "       li.uuid, li.position, li.status::pg_catalog.text, li.item_uuid, li.item_name,"
 "       li.sku_uuid, li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
 "       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
-"       li.quantity_rejected, li.backorder_date,"
-"       t.uuid, t.tracking_number, t.shipping_carrier, t.shipping_method,"
-"       t.shipping_weight, t.shipping_cost, t.shipping_date, t.quantity"
+"       li.quantity_rejected, li.backorder_date"
 "  FROM pg_catalog.unnest($1::pg_catalog.uuid[]) WITH ORDINALITY AS p(uuid, n)"
 "  JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid"
 "  LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid"
 "  LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid"
-"  LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid"
-"  LEFT JOIN crux.tracking_numbers t ON t.line_item_uuid OPERATOR(pg_catalog.=) li.uuid";
+"  LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid";
+
+#define N_ORDER_COLUMNS DC_LI_BACKORDER_DATE
+#define N_TRACKING_COLUMNS (DC_N_COLUMNS - N_ORDER_COLUMNS)
+
+/* The line item's uuid, then the columns of CruxDetailColumn from DC_TN_UUID on. */
+static const char *const tracking_sql =
+"SELECT t.line_item_uuid, t.uuid, t.tracking_number, t.shipping_carrier,"
+"       t.shipping_method, t.shipping_weight, t.shipping_cost, t.shipping_date,"
+"       t.quantity"
+"  FROM crux.tracking_numbers t"
+" WHERE t.line_item_uuid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.uuid[])";
 
 static SPIPlanPtr details_plan = NULL;
+static SPIPlanPtr tracking_plan = NULL;
 
-/* Collects the query's rows into a CruxDetails, in the memory context current at its start. */
+/* A query's rows as column values: natts per row, row after row, in fetch order. */
+typedef struct CollectedRows
+{
+	int			natts;
+	uint64		n_rows;
+	Datum	   *values;
+	bool	   *nulls;
+} CollectedRows;
+
+/* Collects the query's rows into a CollectedRows, in the memory context current at its start. */
 typedef struct DetailsReceiver
 {
 	DestReceiver pub;
-	CruxDetails *details;
+	CollectedRows *rows;
 	MemoryContext cxt;
 	uint64		capacity;		/* rows the arrays hold */
 	int16	   *typlen;			/* per column */
@@ -66,10 +86,9 @@ details_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	DetailsReceiver *r = (DetailsReceiver *) self;
 	int			natts = typeinfo->natts;
 
-	if (natts != DC_N_COLUMNS)
-		elog(ERROR, "the order details query returns %d columns, not %d", natts,
-			 (int) DC_N_COLUMNS);
-	r->details->natts = natts;
+	if (natts != r->rows->natts)
+		elog(ERROR, "an order details query returns %d columns, not %d", natts,
+			 r->rows->natts);
 	r->typlen = MemoryContextAlloc(r->cxt, sizeof(int16) * natts);
 	r->typbyval = MemoryContextAlloc(r->cxt, sizeof(bool) * natts);
 	for (int i = 0; i < natts; i++)
@@ -84,7 +103,7 @@ static bool
 details_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	DetailsReceiver *r = (DetailsReceiver *) self;
-	CruxDetails *d = r->details;
+	CollectedRows *d = r->rows;
 	int			natts = d->natts;
 	Datum	   *values;
 	bool	   *nulls;
@@ -220,62 +239,189 @@ compare_rows(const void *a, const void *b, void *arg)
 }
 
 /*
- * The details of the given orders (n_uuids > 0), in the current memory context,
- * their rows in the response's order (crux_details_row).
+ * Runs a kept details query on an array of uuids (the page's orders, or their
+ * line items) into rows of natts columns, in the current memory context, with
+ * those uuids saved as kind (tenancy.c) while it runs: always on its generic
+ * plan, which probes each uuid by index; a custom plan knows the array's size but
+ * not the caller's retailer, and may hash all of a big retailer's orders instead.
  */
-CruxDetails *
-crux_fetch_order_details(Datum *uuids, int n_uuids)
+static CollectedRows *
+run_details_query(SPIPlanPtr *plan, const char *sql, CruxPageKind kind,
+				  Datum *uuids, int n, int natts)
 {
 	Oid			argtype = UUIDARRAYOID;
-	CruxDetails *d = palloc0(sizeof(CruxDetails));
+	CollectedRows *rows = palloc0(sizeof(CollectedRows));
 	DetailsReceiver r;
 	SPIExecuteOptions options = {0};
 	volatile int rc = 0;
-	CruxPageOrders before;
+	CruxPageRows before;
 	int			nest_level;
 
-	crux_kept_plan(&details_plan, details_sql, 1, &argtype, 0);
+	crux_kept_plan(plan, sql, 1, &argtype, 0);
 	memset(&r, 0, sizeof(r));
 	r.pub.receiveSlot = details_receive;
 	r.pub.rStartup = details_startup;
 	r.pub.rShutdown = details_shutdown;
 	r.pub.rDestroy = details_destroy;
 	r.pub.mydest = DestTuplestore;	/* a store of its own, not SPI's */
-	r.details = d;
+	r.rows = rows;
 	r.cxt = CurrentMemoryContext;
-	r.capacity = Max((uint64) n_uuids * 4, 16);
-	d->values = palloc_extended(sizeof(Datum) * DC_N_COLUMNS * r.capacity, MCXT_ALLOC_HUGE);
-	d->nulls = palloc_extended(sizeof(bool) * DC_N_COLUMNS * r.capacity, MCXT_ALLOC_HUGE);
+	r.capacity = Max((uint64) n * 2, 16);
+	rows->natts = natts;
+	rows->values = palloc_extended(sizeof(Datum) * natts * r.capacity, MCXT_ALLOC_HUGE);
+	rows->nulls = palloc_extended(sizeof(bool) * natts * r.capacity, MCXT_ALLOC_HUGE);
 
 	options.params = makeParamList(1);
 	options.params->params[0].value =
-		PointerGetDatum(construct_array(uuids, n_uuids, UUIDOID, UUID_LEN, false,
+		PointerGetDatum(construct_array(uuids, n, UUIDOID, UUID_LEN, false,
 										TYPALIGN_CHAR));
 	options.params->params[0].isnull = false;
 	options.params->params[0].pflags = PARAM_FLAG_CONST;
 	options.params->params[0].ptype = UUIDARRAYOID;
 	options.read_only = true;
 	options.dest = &r.pub;
-	/*
-	 * Always the generic plan, which probes each order by uuid: a custom plan
-	 * knows the page's size but not the caller's retailer, and may hash all of a
-	 * big retailer's orders instead. The line items' policy need not probe these
-	 * orders again (tenancy.c).
-	 */
 	nest_level = crux_set_for_a_query("plan_cache_mode", "force_generic_plan");
-	before = crux_set_page_orders(uuids, n_uuids);
+	before = crux_set_page_rows(kind, uuids, n);
 	PG_TRY();
 	{
-		rc = SPI_execute_plan_extended(details_plan, &options);
+		rc = SPI_execute_plan_extended(*plan, &options);
 	}
 	PG_FINALLY();
 	{
-		crux_restore_page_orders(before);
+		crux_restore_page_rows(kind, before);
 	}
 	PG_END_TRY();
 	crux_restore_settings(nest_level);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
+	return rows;
+}
+
+/* The uuid in column col (from 1) of row i of rows, or NULL. */
+static const pg_uuid_t *
+collected_uuid(const CollectedRows *rows, uint64 i, int col)
+{
+	if (rows->nulls[i * rows->natts + col - 1])
+		return NULL;
+	return DatumGetUUIDP(rows->values[i * rows->natts + col - 1]);
+}
+
+static int
+compare_tracking_by_line_item(const void *a, const void *b, void *arg)
+{
+	const CollectedRows *tracking = arg;
+
+	return memcmp(collected_uuid(tracking, *(const uint64 *) a, 1),
+				  collected_uuid(tracking, *(const uint64 *) b, 1), UUID_LEN);
+}
+
+/* The line items' uuids in the orders' rows (*n of them, in an array of Datums). */
+static Datum *
+line_item_uuids(const CollectedRows *orders, int *n)
+{
+	Datum	   *uuids = palloc_extended(sizeof(Datum) * Max(orders->n_rows, 1), MCXT_ALLOC_HUGE);
+
+	*n = 0;
+	for (uint64 i = 0; i < orders->n_rows; i++)
+		if (collected_uuid(orders, i, DC_LI_UUID) != NULL)
+			uuids[(*n)++] = UUIDPGetDatum(collected_uuid(orders, i, DC_LI_UUID));
+	return uuids;
+}
+
+/* Appends to d the row of an order's row and a tracking number's (or none, -1). */
+static void
+append_joined_row(CruxDetails *d, const CollectedRows *orders, uint64 o,
+				  const CollectedRows *tracking, int64 t)
+{
+	Datum	   *values = d->values + d->n_rows * DC_N_COLUMNS;
+	bool	   *nulls = d->nulls + d->n_rows * DC_N_COLUMNS;
+
+	memcpy(values, orders->values + o * N_ORDER_COLUMNS, sizeof(Datum) * N_ORDER_COLUMNS);
+	memcpy(nulls, orders->nulls + o * N_ORDER_COLUMNS, sizeof(bool) * N_ORDER_COLUMNS);
+	if (t < 0)
+		memset(nulls + N_ORDER_COLUMNS, true, N_TRACKING_COLUMNS);
+	else
+	{
+		/* the tracking row's columns after its line item's uuid */
+		memcpy(values + N_ORDER_COLUMNS, tracking->values + t * tracking->natts + 1,
+			   sizeof(Datum) * N_TRACKING_COLUMNS);
+		memcpy(nulls + N_ORDER_COLUMNS, tracking->nulls + t * tracking->natts + 1,
+			   sizeof(bool) * N_TRACKING_COLUMNS);
+	}
+	d->n_rows++;
+}
+
+/*
+ * The orders' rows joined to their tracking numbers (a left join on the line
+ * item's uuid), into d: the tracking rows sorted by line item, each order row's
+ * found by binary search.
+ */
+static void
+join_tracking_numbers(CruxDetails *d, const CollectedRows *orders,
+					  const CollectedRows *tracking)
+{
+	uint64	   *by_line_item = palloc_extended(sizeof(uint64) * Max(tracking->n_rows, 1),
+											   MCXT_ALLOC_HUGE);
+	uint64		n_rows = orders->n_rows + tracking->n_rows;
+
+	for (uint64 i = 0; i < tracking->n_rows; i++)
+		by_line_item[i] = i;
+	qsort_arg(by_line_item, tracking->n_rows, sizeof(uint64),
+			  compare_tracking_by_line_item, (void *) tracking);
+	d->natts = DC_N_COLUMNS;
+	d->values = palloc_extended(sizeof(Datum) * DC_N_COLUMNS * n_rows, MCXT_ALLOC_HUGE);
+	d->nulls = palloc_extended(sizeof(bool) * DC_N_COLUMNS * n_rows, MCXT_ALLOC_HUGE);
+	for (uint64 o = 0; o < orders->n_rows; o++)
+	{
+		const pg_uuid_t *li = collected_uuid(orders, o, DC_LI_UUID);
+		uint64		lo = 0,
+					hi = tracking->n_rows;
+		bool		joined = false;
+
+		while (li != NULL && lo < hi)	/* the first tracking row not before li */
+		{
+			uint64		mid = lo + (hi - lo) / 2;
+
+			if (memcmp(collected_uuid(tracking, by_line_item[mid], 1), li, UUID_LEN) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; li != NULL && lo < tracking->n_rows &&
+			 memcmp(collected_uuid(tracking, by_line_item[lo], 1), li, UUID_LEN) == 0; lo++)
+		{
+			append_joined_row(d, orders, o, tracking, (int64) by_line_item[lo]);
+			joined = true;
+		}
+		if (!joined)
+			append_joined_row(d, orders, o, NULL, -1);
+	}
+}
+
+/*
+ * The details of the given orders (n_uuids > 0), in the current memory context,
+ * their rows in the response's order (crux_details_row). The tracking numbers'
+ * query gets only line items the orders' query has read, so that their policy
+ * need not probe those line items again (tenancy.c).
+ */
+CruxDetails *
+crux_fetch_order_details(Datum *uuids, int n_uuids)
+{
+	CruxDetails *d = palloc0(sizeof(CruxDetails));
+	CollectedRows *orders;
+	CollectedRows *tracking;
+	Datum	   *line_items;
+	int			n_line_items;
+
+	orders = run_details_query(&details_plan, details_sql, CRUX_PAGE_ORDERS,
+							   uuids, n_uuids, N_ORDER_COLUMNS);
+	line_items = line_item_uuids(orders, &n_line_items);
+	if (n_line_items > 0)
+		tracking = run_details_query(&tracking_plan, tracking_sql, CRUX_PAGE_LINE_ITEMS,
+									 line_items, n_line_items, 1 + N_TRACKING_COLUMNS);
+	else
+		tracking = palloc0(sizeof(CollectedRows));
+	join_tracking_numbers(d, orders, tracking);
 
 	d->order = palloc_extended(sizeof(uint64) * Max(d->n_rows, 1), MCXT_ALLOC_HUGE);
 	for (uint64 i = 0; i < d->n_rows; i++)

@@ -11,8 +11,10 @@
  * subtransaction: the claims are parsed by the JSON parser that reports errors
  * instead of raising them.
  *
- * crux.order_in_page(uuid): the line items' policy's first test, true only while
- * the details of a page are read, for the page's orders (crux_set_page_orders).
+ * crux.order_in_page(uuid) and crux.line_item_in_page(uuid): the first tests of
+ * the line items' and the tracking numbers' policies, true only while the details
+ * of a page are read, for the page's orders and their line items
+ * (crux_set_page_rows).
  */
 #include "postgres.h"
 
@@ -37,6 +39,7 @@
 
 PG_FUNCTION_INFO_V1(crux_acting_organization);
 PG_FUNCTION_INFO_V1(crux_order_in_page);
+PG_FUNCTION_INFO_V1(crux_line_item_in_page);
 
 /* Where the claims parser is: nesting depth, and whether it reads "org_uuid". */
 typedef struct ClaimsState
@@ -213,22 +216,24 @@ crux_acting_organization(PG_FUNCTION_ARGS)
 }
 
 /*
- * The orders whose details crux_fetch_order_details is reading, sorted, and the
- * role reading them, while it reads them; none at any other time. The same call
- * has just read each of them through row-level security, as that role, so the
- * line items' policy need not probe their order again for it:
- * crux.order_in_page(order_uuid) is the policy's first test, and its probe of the
- * order (whose own policy tests the retailer) the second. The details query
- * reaches line items only through their orders, which row-level security still
- * filters: the first test spares a probe whose answer is known, and never shows a
- * row the probe would hide. Another role (a SECURITY DEFINER function run on the
- * way) gets false. Only code run inside the details query itself sees the saved
- * orders as the same role: an administrator's own policy functions or hooks,
+ * The orders whose details crux_fetch_order_details is reading, and then their
+ * line items, sorted, and the role reading them, while it reads them; none at any
+ * other time. The same call has just read each of them through row-level
+ * security, as that role, so the policy of the rows below them need not probe
+ * them again for it: crux.order_in_page(order_uuid) is the line items' policy's
+ * first test, crux.line_item_in_page(line_item_uuid) the tracking numbers', and
+ * the probe of the order or line item (whose own policy tests the retailer) the
+ * second. The details queries reach line items only through their orders and
+ * tracking numbers only by their line items' uuids, which row-level security has
+ * filtered: the first test spares a probe whose answer is known, and never shows
+ * a row the probe would hide. Another role (a SECURITY DEFINER function run on the
+ * way) gets false. Only code run inside the details queries themselves sees the
+ * saved rows as the same role: an administrator's own policy functions or hooks,
  * which are trusted not to change the role's claims there. Writes never use the
- * test (the policy's WITH CHECK is the probe alone). A parallel worker has no saved
- * orders and gets false, which falls back to the probe: hence PARALLEL SAFE.
+ * tests (the policies' WITH CHECK is the probe alone). A parallel worker has no
+ * saved rows and gets false, which falls back to the probe: hence PARALLEL SAFE.
  */
-static CruxPageOrders page_orders = {0};
+static CruxPageRows page_rows[CRUX_PAGE_N_KINDS];
 
 static int
 compare_uuids(const void *a, const void *b)
@@ -237,40 +242,54 @@ compare_uuids(const void *a, const void *b)
 }
 
 /*
- * The page's orders (n > 0), for the current role, until
- * crux_restore_page_orders(the value returned) puts back those before. The copy
+ * The page's rows of one kind (n > 0), for the current role, until
+ * crux_restore_page_rows(the value returned) puts back those before. The copy
  * lives in TopMemoryContext, so that no path, not even a missing restore, can
  * leave the state pointing at freed memory; the restore frees it.
  */
-CruxPageOrders
-crux_set_page_orders(const Datum *uuids, int n)
+CruxPageRows
+crux_set_page_rows(CruxPageKind kind, const Datum *uuids, int n)
 {
-	CruxPageOrders before = page_orders;
+	CruxPageRows before = page_rows[kind];
 	pg_uuid_t  *sorted = MemoryContextAlloc(TopMemoryContext, sizeof(pg_uuid_t) * n);
 
 	for (int i = 0; i < n; i++)
 		memcpy(&sorted[i], DatumGetUUIDP(uuids[i]), UUID_LEN);
 	qsort(sorted, n, sizeof(pg_uuid_t), compare_uuids);
-	page_orders.uuids = sorted;
-	page_orders.n = n;
-	page_orders.role = GetUserId();
+	page_rows[kind].uuids = sorted;
+	page_rows[kind].n = n;
+	page_rows[kind].role = GetUserId();
 	return before;
 }
 
 void
-crux_restore_page_orders(CruxPageOrders before)
+crux_restore_page_rows(CruxPageKind kind, CruxPageRows before)
 {
-	if (page_orders.uuids != NULL && page_orders.uuids != before.uuids)
-		pfree(page_orders.uuids);
-	page_orders = before;
+	if (page_rows[kind].uuids != NULL && page_rows[kind].uuids != before.uuids)
+		pfree(page_rows[kind].uuids);
+	page_rows[kind] = before;
+}
+
+static bool
+in_page(CruxPageKind kind, const pg_uuid_t *uuid)
+{
+	const CruxPageRows *rows = &page_rows[kind];
+
+	if (rows->n == 0 || rows->role != GetUserId())
+		return false;
+	return bsearch(uuid, rows->uuids, rows->n, sizeof(pg_uuid_t), compare_uuids) != NULL;
 }
 
 /* crux.order_in_page(uuid) returns boolean */
 Datum
 crux_order_in_page(PG_FUNCTION_ARGS)
 {
-	if (page_orders.n == 0 || page_orders.role != GetUserId())
-		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(bsearch(PG_GETARG_UUID_P(0), page_orders.uuids, page_orders.n,
-						   sizeof(pg_uuid_t), compare_uuids) != NULL);
+	PG_RETURN_BOOL(in_page(CRUX_PAGE_ORDERS, PG_GETARG_UUID_P(0)));
+}
+
+/* crux.line_item_in_page(uuid) returns boolean */
+Datum
+crux_line_item_in_page(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(in_page(CRUX_PAGE_LINE_ITEMS, PG_GETARG_UUID_P(0)));
 }

@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(60);
+SELECT plan(66);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -292,6 +292,52 @@ SELECT is((SELECT count(*) FROM crux.orders WHERE crux.order_in_page(uuid)), 0::
           'afterwards, and outside a page''s details, false for every order');
 RESET ROLE;
 DROP POLICY t_probe ON crux.line_items;
+
+-- the same for the tracking numbers' policy, which spares the probe of the line
+-- item only while crux_get_orders reads the tracking numbers of the line items it
+-- has just read: what crux.line_item_in_page says of a tracking number's line item
+-- to the caller and to another role, and of a line item of another organization
+-- and one of the caller's own outside the page
+CREATE FUNCTION t_probe.li_as_mallory(l uuid) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+AS 'SELECT crux.line_item_in_page(l)';
+ALTER FUNCTION t_probe.li_as_mallory(uuid) OWNER TO t_mallory;
+SELECT set_config('t_probe.other_li', (SELECT li.uuid FROM crux.line_items li
+                                          JOIN crux.orders o ON o.uuid = li.order_uuid, t_org
+                                         WHERE o.retailer_uuid = b LIMIT 1)::text, false),
+       set_config('t_probe.off_page_li', (SELECT li.uuid FROM crux.line_items li
+                                             JOIN crux.orders o ON o.uuid = li.order_uuid, t_org
+                                            WHERE o.retailer_uuid = a
+                                            ORDER BY o.created_date LIMIT 1)::text, false);
+CREATE FUNCTION t_probe.note_tracking(l uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('t_probe.seen', current_setting('t_probe.seen') ||
+                       crux.line_item_in_page(l)::text || '/' || t_probe.li_as_mallory(l)::text || '/' ||
+                       crux.line_item_in_page(current_setting('t_probe.other_li')::uuid)::text || '/' ||
+                       crux.line_item_in_page(current_setting('t_probe.off_page_li')::uuid)::text || ' ', false);
+    RETURN true;
+END
+$$;
+CREATE POLICY t_probe ON crux.tracking_numbers AS RESTRICTIVE TO t_alice USING (t_probe.note_tracking(line_item_uuid));
+SELECT count(*) AS page_tracking_numbers FROM crux.tracking_numbers t JOIN crux.line_items li ON li.uuid = t.line_item_uuid
+ WHERE li.order_uuid IN (SELECT uuid FROM crux.orders, t_org WHERE retailer_uuid = a
+                          ORDER BY created_date DESC, uuid DESC LIMIT 40) \gset
+SET LOCAL ROLE t_alice;
+SELECT set_config('t_probe.seen', '', false);
+SELECT is((SELECT count(*) FROM jsonb_array_elements(crux_get_orders('{"limit": 40}') -> 'orders') o,
+                                jsonb_array_elements(o -> 'line_items') li,
+                                jsonb_array_elements(li -> 'tracking_numbers') t), :page_tracking_numbers::bigint,
+          'a tenant''s page shows every tracking number of its orders');
+SELECT ok(:page_tracking_numbers > 0, 'and the page has tracking numbers');
+SELECT is(regexp_replace(current_setting('t_probe.seen'), '^(true/false/false/false )+$', 'ok'), 'ok',
+          'while they are read, crux.line_item_in_page is true for the page''s line items alone, for the caller alone');
+SELECT set_config('t_probe.seen', '', false);
+SELECT is((SELECT count(*) FROM crux.tracking_numbers) > 0, true, 'the tenant reads tracking numbers directly');
+SELECT is(current_setting('t_probe.seen') ~ '^(false/false/false/false )+$', true,
+          'and crux.line_item_in_page is false for every one of them');
+SELECT is((SELECT count(*) FROM crux.line_items WHERE crux.line_item_in_page(uuid)), 0::bigint,
+          'afterwards, and outside a page''s details, false for every line item');
+RESET ROLE;
+DROP POLICY t_probe ON crux.tracking_numbers;
 
 -- a term naming another organization's order uuid finds nothing for a tenant, nor
 -- through PostgREST's claims

@@ -82,10 +82,11 @@ wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 # (crux.export_csv writes the worker's CSV), 1.5 (indexes that lead with the retailer
 # for every sort, jit off for the API, line items' and tracking numbers' policies probe),
 # 1.6 (the summaries carry their order's created_date, in the day indexes), 1.7 (exports:
-# cancel, expiry, the CSV in the API's forms), 1.8 and 1.9 (which this library still
-# serves: they answer before the update too; 1.9 adds the export across shards, 1.10
-# the order in the line items' sku_id index)
-for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9; do
+# cancel, expiry, the CSV in the API's forms), 1.8, 1.9 and 1.10 (which this library
+# still serves: they answer before the update too; 1.9 adds the export across shards,
+# 1.10 the order in the line items' sku_id index, 1.11 the tracking numbers' policy's
+# first test)
+for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10; do
     db=upgraded_${from/./_}
     q postgres -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     q $db -q -c "CREATE EXTENSION crux_orders VERSION '$from'" &&
@@ -96,7 +97,7 @@ for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9; do
     before=$(answers $db)
     q $db -q -c "ALTER EXTENSION crux_orders UPDATE"
     tap $? "ALTER EXTENSION crux_orders UPDATE from $from"
-    if [ "$from" = 1.8 ] || [ "$from" = 1.9 ]; then
+    if [ "$from" = 1.8 ] || [ "$from" = 1.9 ] || [ "$from" = 1.10 ]; then
         [ "$before" = "$(answers fresh)" ] && [ "$(answers $db)" = "$(answers fresh)" ]
         tap $? "from $from: the same answers as a fresh install, before the update and after it"
     else
