@@ -396,6 +396,7 @@ join_tracking_numbers(CruxDetails *d, const CollectedRows *orders,
 		if (!joined)
 			append_joined_row(d, orders, o, NULL, -1);
 	}
+	pfree(by_line_item);
 }
 
 /*
@@ -422,6 +423,14 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	else
 		tracking = palloc0(sizeof(CollectedRows));
 	join_tracking_numbers(d, orders, tracking);
+	/* the joined rows point into the collected rows' values, not their arrays */
+	pfree(orders->values);
+	pfree(orders->nulls);
+	if (tracking->values != NULL)	/* NULL when no line item was read */
+	{
+		pfree(tracking->values);
+		pfree(tracking->nulls);
+	}
 
 	d->order = palloc_extended(sizeof(uint64) * Max(d->n_rows, 1), MCXT_ALLOC_HUGE);
 	for (uint64 i = 0; i < d->n_rows; i++)
