@@ -62,7 +62,8 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	if (kind == QUERY_COUNT_FROM_COUNTS)
 		shape |= 1 << 10;
 	/* bit 11: all-retailer counts (count_orders_from_buckets) */
-	/* bits 12 and 13: free */
+	/* bit 12: a term's matches from the organizations' summaries (run_term_page_query) */
+	/* bit 13: free */
 	/* bit 14: the selection with the orders' ctids (run_order_uuid_query) */
 	shape |= (req->n_org_uuids > 1 ? 1 : 0) << 15;
 	/* bit 16: the term's matches counted with their page (run_term_page_query) */
@@ -150,6 +151,7 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
 								   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
 			break;
 		case CRUX_FROM_SUMMARIES:
+		case CRUX_FROM_ORG_SUMMARIES:
 			appendStringInfoString(&qb->sql, " FROM crux.order_summaries s,"
 								   " LATERAL (SELECT s.order_uuid AS uuid) o");
 			break;
@@ -195,7 +197,16 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
  * from the summaries alone (CRUX_FROM_SUMMARIES), one probe per match gives its
  * retailer, date, status mask and smallest sku_id, all a page needs but the status
  * sort: a match is an order exactly when it has its summary row.
+ * CRUX_FROM_ORG_SUMMARIES, for a SKU held by more orders than the caller's
+ * organizations have (a few times over): those organizations' summaries, read
+ * index-only from their day index (the retailer's test, row-level security's or
+ * org_uuids', leads it), hashed against the SKU's orders instead of probed one by
+ * one (run with enable_nestloop off); an order with line items has a status mask,
+ * and the purchase order and uuid, one order each, are probed as before.
  */
+static const char *const term_match_columns =
+"s.order_uuid, s.retailer_uuid, s.created_date, s.status_mask";
+
 static void
 append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource source)
 {
@@ -203,7 +214,24 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 	int			u = crux_add_param(qb, UUIDOID,
 								   req->term_is_uuid ? UUIDPGetDatum(&req->term_uuid) : (Datum) 0,
 								   !req->term_is_uuid);
+	/* the smallest sku_id is not in the day index: read only for the sku_id sort */
+	const char *sku = req->sort_key == CRUX_SORT_SKU_ID ? ", s.min_sku_id" : "";
 
+	if (source == CRUX_FROM_ORG_SUMMARIES)
+	{
+		appendStringInfo(&qb->sql,
+						 " FROM (SELECT %s%s FROM crux.order_summaries s"
+						 " WHERE s.status_mask <> 0 AND s.order_uuid IN"
+						 " (SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d)"
+						 " UNION SELECT %s%s FROM (SELECT x.uuid FROM crux.orders x"
+						 " WHERE x.purchase_order_id = $%d UNION SELECT $%d WHERE $%d IS NOT NULL) m"
+						 " CROSS JOIN LATERAL (SELECT %s%s FROM crux.order_summaries s"
+						 " WHERE s.order_uuid = m.uuid OFFSET 0) s) s"
+						 " CROSS JOIN LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o",
+						 term_match_columns, sku, t, term_match_columns, sku, t, u, u,
+						 term_match_columns, sku);
+		return;
+	}
 	appendStringInfo(&qb->sql,
 					 " FROM (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
 					 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d"
@@ -212,11 +240,11 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 	switch (source)
 	{
 		case CRUX_FROM_SUMMARIES:
-			appendStringInfoString(&qb->sql,
-								   " CROSS JOIN LATERAL (SELECT s.order_uuid, s.retailer_uuid,"
-								   " s.created_date, s.status_mask, s.min_sku_id"
-								   " FROM crux.order_summaries s WHERE s.order_uuid = m.uuid OFFSET 0) s"
-								   " CROSS JOIN LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o");
+			appendStringInfo(&qb->sql,
+							 " CROSS JOIN LATERAL (SELECT %s, s.min_sku_id"
+							 " FROM crux.order_summaries s WHERE s.order_uuid = m.uuid OFFSET 0) s"
+							 " CROSS JOIN LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o",
+							 term_match_columns);
 			break;
 		case CRUX_FROM_ORDERS:
 		case CRUX_FROM_ORDERS_AND_SUMMARIES:
@@ -227,6 +255,8 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 			if (source == CRUX_FROM_ORDERS_AND_SUMMARIES)
 				appendStringInfoString(&qb->sql,
 									   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
+			break;
+		case CRUX_FROM_ORG_SUMMARIES:
 			break;
 	}
 }

@@ -30,7 +30,9 @@ typedef enum CruxSource
 {
 	CRUX_FROM_ORDERS,			/* crux.orders o */
 	CRUX_FROM_ORDERS_AND_SUMMARIES, /* joined to their summaries s (the sku_id sort) */
-	CRUX_FROM_SUMMARIES			/* the summaries s alone; o.uuid is their order's */
+	CRUX_FROM_SUMMARIES,		/* the summaries s alone; o.uuid is their order's */
+	CRUX_FROM_ORG_SUMMARIES		/* a term's: the caller's organizations' summaries
+								 * hashed against its SKU's orders */
 } CruxSource;
 
 /* A query under construction: its text and its parameters. */
@@ -66,5 +68,6 @@ extern void crux_run_query_walking_index(QueryBuilder *qb, uint32 shape);
 
 /* totals.c */
 extern DateADT crux_day_floor(TimestampTz t);
+extern bool crux_caller_sees_all_orders(void);
 
 #endif							/* CRUX_QUERY_H */

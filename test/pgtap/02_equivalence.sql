@@ -126,13 +126,42 @@ SELECT jsonb_strip_nulls(jsonb_build_object(
        (VALUES ('asc'), ('desc')) d(d),
        (VALUES (0), (5), (60)) p(p);
 
+-- a SKU in 300 orders, named by an administrator with organizations that have far
+-- fewer: their summaries are read and hashed against the SKU's orders (rolled back
+-- with the rest)
+INSERT INTO crux.line_items (order_uuid, position, sku_id, sku_name, quantity_ordered, status)
+SELECT uuid, 99, 'SKU-IN-300', 'in 300 orders', 1,
+       (ARRAY['unallocated', 'allocated', 'delivered', 'cancelled'])[1 + n % 4]::crux.line_item_status
+  FROM (SELECT uuid, row_number() OVER (ORDER BY uuid) AS n FROM crux.orders) o
+ WHERE n % 3 = 0 LIMIT 300;
+INSERT INTO requests
+SELECT jsonb_strip_nulls(jsonb_build_object(
+           'term', 'SKU-IN-300', 'line_item_status', s, 'status_conjunction', c, 'org_uuids', o,
+           'start_date', sd, 'sort', jsonb_build_object('key', k, 'dir', d),
+           'start', p, 'limit', p + 6))
+  FROM (VALUES (NULL::jsonb, NULL), ('["cancelled"]', 'only'), ('["allocated", "delivered"]', 'or')) s(s, c),
+       (VALUES (jsonb_build_array(md5('org-2')::uuid), NULL),
+               (jsonb_build_array(md5('org-3')::uuid, md5('org-4')::uuid, md5('no such org')::uuid),
+                '2016-06-10T07:00:00Z')) o(o, sd),
+       (VALUES ('date'), ('status'), ('sku_id'), ('uuid')) k(k),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (0), (4), (200)) p(p);
+
 INSERT INTO requests VALUES
     ('{}'), ('{"start": 990, "limit": 1000}'), ('{"start": 1000, "limit": 1000}'),
     ('{"start": 5000, "limit": 5010}'), ('{"limit": 1000, "sort": {"key": "status", "dir": "asc"}}'),
     ('{"limit": 1000, "sort": {"key": "sku_id", "dir": "desc"}}');
 
-SELECT plan((SELECT count(*)::int FROM requests));
+SELECT plan((SELECT count(*)::int FROM requests) + 1);
 SELECT is(crux_get_orders(req), crux_baseline.get_orders(req), req::text) FROM requests;
+
+-- that term reads the summaries by organization (a few index scans), not probing
+-- them once per order of the SKU (300)
+SELECT (SELECT sum(pg_stat_get_xact_numscans(indexrelid)) FROM pg_index WHERE indrelid = 'crux.order_summaries'::regclass) AS scans_before \gset
+SELECT crux_get_orders(jsonb_build_object('term', 'SKU-IN-300', 'org_uuids',
+                                          jsonb_build_array(md5('org-2')::uuid))) IS NULL AS failed \gset
+SELECT cmp_ok((SELECT sum(pg_stat_get_xact_numscans(indexrelid)) FROM pg_index WHERE indrelid = 'crux.order_summaries'::regclass) - :scans_before, '<', 30::numeric,
+              'a SKU in 300 orders, for a small organization: its summaries are read by organization, not probed per order');
 
 SELECT * FROM finish();
 ROLLBACK;
