@@ -2,10 +2,10 @@
 -- without probing their line items again.
 --
 -- The tracking numbers' policy first tests crux.line_item_in_page(line_item_uuid),
--- true only while crux_get_orders reads the tracking numbers of the line items it
--- has just read through row-level security (only for those, and only for the role
--- that read them), then, as before, probes the line item; writes are checked by the
--- probe alone (WITH CHECK).
+-- true only while the API (crux_get_orders, crux.get_orders_by_uuid) reads the
+-- tracking numbers of the line items it has just read through row-level security
+-- (only for those, and only for the role that read them), then, as before, probes
+-- the line item; writes are checked by the probe alone (WITH CHECK).
 
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.11'" to load this file. \quit
 

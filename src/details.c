@@ -352,9 +352,38 @@ append_joined_row(CruxDetails *d, const CollectedRows *orders, uint64 o,
 }
 
 /*
+ * The tracking rows of line item li (NULL: none) in by_line_item, the tracking
+ * rows' numbers sorted by line item: how many, from *first.
+ */
+static uint64
+tracking_rows_of(const CollectedRows *tracking, const uint64 *by_line_item,
+				 const pg_uuid_t *li, uint64 *first)
+{
+	uint64		lo = 0,
+				hi = tracking->n_rows,
+				end;
+
+	while (li != NULL && lo < hi)	/* the first tracking row not before li */
+	{
+		uint64		mid = lo + (hi - lo) / 2;
+
+		if (memcmp(collected_uuid(tracking, by_line_item[mid], 1), li, UUID_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; li != NULL && end < tracking->n_rows &&
+		 memcmp(collected_uuid(tracking, by_line_item[end], 1), li, UUID_LEN) == 0; end++)
+		;
+	*first = lo;
+	return end - lo;
+}
+
+/*
  * The orders' rows joined to their tracking numbers (a left join on the line
  * item's uuid), into d: the tracking rows sorted by line item, each order row's
- * found by binary search.
+ * found by binary search, and counted before the rows are made (an order given
+ * twice has its line items twice, each with all of its tracking numbers).
  */
 static void
 join_tracking_numbers(CruxDetails *d, const CollectedRows *orders,
@@ -362,40 +391,34 @@ join_tracking_numbers(CruxDetails *d, const CollectedRows *orders,
 {
 	uint64	   *by_line_item = palloc_extended(sizeof(uint64) * Max(tracking->n_rows, 1),
 											   MCXT_ALLOC_HUGE);
-	uint64		n_rows = orders->n_rows + tracking->n_rows;
+	uint64		n_rows = 0;
 
 	for (uint64 i = 0; i < tracking->n_rows; i++)
 		by_line_item[i] = i;
 	qsort_arg(by_line_item, tracking->n_rows, sizeof(uint64),
 			  compare_tracking_by_line_item, (void *) tracking);
-	d->natts = DC_N_COLUMNS;
-	d->values = palloc_extended(sizeof(Datum) * DC_N_COLUMNS * n_rows, MCXT_ALLOC_HUGE);
-	d->nulls = palloc_extended(sizeof(bool) * DC_N_COLUMNS * n_rows, MCXT_ALLOC_HUGE);
 	for (uint64 o = 0; o < orders->n_rows; o++)
 	{
-		const pg_uuid_t *li = collected_uuid(orders, o, DC_LI_UUID);
-		uint64		lo = 0,
-					hi = tracking->n_rows;
-		bool		joined = false;
+		uint64		first;
 
-		while (li != NULL && lo < hi)	/* the first tracking row not before li */
-		{
-			uint64		mid = lo + (hi - lo) / 2;
-
-			if (memcmp(collected_uuid(tracking, by_line_item[mid], 1), li, UUID_LEN) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (; li != NULL && lo < tracking->n_rows &&
-			 memcmp(collected_uuid(tracking, by_line_item[lo], 1), li, UUID_LEN) == 0; lo++)
-		{
-			append_joined_row(d, orders, o, tracking, (int64) by_line_item[lo]);
-			joined = true;
-		}
-		if (!joined)
-			append_joined_row(d, orders, o, NULL, -1);
+		n_rows += Max(tracking_rows_of(tracking, by_line_item,
+									   collected_uuid(orders, o, DC_LI_UUID), &first), 1);
 	}
+	d->natts = DC_N_COLUMNS;
+	d->values = palloc_extended(sizeof(Datum) * DC_N_COLUMNS * Max(n_rows, 1), MCXT_ALLOC_HUGE);
+	d->nulls = palloc_extended(sizeof(bool) * DC_N_COLUMNS * Max(n_rows, 1), MCXT_ALLOC_HUGE);
+	for (uint64 o = 0; o < orders->n_rows; o++)
+	{
+		uint64		first;
+		uint64		n = tracking_rows_of(tracking, by_line_item,
+										 collected_uuid(orders, o, DC_LI_UUID), &first);
+
+		if (n == 0)
+			append_joined_row(d, orders, o, NULL, -1);
+		for (uint64 t = first; t < first + n; t++)
+			append_joined_row(d, orders, o, tracking, (int64) by_line_item[t]);
+	}
+	Assert(d->n_rows == n_rows);
 	pfree(by_line_item);
 }
 

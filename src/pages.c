@@ -325,7 +325,8 @@ copy_page_uuids(Datum **uuids)
  * summary read index-only and hashed costing about that fraction of a probe. The
  * organizations' orders come from the count tables, the SKU's line items from its
  * index, counted up to that fraction. A tenant's line items pass row-level
- * security one by one, which the organizations' summaries would not spare.
+ * security one by one, which the organizations' summaries would not spare; a term
+ * that is a uuid names one order (a SKU spelt as a uuid is taken to be rare).
  */
 #define ORG_SUMMARY_COST 8
 
@@ -352,7 +353,7 @@ term_reads_the_organizations(const CruxRequest *req)
 	CruxRequest orgs = *req;
 	int64		enough;
 
-	if (req->n_org_uuids == 0 || !crux_caller_sees_all_orders() ||
+	if (req->n_org_uuids == 0 || req->term_is_uuid || !crux_caller_sees_all_orders() ||
 		page_source(req, false) != CRUX_FROM_SUMMARIES)
 		return false;
 	orgs.term = NULL;

@@ -197,12 +197,12 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
  * from the summaries alone (CRUX_FROM_SUMMARIES), one probe per match gives its
  * retailer, date, status mask and smallest sku_id, all a page needs but the status
  * sort: a match is an order exactly when it has its summary row.
- * CRUX_FROM_ORG_SUMMARIES, for a SKU held by more orders than the caller's
- * organizations have (a few times over): those organizations' summaries, read
- * index-only from their day index (the retailer's test, row-level security's or
- * org_uuids', leads it), hashed against the SKU's orders instead of probed one by
- * one (run with enable_nestloop off); an order with line items has a status mask,
- * and the purchase order and uuid, one order each, are probed as before.
+ * CRUX_FROM_ORG_SUMMARIES, for an administrator's org_uuids whose orders number
+ * less than a few times the SKU's line items (pages.c): those organizations'
+ * summaries, read index-only from their day index (which the org_uuids test
+ * leads), hashed against the SKU's orders instead of probed one by one (run with
+ * enable_nestloop off); an order with line items has a status mask, and the
+ * purchase order and uuid, one order each, are probed as before.
  */
 static const char *const term_match_columns =
 "s.order_uuid, s.retailer_uuid, s.created_date, s.status_mask";

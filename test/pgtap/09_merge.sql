@@ -4,7 +4,7 @@
 -- order when sorted; crux.get_orders_by_uuid renders the orders it is given that
 -- this database holds, in the given order, as crux_get_orders renders them.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 
 CREATE TEMP TABLE k AS
 SELECT crux.get_order_keys_for_merge('{"start": 5, "limit": 12, "sort": {"key": "sku_id", "dir": "asc"}}') AS keys,
@@ -27,6 +27,16 @@ SELECT is(crux.get_orders_by_uuid(ARRAY(
              FROM k, jsonb_array_elements(page -> 'orders') WITH ORDINALITY x(o, n)),
           'by uuid: the orders given, in their order, as crux_get_orders renders them; an unknown uuid is left out');
 SELECT is(crux.get_orders_by_uuid('{}') -> 'orders', '[]'::jsonb, 'by uuid: none given, none rendered');
+-- an order given 200 times, one of whose line items has three tracking numbers, is
+-- rendered 200 times, each with all of them
+SELECT li.order_uuid AS tracked, li.uuid AS tracked_item FROM crux.line_items li
+  JOIN crux.tracking_numbers t ON t.line_item_uuid = li.uuid ORDER BY li.uuid LIMIT 1 \gset
+INSERT INTO crux.tracking_numbers (line_item_uuid, tracking_number, shipping_date)
+VALUES (:'tracked_item', '1ZSECOND', '2018-01-02T00:00:00Z'), (:'tracked_item', '1ZTHIRD', NULL);
+SELECT is(crux.get_orders_by_uuid(array_fill(:'tracked'::uuid, ARRAY[200])) -> 'orders',
+          (SELECT jsonb_agg(x) FROM generate_series(1, 200),
+                  (SELECT crux.get_orders_by_uuid(ARRAY[:'tracked']::uuid[]) -> 'orders' -> 0 AS x) y),
+          'by uuid: an order given 200 times is rendered 200 times, with all its tracking numbers');
 SELECT throws_ok($$SELECT crux.get_orders_by_uuid(ARRAY[NULL::uuid])$$, '22023', NULL,
                  'by uuid: a null uuid is refused');
 SELECT throws_ok($$SELECT crux.get_order_keys_for_merge('{"sort": {"key": "price"}}')$$, '22023', NULL,
