@@ -400,9 +400,10 @@ join_tracking_numbers(CruxDetails *d, const CollectedRows *orders,
 	for (uint64 o = 0; o < orders->n_rows; o++)
 	{
 		uint64		first;
+		uint64		n = tracking_rows_of(tracking, by_line_item,
+										 collected_uuid(orders, o, DC_LI_UUID), &first);
 
-		n_rows += Max(tracking_rows_of(tracking, by_line_item,
-									   collected_uuid(orders, o, DC_LI_UUID), &first), 1);
+		n_rows += Max(n, 1);
 	}
 	d->natts = DC_N_COLUMNS;
 	d->values = palloc_extended(sizeof(Datum) * DC_N_COLUMNS * Max(n_rows, 1), MCXT_ALLOC_HUGE);

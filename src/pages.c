@@ -320,7 +320,7 @@ copy_page_uuids(Datum **uuids)
 /*
  * Whether an administrator's term, naming organizations, reads its matches from
  * those organizations' summaries (CRUX_FROM_ORG_SUMMARIES) instead of probing each
- * order that holds the term as a SKU: when the SKU is held by at least an
+ * order that holds the term as a SKU: when the SKU is held by more than an
  * ORG_SUMMARY_COST-th as many line items as the organizations have orders, a
  * summary read index-only and hashed costing about that fraction of a probe. The
  * organizations' orders come from the count tables, the SKU's line items from its

@@ -202,7 +202,8 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
  * summaries, read index-only from their day index (which the org_uuids test
  * leads), hashed against the SKU's orders instead of probed one by one (run with
  * enable_nestloop off); an order with line items has a status mask, and the
- * purchase order and uuid, one order each, are probed as before.
+ * purchase order (and uuid: pages.c sends no uuid term here), one order each, is
+ * probed as before.
  */
 static const char *const term_match_columns =
 "s.order_uuid, s.retailer_uuid, s.created_date, s.status_mask";

@@ -4,7 +4,7 @@
 -- order when sorted; crux.get_orders_by_uuid renders the orders it is given that
 -- this database holds, in the given order, as crux_get_orders renders them.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 
 CREATE TEMP TABLE k AS
 SELECT crux.get_order_keys_for_merge('{"start": 5, "limit": 12, "sort": {"key": "sku_id", "dir": "asc"}}') AS keys,
@@ -37,6 +37,10 @@ SELECT is(crux.get_orders_by_uuid(array_fill(:'tracked'::uuid, ARRAY[200])) -> '
           (SELECT jsonb_agg(x) FROM generate_series(1, 200),
                   (SELECT crux.get_orders_by_uuid(ARRAY[:'tracked']::uuid[]) -> 'orders' -> 0 AS x) y),
           'by uuid: an order given 200 times is rendered 200 times, with all its tracking numbers');
+SELECT is((SELECT jsonb_array_length(li -> 'tracking_numbers')
+             FROM jsonb_array_elements(crux.get_orders_by_uuid(ARRAY[:'tracked']::uuid[]) -> 'orders' -> 0 -> 'line_items') li
+            WHERE li ->> 'uuid' = :'tracked_item'), 3,
+          'by uuid: and that line item shows its three tracking numbers');
 SELECT throws_ok($$SELECT crux.get_orders_by_uuid(ARRAY[NULL::uuid])$$, '22023', NULL,
                  'by uuid: a null uuid is refused');
 SELECT throws_ok($$SELECT crux.get_order_keys_for_merge('{"sort": {"key": "price"}}')$$, '22023', NULL,
