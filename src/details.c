@@ -391,6 +391,10 @@ join_tracking_numbers(CruxDetails *d, const CollectedRows *orders,
 {
 	uint64	   *by_line_item = palloc_extended(sizeof(uint64) * Max(tracking->n_rows, 1),
 											   MCXT_ALLOC_HUGE);
+	uint64	   *first = palloc_extended(sizeof(uint64) * Max(orders->n_rows, 1),
+										MCXT_ALLOC_HUGE);
+	uint64	   *count = palloc_extended(sizeof(uint64) * Max(orders->n_rows, 1),
+										MCXT_ALLOC_HUGE);
 	uint64		n_rows = 0;
 
 	for (uint64 i = 0; i < tracking->n_rows; i++)
@@ -399,28 +403,24 @@ join_tracking_numbers(CruxDetails *d, const CollectedRows *orders,
 			  compare_tracking_by_line_item, (void *) tracking);
 	for (uint64 o = 0; o < orders->n_rows; o++)
 	{
-		uint64		first;
-		uint64		n = tracking_rows_of(tracking, by_line_item,
-										 collected_uuid(orders, o, DC_LI_UUID), &first);
-
-		n_rows += Max(n, 1);
+		count[o] = tracking_rows_of(tracking, by_line_item,
+									collected_uuid(orders, o, DC_LI_UUID), &first[o]);
+		n_rows += Max(count[o], 1);
 	}
 	d->natts = DC_N_COLUMNS;
 	d->values = palloc_extended(sizeof(Datum) * DC_N_COLUMNS * Max(n_rows, 1), MCXT_ALLOC_HUGE);
 	d->nulls = palloc_extended(sizeof(bool) * DC_N_COLUMNS * Max(n_rows, 1), MCXT_ALLOC_HUGE);
 	for (uint64 o = 0; o < orders->n_rows; o++)
 	{
-		uint64		first;
-		uint64		n = tracking_rows_of(tracking, by_line_item,
-										 collected_uuid(orders, o, DC_LI_UUID), &first);
-
-		if (n == 0)
+		if (count[o] == 0)
 			append_joined_row(d, orders, o, NULL, -1);
-		for (uint64 t = first; t < first + n; t++)
+		for (uint64 t = first[o]; t < first[o] + count[o]; t++)
 			append_joined_row(d, orders, o, tracking, (int64) by_line_item[t]);
 	}
 	Assert(d->n_rows == n_rows);
 	pfree(by_line_item);
+	pfree(first);
+	pfree(count);
 }
 
 /*

@@ -385,14 +385,8 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 						CRUX_ALL_ORGS);
 	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, req->start, req->limit - req->start);
-	if (from_orgs)
-	{
-		/* hashed: a generic plan would rather probe each match */
-		int			nest_level = crux_set_for_a_query("enable_nestloop", "off");
-
-		crux_run_query(&qb, shape);
-		crux_restore_settings(nest_level);
-	}
+	if (from_orgs)				/* hashed: a generic plan would rather probe each match */
+		crux_run_query_with_setting(&qb, shape, "enable_nestloop", "off");
 	else
 		crux_run_query(&qb, shape);
 	if (SPI_processed == 0)

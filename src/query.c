@@ -465,6 +465,17 @@ crux_restore_settings(int nest_level)
 	AtEOXact_GUC(true, nest_level);
 }
 
+/* Runs the query with a planner setting for it alone (crux_set_for_a_query). */
+void
+crux_run_query_with_setting(QueryBuilder *qb, uint32 shape, const char *name,
+							const char *value)
+{
+	int			nest_level = crux_set_for_a_query(name, value);
+
+	crux_run_query(qb, shape);
+	crux_restore_settings(nest_level);
+}
+
 /*
  * Runs a query with enable_sort off, so that its rows come in the order of an
  * index walk: the sku_id sort. Row-level security's retailer test is a
@@ -475,8 +486,5 @@ crux_restore_settings(int nest_level)
 void
 crux_run_query_walking_index(QueryBuilder *qb, uint32 shape)
 {
-	int			nest_level = crux_set_for_a_query("enable_sort", "off");
-
-	crux_run_query(qb, shape);
-	crux_restore_settings(nest_level);
+	crux_run_query_with_setting(qb, shape, "enable_sort", "off");
 }

@@ -64,6 +64,8 @@ extern bool crux_run_sort_values_query(const CruxRequest *req, bool by_ctid, Dat
 extern void crux_append_order_by(QueryBuilder *qb, const CruxRequest *req,
 								 const char *key, const char *uuid);
 extern void crux_run_query(QueryBuilder *qb, uint32 shape);
+extern void crux_run_query_with_setting(QueryBuilder *qb, uint32 shape,
+										const char *name, const char *value);
 extern void crux_run_query_walking_index(QueryBuilder *qb, uint32 shape);
 
 /* totals.c */
