@@ -43,7 +43,7 @@ typedef enum CruxRequestKind
 } CruxRequestKind;
 
 /* The version of the SQL objects this library serves (versions.c). */
-#define CRUX_VERSION "1.11"
+#define CRUX_VERSION "1.12"
 
 /* timeout.c: crux_orders.statement_timeout around one API call */
 extern int	crux_statement_timeout;
@@ -70,6 +70,7 @@ typedef struct CruxRequest
 	char	   *term;			/* trimmed, NULL when absent or empty */
 	bool		term_is_uuid;
 	pg_uuid_t	term_uuid;
+	bool		term_skus_kept; /* crux.sku_orders exists (1.12 on) */
 
 	int			n_org_uuids;	/* 0 = no filter */
 	pg_uuid_t  *org_uuids;
@@ -186,6 +187,7 @@ extern int64 crux_count_and_page(const CruxRequest *req, Datum **uuids,
 extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, int64 count,
 										  bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
+extern bool crux_sku_orders_kept(void);
 
 /* query.c: a setting for one query, restored afterwards (and on error) */
 extern int	crux_set_for_a_query(const char *name, const char *value);

@@ -318,52 +318,6 @@ copy_page_uuids(Datum **uuids)
 }
 
 /*
- * Whether an administrator's term, naming organizations, reads its matches from
- * those organizations' summaries (CRUX_FROM_ORG_SUMMARIES) instead of probing each
- * order that holds the term as a SKU: when the SKU is held by more than an
- * ORG_SUMMARY_COST-th as many line items as the organizations have orders, a
- * summary read index-only and hashed costing about that fraction of a probe. The
- * organizations' orders come from the count tables, the SKU's line items from its
- * index, counted up to that fraction. A tenant's line items pass row-level
- * security one by one, which the organizations' summaries would not spare; a term
- * that is a uuid names one order (a SKU spelt as a uuid is taken to be rare).
- */
-#define ORG_SUMMARY_COST 8
-
-static int64
-count_sku_line_items(const char *sku, int64 up_to)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2] = {CStringGetTextDatum(sku), Int64GetDatum(up_to)};
-	bool		isnull;
-
-	crux_kept_plan(&plan, "SELECT count(*) FROM (SELECT FROM crux.line_items li"
-				   " WHERE li.sku_id OPERATOR(pg_catalog.=) $1 LIMIT $2) x", 2, types,
-				   CURSOR_OPT_GENERIC_PLAN);
-	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not count a SKU's line items");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									   &isnull));
-}
-
-static bool
-term_reads_the_organizations(const CruxRequest *req)
-{
-	CruxRequest orgs = *req;
-	int64		enough;
-
-	if (req->n_org_uuids == 0 || req->term_is_uuid || !crux_caller_sees_all_orders() ||
-		page_source(req, false) != CRUX_FROM_SUMMARIES)
-		return false;
-	orgs.term = NULL;
-	orgs.status_mask = 0;
-	orgs.has_start_date = orgs.has_end_date = false;
-	enough = crux_count_orders(&orgs) / ORG_SUMMARY_COST + 1;
-	return count_sku_line_items(req->term, enough) >= enough;
-}
-
-/*
  * The page of a request with a term and the number of its matches, from one
  * query: the term's matches (one order for a uuid or a PO, up to thousands for a
  * popular SKU) are resolved once, counted by a window over them, sorted and cut
@@ -376,19 +330,14 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 {
 	QueryBuilder qb = {0};
 	bool		isnull;
-	bool		from_orgs = term_reads_the_organizations(req);
-	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 16 | (from_orgs ? 1 << 12 : 0);
+	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 16;
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT o.uuid, count(*) OVER ()");
-	crux_append_filters(&qb, req, from_orgs ? CRUX_FROM_ORG_SUMMARIES : page_source(req, false),
-						CRUX_ALL_ORGS);
+	crux_append_filters(&qb, req, page_source(req, false), CRUX_ALL_ORGS);
 	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, req->start, req->limit - req->start);
-	if (from_orgs)				/* hashed: a generic plan would rather probe each match */
-		crux_run_query_with_setting(&qb, shape, "enable_nestloop", "off");
-	else
-		crux_run_query(&qb, shape);
+	crux_run_query(&qb, shape);
 	if (SPI_processed == 0)
 		return false;
 	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

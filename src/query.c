@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "crux_orders.h"
 #include "query.h"
@@ -25,6 +26,7 @@
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -62,8 +64,8 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	if (kind == QUERY_COUNT_FROM_COUNTS)
 		shape |= 1 << 10;
 	/* bit 11: all-retailer counts (count_orders_from_buckets) */
-	/* bit 12: a term's matches from the organizations' summaries (run_term_page_query) */
-	/* bit 13: free */
+	/* bit 12: free */
+	shape |= (req->term != NULL && req->term_skus_kept ? 1 : 0) << 13;
 	/* bit 14: the selection with the orders' ctids (run_order_uuid_query) */
 	shape |= (req->n_org_uuids > 1 ? 1 : 0) << 15;
 	/* bit 16: the term's matches counted with their page (run_term_page_query) */
@@ -151,7 +153,6 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
 								   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
 			break;
 		case CRUX_FROM_SUMMARIES:
-		case CRUX_FROM_ORG_SUMMARIES:
 			appendStringInfoString(&qb->sql, " FROM crux.order_summaries s,"
 								   " LATERAL (SELECT s.order_uuid AS uuid) o");
 			break;
@@ -170,7 +171,8 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
 void
 crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source, int org)
 {
-	const char *retailer = source != CRUX_FROM_ORDERS ? "s.retailer_uuid" : "o.retailer_uuid";
+	const char *retailer = qb->retailer != NULL ? qb->retailer :
+		source != CRUX_FROM_ORDERS ? "s.retailer_uuid" : "o.retailer_uuid";
 
 	if (req->n_org_uuids == 0)
 		return;
@@ -187,27 +189,91 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
 }
 
 /*
- * " FROM <the term's matches> o": the orders whose uuid or purchase_order_id is
- * the term, or that have a line item with it as sku_id, each once (the sku_id
- * index holds each line item's order, so the line items themselves are not read),
- * then looked up by uuid (OFFSET 0 keeps the other filters out of that lookup), so
- * that the matches, few, drive the query: given the date range as a join partner,
- * a generic plan would rather read the whole range and hash the matches. From the
- * orders, the columns the filters, sorts and exports read are passed through;
- * from the summaries alone (CRUX_FROM_SUMMARIES), one probe per match gives its
- * retailer, date, status mask and smallest sku_id, all a page needs but the status
- * sort: a match is an order exactly when it has its summary row.
- * CRUX_FROM_ORG_SUMMARIES, for an administrator's org_uuids whose orders number
- * less than a few times the SKU's line items (pages.c): those organizations'
- * summaries, read index-only from their day index (which the org_uuids test
- * leads), hashed against the SKU's orders instead of probed one by one (run with
- * enable_nestloop off); an order with line items has a status mask, and the
- * purchase order (and uuid: pages.c sends no uuid term here), one order each, is
- * probed as before.
+ * Whether this database keeps crux.sku_orders (version 1.12 on; before
+ * ALTER EXTENSION UPDATE, a term's SKU is found from the line items instead).
  */
-static const char *const term_match_columns =
-"s.order_uuid, s.retailer_uuid, s.created_date, s.status_mask";
+bool
+crux_sku_orders_kept(void)
+{
+	Oid			schema = get_namespace_oid("crux", true);
 
+	return OidIsValid(schema) && OidIsValid(get_relname_relid("sku_orders", schema));
+}
+
+/* Where the uuids of a term's matches (m, below) find the orders of its SKU. */
+typedef enum TermSkuOrders
+{
+	TERM_SKU_NONE,				/* not there: the caller reads them itself */
+	TERM_SKU_FROM_LINE_ITEMS,	/* the line items' sku_id index (before 1.12) */
+	TERM_SKU_FROM_SKU_ORDERS	/* crux.sku_orders */
+} TermSkuOrders;
+
+/*
+ * " FROM (<uuids>) m": the order of the term's purchase order, the term as a
+ * uuid, and the orders of its SKU as sku says, each once (UNION).
+ */
+static void
+append_term_uuids(QueryBuilder *qb, int t, int u, TermSkuOrders sku)
+{
+	appendStringInfo(&qb->sql,
+					 " FROM (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
+					 " UNION SELECT $%d WHERE $%d IS NOT NULL", t, u, u);
+	if (sku == TERM_SKU_FROM_LINE_ITEMS)
+		appendStringInfo(&qb->sql,
+						 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d",
+						 t);
+	else if (sku == TERM_SKU_FROM_SKU_ORDERS)
+		appendStringInfo(&qb->sql,
+						 " UNION SELECT k.order_uuid FROM crux.sku_orders k WHERE k.sku_id = $%d",
+						 t);
+	appendStringInfoString(&qb->sql, ") m");
+}
+
+/*
+ * " FROM <the term's matches> t ... o s" for a page or count from the summaries:
+ * the SKU's orders from crux.sku_orders, which row-level security and the
+ * org_uuids test (on t.retailer_uuid) narrow by their index's second column,
+ * with the retailer and date a page needs, none of them probed; then the
+ * purchase order's and uuid's orders, probed in the summaries, unless they hold
+ * the SKU too. The status filter and the sku_id sort probe each match left
+ * after those tests for its summary's mask and smallest sku_id.
+ */
+static void
+append_sku_orders_matches(QueryBuilder *qb, const CruxRequest *req, int t, int u)
+{
+	appendStringInfo(&qb->sql,
+					 " FROM (SELECT k.order_uuid, k.retailer_uuid, k.created_date"
+					 " FROM crux.sku_orders k WHERE k.sku_id = $%d"
+					 " UNION ALL SELECT p.order_uuid, p.retailer_uuid, p.created_date", t);
+	append_term_uuids(qb, t, u, TERM_SKU_NONE);
+	appendStringInfo(&qb->sql,
+					 " CROSS JOIN LATERAL (SELECT p.order_uuid, p.retailer_uuid, p.created_date"
+					 " FROM crux.order_summaries p WHERE p.order_uuid = m.uuid OFFSET 0) p"
+					 " WHERE NOT EXISTS (SELECT FROM crux.sku_orders k WHERE k.sku_id = $%d"
+					 " AND k.retailer_uuid = p.retailer_uuid AND k.created_date = p.created_date"
+					 " AND k.order_uuid = p.order_uuid)) t"
+					 " CROSS JOIN LATERAL (SELECT t.order_uuid AS uuid, t.created_date) o", t);
+	if (req->status_mask != 0 || req->sort_key == CRUX_SORT_SKU_ID)
+		appendStringInfoString(&qb->sql,
+							   " CROSS JOIN LATERAL (SELECT s.status_mask, s.min_sku_id"
+							   " FROM crux.order_summaries s WHERE s.order_uuid = t.order_uuid"
+							   " OFFSET 0) s");
+	qb->retailer = "t.retailer_uuid";
+}
+
+/*
+ * " FROM <the term's matches> o": the orders whose uuid or purchase_order_id is
+ * the term, or that have a line item with it as sku_id, each once, then looked
+ * up by uuid (OFFSET 0 keeps the other filters out of that lookup), so that the
+ * matches, few for a uuid or a purchase order, drive the query: given the date
+ * range as a join partner, a generic plan would rather read the whole range and
+ * hash the matches. A SKU's orders come from crux.sku_orders (kept by the
+ * triggers, one row per order and SKU, led by the SKU and the retailer) or,
+ * before version 1.12, from the line items' sku_id index. From the summaries
+ * alone (CRUX_FROM_SUMMARIES), see append_sku_orders_matches; before 1.12, one
+ * probe per match gives its retailer, date, status mask and smallest sku_id. From
+ * the orders, the columns the filters, sorts and exports read are passed through.
+ */
 static void
 append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource source)
 {
@@ -215,50 +281,29 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 	int			u = crux_add_param(qb, UUIDOID,
 								   req->term_is_uuid ? UUIDPGetDatum(&req->term_uuid) : (Datum) 0,
 								   !req->term_is_uuid);
-	/* the smallest sku_id is not in the day index: read only for the sku_id sort */
-	const char *sku = req->sort_key == CRUX_SORT_SKU_ID ? ", s.min_sku_id" : "";
 
-	if (source == CRUX_FROM_ORG_SUMMARIES)
+	if (source == CRUX_FROM_SUMMARIES && req->term_skus_kept)
 	{
-		appendStringInfo(&qb->sql,
-						 " FROM (SELECT %s%s FROM crux.order_summaries s"
-						 " WHERE s.status_mask <> 0 AND s.order_uuid IN"
-						 " (SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d)"
-						 " UNION SELECT %s%s FROM (SELECT x.uuid FROM crux.orders x"
-						 " WHERE x.purchase_order_id = $%d UNION SELECT $%d WHERE $%d IS NOT NULL) m"
-						 " CROSS JOIN LATERAL (SELECT %s%s FROM crux.order_summaries s"
-						 " WHERE s.order_uuid = m.uuid OFFSET 0) s) s"
-						 " CROSS JOIN LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o",
-						 term_match_columns, sku, t, term_match_columns, sku, t, u, u,
-						 term_match_columns, sku);
+		append_sku_orders_matches(qb, req, t, u);
 		return;
 	}
-	appendStringInfo(&qb->sql,
-					 " FROM (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
-					 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d"
-					 " UNION SELECT $%d WHERE $%d IS NOT NULL) m",
-					 t, t, u, u);
-	switch (source)
+	append_term_uuids(qb, t, u, req->term_skus_kept ? TERM_SKU_FROM_SKU_ORDERS :
+					  TERM_SKU_FROM_LINE_ITEMS);
+	if (source == CRUX_FROM_SUMMARIES)
+		appendStringInfoString(&qb->sql,
+							   " CROSS JOIN LATERAL (SELECT s.order_uuid, s.retailer_uuid,"
+							   " s.created_date, s.status_mask, s.min_sku_id"
+							   " FROM crux.order_summaries s WHERE s.order_uuid = m.uuid OFFSET 0) s"
+							   " CROSS JOIN LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o");
+	else
 	{
-		case CRUX_FROM_SUMMARIES:
-			appendStringInfo(&qb->sql,
-							 " CROSS JOIN LATERAL (SELECT %s, s.min_sku_id"
-							 " FROM crux.order_summaries s WHERE s.order_uuid = m.uuid OFFSET 0) s"
-							 " CROSS JOIN LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o",
-							 term_match_columns);
-			break;
-		case CRUX_FROM_ORDERS:
-		case CRUX_FROM_ORDERS_AND_SUMMARIES:
+		appendStringInfoString(&qb->sql,
+							   " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date, o.status,"
+							   " o.retailer_uuid, o.ctid FROM crux.orders o"
+							   " WHERE o.uuid = m.uuid OFFSET 0) o");
+		if (source == CRUX_FROM_ORDERS_AND_SUMMARIES)
 			appendStringInfoString(&qb->sql,
-								   " CROSS JOIN LATERAL (SELECT o.uuid, o.created_date, o.status,"
-								   " o.retailer_uuid, o.ctid FROM crux.orders o"
-								   " WHERE o.uuid = m.uuid OFFSET 0) o");
-			if (source == CRUX_FROM_ORDERS_AND_SUMMARIES)
-				appendStringInfoString(&qb->sql,
-									   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
-			break;
-		case CRUX_FROM_ORG_SUMMARIES:
-			break;
+								   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
 	}
 }
 
@@ -466,9 +511,8 @@ crux_restore_settings(int nest_level)
 }
 
 /* Runs the query with a planner setting for it alone (crux_set_for_a_query). */
-void
-crux_run_query_with_setting(QueryBuilder *qb, uint32 shape, const char *name,
-							const char *value)
+static void
+run_query_with_setting(QueryBuilder *qb, uint32 shape, const char *name, const char *value)
 {
 	int			nest_level = crux_set_for_a_query(name, value);
 
@@ -486,5 +530,5 @@ crux_run_query_with_setting(QueryBuilder *qb, uint32 shape, const char *name,
 void
 crux_run_query_walking_index(QueryBuilder *qb, uint32 shape)
 {
-	crux_run_query_with_setting(qb, shape, "enable_sort", "off");
+	run_query_with_setting(qb, shape, "enable_sort", "off");
 }

@@ -30,9 +30,7 @@ typedef enum CruxSource
 {
 	CRUX_FROM_ORDERS,			/* crux.orders o */
 	CRUX_FROM_ORDERS_AND_SUMMARIES, /* joined to their summaries s (the sku_id sort) */
-	CRUX_FROM_SUMMARIES,		/* the summaries s alone; o.uuid is their order's */
-	CRUX_FROM_ORG_SUMMARIES		/* a term's: the caller's organizations' summaries
-								 * hashed against its SKU's orders */
+	CRUX_FROM_SUMMARIES			/* the summaries s alone; o.uuid is their order's */
 } CruxSource;
 
 /* A query under construction: its text and its parameters. */
@@ -44,6 +42,7 @@ typedef struct QueryBuilder
 	Datum		values[MAX_QUERY_PARAMS];
 	char		nulls[MAX_QUERY_PARAMS];
 	Portal	   *cursor;			/* set: the query is opened as a cursor here */
+	const char *retailer;		/* set: where the FROM clause has the retailer */
 } QueryBuilder;
 
 extern uint32 crux_query_shape(const CruxRequest *req, QueryKind kind);
@@ -64,8 +63,6 @@ extern bool crux_run_sort_values_query(const CruxRequest *req, bool by_ctid, Dat
 extern void crux_append_order_by(QueryBuilder *qb, const CruxRequest *req,
 								 const char *key, const char *uuid);
 extern void crux_run_query(QueryBuilder *qb, uint32 shape);
-extern void crux_run_query_with_setting(QueryBuilder *qb, uint32 shape,
-										const char *name, const char *value);
 extern void crux_run_query_walking_index(QueryBuilder *qb, uint32 shape);
 
 /* totals.c */

@@ -410,6 +410,7 @@ parse_term(const char *path, const JsonbValue *value, CruxRequest *req)
 		return;
 	req->term = pnstrdup(s, len);
 	req->term_is_uuid = crux_parse_uuid(s, len, &req->term_uuid);
+	req->term_skus_kept = crux_sku_orders_kept();
 }
 
 static void

@@ -23,7 +23,8 @@ answers() {  # answers DB: many crux_get_orders answers and export rows, as one 
                        ('{\"org_uuids\": [\"$(q "$1" -c "SELECT md5('org-2')::uuid")\"]}'),
                        ('{\"sort\": {\"key\": \"sku_id\", \"dir\": \"asc\"}, \"limit\": 1000}'),
                        ('{\"sort\": {\"key\": \"status\", \"dir\": \"desc\"}, \"limit\": 1000}'),
-                       ('{\"term\": \"PO-00000042\"}')) v(r)" 2>&1
+                       ('{\"term\": \"PO-00000042\"}'),
+                       ('{\"term\": \"SKU000123\", \"limit\": 100}')) v(r)" 2>&1
     q "$1" -c "SELECT md5(string_agg(x::text, '|')) FROM crux_export_rows('{\"limit\": 300}') x" 2>&1
 }
 for db in upgraded fresh; do
@@ -63,7 +64,7 @@ tap $? "the comparison covers the whole extension ($objects member objects, $lin
 rm -rf "$work"
 
 [ "$(answers upgraded)" = "$(answers fresh)" ]
-tap $? "both give the same answers (10 requests and an export)"
+tap $? "both give the same answers (11 requests and an export)"
 
 # the same writes on both keep them equal, summaries and counts included
 for db in upgraded fresh; do
@@ -82,11 +83,11 @@ wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 # (crux.export_csv writes the worker's CSV), 1.5 (indexes that lead with the retailer
 # for every sort, jit off for the API, line items' and tracking numbers' policies probe),
 # 1.6 (the summaries carry their order's created_date, in the day indexes), 1.7 (exports:
-# cancel, expiry, the CSV in the API's forms), 1.8, 1.9 and 1.10 (which this library
-# still serves: they answer before the update too; 1.9 adds the export across shards,
-# 1.10 the order in the line items' sku_id index, 1.11 the tracking numbers' policy's
-# first test)
-for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10; do
+# cancel, expiry, the CSV in the API's forms), 1.8, 1.9, 1.10 and 1.11 (which this
+# library still serves: they answer before the update too; 1.9 adds the export across
+# shards, 1.10 the order in the line items' sku_id index, 1.11 the tracking numbers'
+# policy's first test, 1.12 crux.sku_orders, filled by the update)
+for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11; do
     db=upgraded_${from/./_}
     q postgres -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     q $db -q -c "CREATE EXTENSION crux_orders VERSION '$from'" &&
@@ -97,7 +98,7 @@ for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10; do
     before=$(answers $db)
     q $db -q -c "ALTER EXTENSION crux_orders UPDATE"
     tap $? "ALTER EXTENSION crux_orders UPDATE from $from"
-    if [ "$from" = 1.8 ] || [ "$from" = 1.9 ] || [ "$from" = 1.10 ]; then
+    if [ "$from" = 1.8 ] || [ "$from" = 1.9 ] || [ "$from" = 1.10 ] || [ "$from" = 1.11 ]; then
         [ "$before" = "$(answers fresh)" ] && [ "$(answers $db)" = "$(answers fresh)" ]
         tap $? "from $from: the same answers as a fresh install, before the update and after it"
     else

@@ -1,0 +1,397 @@
+-- crux_orders 1.11 -> 1.12: a SKU's orders kept by the triggers.
+--
+-- crux.sku_orders holds one row per order and SKU that one of its line items
+-- carries, with the order's retailer and created_date, in one index ordered by
+-- SKU, retailer and date. A term resolves a SKU to its orders from there, the
+-- caller's own (row-level security on the retailer) or those of org_uuids only,
+-- instead of probing the order of every line item that holds the SKU. The
+-- line-item triggers and the order triggers keep it; crux.recount_summaries()
+-- checks and repairs it too. The update fills it from the line items.
+
+\echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.12'" to load this file. \quit
+
+-- no line item or order changes while the table fills
+LOCK TABLE crux.orders, crux.line_items IN SHARE MODE;
+
+CREATE TABLE crux.sku_orders (
+    sku_id text COLLATE pg_catalog."C" NOT NULL,
+    retailer_uuid uuid NOT NULL,
+    created_date timestamp with time zone NOT NULL,
+    order_uuid uuid NOT NULL
+)
+WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_insert_scale_factor='0.02');
+
+INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
+SELECT DISTINCT li.sku_id COLLATE "C", o.retailer_uuid, o.created_date, li.order_uuid
+  FROM crux.line_items li
+  JOIN crux.orders o ON o.uuid = li.order_uuid
+ WHERE li.sku_id IS NOT NULL;
+
+ALTER TABLE ONLY crux.sku_orders
+    ADD CONSTRAINT sku_orders_pkey PRIMARY KEY (sku_id, retailer_uuid, created_date, order_uuid);
+
+ALTER TABLE crux.sku_orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ONLY crux.sku_orders FORCE ROW LEVEL SECURITY;
+CREATE POLICY admin ON crux.sku_orders TO crux_admin USING (true);
+CREATE POLICY organization ON crux.sku_orders
+    USING (retailer_uuid = (SELECT crux.acting_organization()));
+GRANT SELECT ON TABLE crux.sku_orders TO crux_reader;
+
+CREATE OR REPLACE FUNCTION crux.line_items_summarize() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    touched uuid[];
+    old_uuid uuid[];
+    old_mask smallint[];
+    r uuid[];
+    d date[];
+    m smallint[];
+    n bigint[];
+    bulk boolean;
+    nestloop text;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Dynamic SQL, planned for each statement's size: a bulk insert (many
+        -- orders) updates their summaries through a hash join, in page order,
+        -- instead of one index probe per order in random order.
+        bulk := (SELECT count(*) > 10000 FROM new_rows);
+        IF bulk THEN
+            nestloop := current_setting('enable_nestloop');
+            PERFORM set_config('enable_nestloop', 'off', true);
+        END IF;
+        EXECUTE $sql$
+        WITH delta AS (
+            SELECT x.order_uuid,
+                   count(*) FILTER (WHERE x.status = 'unallocated')::int AS n_unallocated,
+                   count(*) FILTER (WHERE x.status = 'allocated')::int AS n_allocated,
+                   count(*) FILTER (WHERE x.status = 'rejected')::int AS n_rejected,
+                   count(*) FILTER (WHERE x.status = 'has_tracking')::int AS n_has_tracking,
+                   count(*) FILTER (WHERE x.status = 'backordered')::int AS n_backordered,
+                   count(*) FILTER (WHERE x.status = 'delivered')::int AS n_delivered,
+                   count(*) FILTER (WHERE x.status = 'cancelled')::int AS n_cancelled,
+                   min(x.sku_id COLLATE "C") AS min_sku_id
+              FROM new_rows x
+             GROUP BY x.order_uuid
+        ), changed AS (
+            UPDATE crux.order_summaries s
+               SET n_unallocated = s.n_unallocated + delta.n_unallocated,
+                   n_allocated = s.n_allocated + delta.n_allocated,
+                   n_rejected = s.n_rejected + delta.n_rejected,
+                   n_has_tracking = s.n_has_tracking + delta.n_has_tracking,
+                   n_backordered = s.n_backordered + delta.n_backordered,
+                   n_delivered = s.n_delivered + delta.n_delivered,
+                   n_cancelled = s.n_cancelled + delta.n_cancelled,
+                   min_sku_id = CASE WHEN s.min_sku_id IS NULL THEN delta.min_sku_id
+                                     WHEN delta.min_sku_id IS NULL THEN s.min_sku_id
+                                     ELSE least(s.min_sku_id, delta.min_sku_id) END
+              FROM delta
+             WHERE s.order_uuid = delta.order_uuid
+            RETURNING s.order_uuid, s.retailer_uuid, s.created_day, s.created_date,
+                      s.status_mask AS new_mask,
+                      crux.status_mask_of(
+                          s.n_unallocated - delta.n_unallocated,
+                          s.n_allocated - delta.n_allocated,
+                          s.n_rejected - delta.n_rejected,
+                          s.n_has_tracking - delta.n_has_tracking,
+                          s.n_backordered - delta.n_backordered,
+                          s.n_delivered - delta.n_delivered,
+                          s.n_cancelled - delta.n_cancelled) AS old_mask
+        ), skus AS (
+            -- each order once per SKU, in the index's order
+            INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
+            SELECT x.sku_id, c.retailer_uuid, c.created_date, x.order_uuid
+              FROM new_rows x JOIN changed c ON c.order_uuid = x.order_uuid
+             WHERE x.sku_id IS NOT NULL
+             ORDER BY x.sku_id COLLATE "C", c.retailer_uuid, c.created_date, x.order_uuid
+            ON CONFLICT DO NOTHING
+        ), moves AS (
+            SELECT c.retailer_uuid, c.created_day, c.new_mask AS mask, count(*) AS n
+              FROM changed c WHERE c.new_mask <> c.old_mask GROUP BY 1, 2, 3
+            UNION ALL
+            SELECT c.retailer_uuid, c.created_day, c.old_mask, -count(*)
+              FROM changed c WHERE c.new_mask <> c.old_mask GROUP BY 1, 2, 3
+        )
+        SELECT array_agg(v.retailer_uuid), array_agg(v.created_day), array_agg(v.mask),
+               array_agg(v.n)
+          FROM moves v
+        $sql$ INTO r, d, m, n;
+        IF bulk THEN
+            PERFORM set_config('enable_nestloop', nestloop, true);
+        END IF;
+        IF r IS NOT NULL THEN
+            PERFORM crux.add_order_counts(r, d, m, n);
+        END IF;
+        RETURN NULL;
+    END IF;
+
+    IF TG_OP = 'UPDATE' THEN
+        touched := ARRAY(SELECT order_uuid FROM old_rows
+                         UNION SELECT order_uuid FROM new_rows);
+    ELSE
+        touched := ARRAY(SELECT DISTINCT order_uuid FROM old_rows);
+    END IF;
+
+    -- lock the touched summaries in uuid order, and note their masks before
+    SELECT array_agg(l.order_uuid), array_agg(l.status_mask) INTO old_uuid, old_mask
+      FROM (SELECT s.order_uuid, s.status_mask FROM crux.order_summaries s
+             WHERE s.order_uuid = ANY (touched)
+             ORDER BY s.order_uuid
+               FOR NO KEY UPDATE) l;
+
+    WITH changed AS (
+        UPDATE crux.order_summaries s
+           SET (n_unallocated, n_allocated, n_rejected, n_has_tracking,
+                n_backordered, n_delivered, n_cancelled, min_sku_id) =
+               (SELECT count(*) FILTER (WHERE li.status = 'unallocated'),
+                       count(*) FILTER (WHERE li.status = 'allocated'),
+                       count(*) FILTER (WHERE li.status = 'rejected'),
+                       count(*) FILTER (WHERE li.status = 'has_tracking'),
+                       count(*) FILTER (WHERE li.status = 'backordered'),
+                       count(*) FILTER (WHERE li.status = 'delivered'),
+                       count(*) FILTER (WHERE li.status = 'cancelled'),
+                       min(li.sku_id COLLATE "C")
+                  FROM crux.line_items li
+                 WHERE li.order_uuid = s.order_uuid)
+         WHERE s.order_uuid = ANY (old_uuid)
+        RETURNING s.order_uuid, s.retailer_uuid, s.created_day, s.status_mask AS new_mask
+    ), moves AS (
+        SELECT c.retailer_uuid, c.created_day, v.mask, sum(v.n)::bigint AS n
+          FROM changed c
+          JOIN unnest(old_uuid, old_mask) AS b(uuid, mask) ON b.uuid = c.order_uuid,
+               LATERAL (VALUES (c.new_mask, 1), (b.mask, -1)) AS v(mask, n)
+         WHERE c.new_mask <> b.mask
+         GROUP BY 1, 2, 3
+    )
+    SELECT array_agg(v.retailer_uuid), array_agg(v.created_day), array_agg(v.mask),
+           array_agg(v.n)
+      INTO r, d, m, n
+      FROM moves v WHERE v.n <> 0;
+    IF r IS NOT NULL THEN
+        PERFORM crux.add_order_counts(r, d, m, n);
+    END IF;
+
+    -- the SKUs' orders: the pairs of order and SKU that no line item holds any
+    -- more go, new pairs come (a change of status alone changes no pair)
+    IF TG_OP = 'UPDATE' THEN
+        DELETE FROM crux.sku_orders k
+         USING (SELECT x.order_uuid, x.sku_id FROM old_rows x WHERE x.sku_id IS NOT NULL
+                EXCEPT SELECT y.order_uuid, y.sku_id FROM new_rows y) g,
+               crux.order_summaries s
+         WHERE s.order_uuid = g.order_uuid
+           AND (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
+               = (g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid)
+           AND NOT EXISTS (SELECT FROM crux.line_items li
+                            WHERE li.order_uuid = g.order_uuid AND li.sku_id = g.sku_id);
+        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
+        SELECT g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid
+          FROM (SELECT y.order_uuid, y.sku_id FROM new_rows y WHERE y.sku_id IS NOT NULL
+                EXCEPT SELECT x.order_uuid, x.sku_id FROM old_rows x) g
+          JOIN crux.order_summaries s ON s.order_uuid = g.order_uuid
+        ON CONFLICT DO NOTHING;
+    ELSE
+        DELETE FROM crux.sku_orders k
+         USING (SELECT DISTINCT x.order_uuid, x.sku_id FROM old_rows x
+                 WHERE x.sku_id IS NOT NULL) g,
+               crux.order_summaries s
+         WHERE s.order_uuid = g.order_uuid
+           AND (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
+               = (g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid)
+           AND NOT EXISTS (SELECT FROM crux.line_items li
+                            WHERE li.order_uuid = g.order_uuid AND li.sku_id = g.sku_id);
+        -- line items deleted with their order: its summary went first (the
+        -- cascade's statement triggers fire after the order's), so the SKU's rows
+        -- are searched for the order
+        DELETE FROM crux.sku_orders k
+         USING (SELECT DISTINCT x.order_uuid, x.sku_id FROM old_rows x
+                 WHERE x.sku_id IS NOT NULL) g
+         WHERE k.sku_id = g.sku_id AND k.order_uuid = g.order_uuid
+           AND NOT EXISTS (SELECT FROM crux.order_summaries s
+                            WHERE s.order_uuid = g.order_uuid);
+    END IF;
+    RETURN NULL;
+END
+$_$;
+
+CREATE OR REPLACE FUNCTION crux.line_items_truncated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    UPDATE crux.order_summaries
+       SET n_unallocated = 0, n_allocated = 0, n_rejected = 0, n_has_tracking = 0,
+           n_backordered = 0, n_delivered = 0, n_cancelled = 0, min_sku_id = NULL
+     WHERE status_mask <> 0 OR min_sku_id IS NOT NULL;
+    TRUNCATE crux.sku_orders;
+    PERFORM crux.recount_order_counts();
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crux.orders_count() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    r uuid[];
+    d date[];
+    m smallint[];
+    n bigint[];
+    mask smallint;
+BEGIN
+    IF TG_LEVEL = 'ROW' THEN            -- UPDATE OF uuid, retailer_uuid, created_date
+        -- the summary row lock orders this with the line-item triggers
+        UPDATE crux.order_summaries s
+           SET order_uuid = NEW.uuid, retailer_uuid = NEW.retailer_uuid,
+               created_date = NEW.created_date,
+               created_day = (NEW.created_date AT TIME ZONE 'UTC')::date
+         WHERE s.order_uuid = OLD.uuid
+        RETURNING s.status_mask INTO mask;
+        UPDATE crux.sku_orders k
+           SET retailer_uuid = NEW.retailer_uuid, created_date = NEW.created_date,
+               order_uuid = NEW.uuid
+         WHERE k.sku_id IN (SELECT li.sku_id FROM crux.line_items li
+                             WHERE li.order_uuid IN (OLD.uuid, NEW.uuid))
+           AND k.retailer_uuid = OLD.retailer_uuid AND k.created_date = OLD.created_date
+           AND k.order_uuid = OLD.uuid;
+        PERFORM crux.add_order_counts(
+            ARRAY[OLD.retailer_uuid, NEW.retailer_uuid],
+            ARRAY[(OLD.created_date AT TIME ZONE 'UTC')::date,
+                  (NEW.created_date AT TIME ZONE 'UTC')::date],
+            ARRAY[mask, mask],
+            ARRAY[-1, 1]::bigint[]);    -- the same mask, another bucket
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        -- a new order has no line items yet: an empty summary, mask 0 (inserted in
+        -- uuid order: the primary key's pages are then written one after another)
+        INSERT INTO crux.order_summaries (order_uuid, retailer_uuid, created_date,
+                                          created_day)
+        SELECT x.uuid, x.retailer_uuid, x.created_date,
+               (x.created_date AT TIME ZONE 'UTC')::date
+          FROM new_rows x
+         ORDER BY x.uuid;
+        SELECT array_agg(g.retailer_uuid), array_agg(g.day), array_agg(0::smallint),
+               array_agg(g.n)
+          INTO r, d, m, n
+          FROM (SELECT x.retailer_uuid, (x.created_date AT TIME ZONE 'UTC')::date AS day,
+                       count(*) AS n
+                  FROM new_rows x GROUP BY 1, 2) g;
+    ELSE
+        -- the masks as they are now (the line items' cascaded deletes may have
+        -- emptied them already)
+        WITH gone AS (
+            DELETE FROM crux.order_summaries s
+             USING old_rows x
+             WHERE s.order_uuid = x.uuid
+            RETURNING s.retailer_uuid, s.created_day, s.status_mask
+        )
+        SELECT array_agg(g.retailer_uuid), array_agg(g.created_day),
+               array_agg(g.status_mask), array_agg(g.n)
+          INTO r, d, m, n
+          FROM (SELECT x.retailer_uuid, x.created_day, x.status_mask, -count(*) AS n
+                  FROM gone x GROUP BY 1, 2, 3) g;
+    END IF;
+    IF r IS NOT NULL THEN
+        PERFORM crux.add_order_counts(r, d, m, n);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crux.orders_truncated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    TRUNCATE crux.order_summaries, crux.sku_orders;
+    PERFORM crux.recount_order_counts();
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crux.recount_summaries() RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    wrong bigint;
+BEGIN
+    LOCK TABLE crux.order_summaries IN SHARE ROW EXCLUSIVE MODE;
+    WITH fresh AS (
+        SELECT o.uuid, o.retailer_uuid, o.created_date,
+               (o.created_date AT TIME ZONE 'UTC')::date AS created_day,
+               count(li.uuid) FILTER (WHERE li.status = 'unallocated')::int AS n_unallocated,
+               count(li.uuid) FILTER (WHERE li.status = 'allocated')::int AS n_allocated,
+               count(li.uuid) FILTER (WHERE li.status = 'rejected')::int AS n_rejected,
+               count(li.uuid) FILTER (WHERE li.status = 'has_tracking')::int AS n_has_tracking,
+               count(li.uuid) FILTER (WHERE li.status = 'backordered')::int AS n_backordered,
+               count(li.uuid) FILTER (WHERE li.status = 'delivered')::int AS n_delivered,
+               count(li.uuid) FILTER (WHERE li.status = 'cancelled')::int AS n_cancelled,
+               min(li.sku_id COLLATE "C") AS min_sku_id
+          FROM crux.orders o LEFT JOIN crux.line_items li ON li.order_uuid = o.uuid
+         GROUP BY o.uuid
+    ), fixed AS (
+        UPDATE crux.order_summaries s
+           SET retailer_uuid = f.retailer_uuid, created_date = f.created_date,
+               created_day = f.created_day,
+               n_unallocated = f.n_unallocated, n_allocated = f.n_allocated,
+               n_rejected = f.n_rejected, n_has_tracking = f.n_has_tracking,
+               n_backordered = f.n_backordered, n_delivered = f.n_delivered,
+               n_cancelled = f.n_cancelled, min_sku_id = f.min_sku_id
+          FROM fresh f
+         WHERE s.order_uuid = f.uuid
+           AND (s.retailer_uuid, s.created_date, s.created_day, s.n_unallocated, s.n_allocated,
+                s.n_rejected, s.n_has_tracking, s.n_backordered, s.n_delivered,
+                s.n_cancelled, s.min_sku_id)
+               IS DISTINCT FROM
+               (f.retailer_uuid, f.created_date, f.created_day, f.n_unallocated, f.n_allocated,
+                f.n_rejected, f.n_has_tracking, f.n_backordered, f.n_delivered,
+                f.n_cancelled, f.min_sku_id)
+        RETURNING 1
+    ), added AS (
+        INSERT INTO crux.order_summaries (order_uuid, retailer_uuid, created_date, created_day,
+                                          n_unallocated, n_allocated, n_rejected,
+                                          n_has_tracking, n_backordered, n_delivered,
+                                          n_cancelled, min_sku_id)
+        SELECT f.uuid, f.retailer_uuid, f.created_date, f.created_day, f.n_unallocated, f.n_allocated,
+               f.n_rejected, f.n_has_tracking, f.n_backordered, f.n_delivered,
+               f.n_cancelled, f.min_sku_id
+          FROM fresh f
+         WHERE NOT EXISTS (SELECT FROM crux.order_summaries s WHERE s.order_uuid = f.uuid)
+        RETURNING 1
+    ), removed AS (
+        DELETE FROM crux.order_summaries s
+         WHERE NOT EXISTS (SELECT FROM crux.orders o WHERE o.uuid = s.order_uuid)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM fixed) + (SELECT count(*) FROM added)
+           + (SELECT count(*) FROM removed)
+      INTO wrong;
+    LOCK TABLE crux.sku_orders IN SHARE ROW EXCLUSIVE MODE;
+    WITH fresh AS (
+        SELECT DISTINCT li.sku_id COLLATE "C" AS sku_id, o.retailer_uuid, o.created_date,
+               li.order_uuid
+          FROM crux.line_items li JOIN crux.orders o ON o.uuid = li.order_uuid
+         WHERE li.sku_id IS NOT NULL
+    ), removed AS (
+        DELETE FROM crux.sku_orders k
+         WHERE NOT EXISTS (SELECT FROM fresh f
+                            WHERE (f.sku_id, f.retailer_uuid, f.created_date, f.order_uuid)
+                                  = (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid))
+        RETURNING 1
+    ), added AS (
+        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
+        SELECT f.sku_id, f.retailer_uuid, f.created_date, f.order_uuid
+          FROM fresh f
+         WHERE NOT EXISTS (SELECT FROM crux.sku_orders k
+                            WHERE (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
+                                  = (f.sku_id, f.retailer_uuid, f.created_date, f.order_uuid))
+        RETURNING 1
+    )
+    SELECT wrong + (SELECT count(*) FROM removed) + (SELECT count(*) FROM added)
+      INTO wrong;
+    RETURN wrong + crux.recount_order_counts();
+END
+$$;
