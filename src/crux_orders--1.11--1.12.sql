@@ -1,18 +1,21 @@
--- crux_orders 1.11 -> 1.12: a SKU's orders kept by the triggers.
+-- crux_orders 1.11 -> 1.12: the orders of popular SKUs kept by the triggers.
 --
--- crux.sku_orders holds one row per order and SKU that one of its line items
--- carries, with the order's retailer and created_date, in one index ordered by
--- SKU, retailer and date. A term resolves a SKU to its orders from there, the
--- caller's own (row-level security on the retailer) or those of org_uuids only,
--- instead of probing the order of every line item that holds the SKU. The
--- line-item triggers and the order triggers keep it; crux.recount_summaries()
--- checks and repairs it too. The update fills it from the line items.
+-- crux.sku_orders holds one row per order and tracked SKU that one of its line
+-- items carries, with the order's retailer and created_date, in one index ordered
+-- by SKU, retailer and date; crux.tracked_skus lists the tracked SKUs, which
+-- crux.track_skus(min_line_items) adds (those held by at least that many line
+-- items, 500 by default). A term resolves a tracked SKU to its orders from there,
+-- the caller's own (row-level security on the retailer) or those of org_uuids
+-- only, instead of probing the order of every line item that holds it. The
+-- line-item and order triggers keep the rows of the tracked SKUs;
+-- crux.recount_summaries() checks and repairs them too. The update tracks the SKUs
+-- held by 500 line items or more.
 
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.12'" to load this file. \quit
 
--- no line item or order changes while the table fills
-LOCK TABLE crux.orders, crux.line_items IN SHARE MODE;
-
+-- Kept by the line-item and order triggers for the SKUs of crux.tracked_skus:
+-- each order once per tracked SKU its line items carry, with its retailer and
+-- created_date, which a term reads.
 CREATE TABLE crux.sku_orders (
     sku_id text COLLATE pg_catalog."C" NOT NULL,
     retailer_uuid uuid NOT NULL,
@@ -21,21 +24,38 @@ CREATE TABLE crux.sku_orders (
 )
 WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_insert_scale_factor='0.02');
 
-INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
-SELECT DISTINCT li.sku_id COLLATE "C", o.retailer_uuid, o.created_date, li.order_uuid
-  FROM crux.line_items li
-  JOIN crux.orders o ON o.uuid = li.order_uuid
- WHERE li.sku_id IS NOT NULL;
+ALTER TABLE ONLY crux.sku_orders FORCE ROW LEVEL SECURITY;
+
+-- The SKUs crux.sku_orders holds: those crux.track_skus() found held by many
+-- line items.
+CREATE TABLE crux.tracked_skus (
+    sku_id text COLLATE pg_catalog."C" NOT NULL
+);
+
+ALTER TABLE ONLY crux.tracked_skus FORCE ROW LEVEL SECURITY;
 
 ALTER TABLE ONLY crux.sku_orders
     ADD CONSTRAINT sku_orders_pkey PRIMARY KEY (sku_id, retailer_uuid, created_date, order_uuid);
+ALTER TABLE ONLY crux.tracked_skus
+    ADD CONSTRAINT tracked_skus_pkey PRIMARY KEY (sku_id);
 
 ALTER TABLE crux.sku_orders ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ONLY crux.sku_orders FORCE ROW LEVEL SECURITY;
+ALTER TABLE crux.tracked_skus ENABLE ROW LEVEL SECURITY;
 CREATE POLICY admin ON crux.sku_orders TO crux_admin USING (true);
 CREATE POLICY organization ON crux.sku_orders
     USING (retailer_uuid = (SELECT crux.acting_organization()));
 GRANT SELECT ON TABLE crux.sku_orders TO crux_reader;
+
+CREATE FUNCTION crux.sku_is_tracked(text) RETURNS boolean
+    LANGUAGE c STABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'crux_sku_is_tracked';
+
+CREATE FUNCTION crux.tracked_skus_now() RETURNS text[]
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'crux_tracked_skus_now';
+REVOKE ALL ON FUNCTION crux.sku_is_tracked(text) FROM PUBLIC;
+GRANT ALL ON FUNCTION crux.sku_is_tracked(text) TO crux_reader;
+REVOKE ALL ON FUNCTION crux.tracked_skus_now() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION crux.line_items_summarize() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -51,6 +71,7 @@ DECLARE
     n bigint[];
     bulk boolean;
     nestloop text;
+    tracked text[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         -- Dynamic SQL, planned for each statement's size: a bulk insert (many
@@ -88,8 +109,7 @@ BEGIN
                                      ELSE least(s.min_sku_id, delta.min_sku_id) END
               FROM delta
              WHERE s.order_uuid = delta.order_uuid
-            RETURNING s.order_uuid, s.retailer_uuid, s.created_day, s.created_date,
-                      s.status_mask AS new_mask,
+            RETURNING s.retailer_uuid, s.created_day, s.status_mask AS new_mask,
                       crux.status_mask_of(
                           s.n_unallocated - delta.n_unallocated,
                           s.n_allocated - delta.n_allocated,
@@ -98,14 +118,6 @@ BEGIN
                           s.n_backordered - delta.n_backordered,
                           s.n_delivered - delta.n_delivered,
                           s.n_cancelled - delta.n_cancelled) AS old_mask
-        ), skus AS (
-            -- each order once per SKU, in the index's order
-            INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
-            SELECT x.sku_id, c.retailer_uuid, c.created_date, x.order_uuid
-              FROM new_rows x JOIN changed c ON c.order_uuid = x.order_uuid
-             WHERE x.sku_id IS NOT NULL
-             ORDER BY x.sku_id COLLATE "C", c.retailer_uuid, c.created_date, x.order_uuid
-            ON CONFLICT DO NOTHING
         ), moves AS (
             SELECT c.retailer_uuid, c.created_day, c.new_mask AS mask, count(*) AS n
               FROM changed c WHERE c.new_mask <> c.old_mask GROUP BY 1, 2, 3
@@ -122,6 +134,16 @@ BEGIN
         END IF;
         IF r IS NOT NULL THEN
             PERFORM crux.add_order_counts(r, d, m, n);
+        END IF;
+        -- the tracked SKUs' orders (crux.tracked_skus_now: see src/skus.c)
+        tracked := crux.tracked_skus_now();
+        IF cardinality(tracked) > 0 THEN
+            INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
+            SELECT x.sku_id, s.retailer_uuid, s.created_date, x.order_uuid
+              FROM new_rows x
+              JOIN unnest(tracked) t(sku_id) ON t.sku_id = x.sku_id
+              JOIN crux.order_summaries s ON s.order_uuid = x.order_uuid
+            ON CONFLICT DO NOTHING;
         END IF;
         RETURN NULL;
     END IF;
@@ -172,44 +194,46 @@ BEGIN
         PERFORM crux.add_order_counts(r, d, m, n);
     END IF;
 
-    -- the SKUs' orders: the pairs of order and SKU that no line item holds any
-    -- more go, new pairs come (a change of status alone changes no pair)
+    -- the tracked SKUs' orders: the pairs of order and SKU that no line item holds
+    -- any more go, new pairs come (a change of status alone changes no pair)
+    tracked := crux.tracked_skus_now();
+    IF cardinality(tracked) = 0 THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'UPDATE' THEN
-        DELETE FROM crux.sku_orders k
-         USING (SELECT x.order_uuid, x.sku_id FROM old_rows x WHERE x.sku_id IS NOT NULL
-                EXCEPT SELECT y.order_uuid, y.sku_id FROM new_rows y) g,
-               crux.order_summaries s
-         WHERE s.order_uuid = g.order_uuid
-           AND (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
-               = (g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid)
-           AND NOT EXISTS (SELECT FROM crux.line_items li
-                            WHERE li.order_uuid = g.order_uuid AND li.sku_id = g.sku_id);
         INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
         SELECT g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid
-          FROM (SELECT y.order_uuid, y.sku_id FROM new_rows y WHERE y.sku_id IS NOT NULL
+          FROM (SELECT y.order_uuid, y.sku_id FROM new_rows y
                 EXCEPT SELECT x.order_uuid, x.sku_id FROM old_rows x) g
+          JOIN unnest(tracked) t(sku_id) ON t.sku_id = g.sku_id
           JOIN crux.order_summaries s ON s.order_uuid = g.order_uuid
         ON CONFLICT DO NOTHING;
-    ELSE
         DELETE FROM crux.sku_orders k
-         USING (SELECT DISTINCT x.order_uuid, x.sku_id FROM old_rows x
-                 WHERE x.sku_id IS NOT NULL) g,
-               crux.order_summaries s
-         WHERE s.order_uuid = g.order_uuid
-           AND (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
+         USING (SELECT x.order_uuid, x.sku_id FROM old_rows x
+                EXCEPT SELECT y.order_uuid, y.sku_id FROM new_rows y) g
+          JOIN unnest(tracked) t(sku_id) ON t.sku_id = g.sku_id
+          JOIN crux.order_summaries s ON s.order_uuid = g.order_uuid
+         WHERE (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
                = (g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid)
            AND NOT EXISTS (SELECT FROM crux.line_items li
                             WHERE li.order_uuid = g.order_uuid AND li.sku_id = g.sku_id);
-        -- line items deleted with their order: its summary went first (the
-        -- cascade's statement triggers fire after the order's), so the SKU's rows
-        -- are searched for the order
-        DELETE FROM crux.sku_orders k
-         USING (SELECT DISTINCT x.order_uuid, x.sku_id FROM old_rows x
-                 WHERE x.sku_id IS NOT NULL) g
-         WHERE k.sku_id = g.sku_id AND k.order_uuid = g.order_uuid
-           AND NOT EXISTS (SELECT FROM crux.order_summaries s
-                            WHERE s.order_uuid = g.order_uuid);
+        RETURN NULL;
     END IF;
+    DELETE FROM crux.sku_orders k
+     USING (SELECT DISTINCT x.order_uuid, x.sku_id FROM old_rows x) g
+      JOIN unnest(tracked) t(sku_id) ON t.sku_id = g.sku_id
+      JOIN crux.order_summaries s ON s.order_uuid = g.order_uuid
+     WHERE (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
+           = (g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid)
+       AND NOT EXISTS (SELECT FROM crux.line_items li
+                        WHERE li.order_uuid = g.order_uuid AND li.sku_id = g.sku_id);
+    -- line items deleted with their order: its summary went first (the cascade's
+    -- statement triggers fire after the order's), so the rows are searched by SKU
+    DELETE FROM crux.sku_orders k
+     USING (SELECT DISTINCT x.order_uuid, x.sku_id FROM old_rows x) g
+      JOIN unnest(tracked) t(sku_id) ON t.sku_id = g.sku_id
+     WHERE k.sku_id = g.sku_id AND k.order_uuid = g.order_uuid
+       AND NOT EXISTS (SELECT FROM crux.order_summaries s WHERE s.order_uuid = g.order_uuid);
     RETURN NULL;
 END
 $_$;
@@ -248,6 +272,7 @@ BEGIN
                created_day = (NEW.created_date AT TIME ZONE 'UTC')::date
          WHERE s.order_uuid = OLD.uuid
         RETURNING s.status_mask INTO mask;
+        -- the order's rows of the tracked SKUs follow it
         UPDATE crux.sku_orders k
            SET retailer_uuid = NEW.retailer_uuid, created_date = NEW.created_date,
                order_uuid = NEW.uuid
@@ -369,12 +394,13 @@ BEGIN
     SELECT (SELECT count(*) FROM fixed) + (SELECT count(*) FROM added)
            + (SELECT count(*) FROM removed)
       INTO wrong;
+    -- the tracked SKUs' orders
     LOCK TABLE crux.sku_orders IN SHARE ROW EXCLUSIVE MODE;
     WITH fresh AS (
-        SELECT DISTINCT li.sku_id COLLATE "C" AS sku_id, o.retailer_uuid, o.created_date,
-               li.order_uuid
-          FROM crux.line_items li JOIN crux.orders o ON o.uuid = li.order_uuid
-         WHERE li.sku_id IS NOT NULL
+        SELECT DISTINCT t.sku_id, o.retailer_uuid, o.created_date, li.order_uuid
+          FROM crux.tracked_skus t
+          JOIN crux.line_items li ON li.sku_id = t.sku_id
+          JOIN crux.orders o ON o.uuid = li.order_uuid
     ), removed AS (
         DELETE FROM crux.sku_orders k
          WHERE NOT EXISTS (SELECT FROM fresh f
@@ -395,3 +421,47 @@ BEGIN
     RETURN wrong + crux.recount_order_counts();
 END
 $$;
+
+CREATE FUNCTION crux.track_skus(min_line_items bigint DEFAULT 500) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    added bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'crux.track_skus() must run in a READ COMMITTED transaction'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = 'It reads the line items committed after it has locked them.',
+                  HINT = 'Run it on its own, outside a REPEATABLE READ or SERIALIZABLE transaction.';
+    END IF;
+    IF min_line_items IS NULL OR min_line_items < 1 THEN
+        RAISE EXCEPTION 'invalid min_line_items: %', min_line_items
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a number of line items of at least 1.';
+    END IF;
+    -- writers wait while the SKUs and their orders are added
+    LOCK TABLE crux.orders, crux.line_items IN SHARE MODE;
+    WITH popular AS (
+        INSERT INTO crux.tracked_skus (sku_id)
+        SELECT li.sku_id FROM crux.line_items li
+         WHERE li.sku_id IS NOT NULL
+         GROUP BY li.sku_id
+        HAVING count(*) >= min_line_items
+        ON CONFLICT DO NOTHING
+        RETURNING sku_id
+    ), rows AS (
+        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
+        SELECT DISTINCT p.sku_id, o.retailer_uuid, o.created_date, li.order_uuid
+          FROM popular p
+          JOIN crux.line_items li ON li.sku_id = p.sku_id
+          JOIN crux.orders o ON o.uuid = li.order_uuid
+        ON CONFLICT DO NOTHING
+    )
+    SELECT count(*) INTO added FROM popular;
+    RETURN added;
+END
+$$;
+REVOKE ALL ON FUNCTION crux.track_skus(min_line_items bigint) FROM PUBLIC;
+
+SELECT crux.track_skus();

@@ -61,6 +61,8 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 		shape |= (uint32) req->sort_key << 7;	/* 2 bits */
 		shape |= (req->sort_asc ? 1 : 0) << 9;
 	}
+	else if (req->term != NULL && req->sort_key == CRUX_SORT_SKU_ID)
+		shape |= (uint32) req->sort_key << 7;	/* its matches' smallest sku_id probed */
 	if (kind == QUERY_COUNT_FROM_COUNTS)
 		shape |= 1 << 10;
 	/* bit 11: all-retailer counts (count_orders_from_buckets) */
@@ -203,26 +205,27 @@ crux_sku_orders_kept(void)
 /* Where the uuids of a term's matches (m, below) find the orders of its SKU. */
 typedef enum TermSkuOrders
 {
-	TERM_SKU_NONE,				/* not there: the caller reads them itself */
 	TERM_SKU_FROM_LINE_ITEMS,	/* the line items' sku_id index (before 1.12) */
-	TERM_SKU_FROM_SKU_ORDERS	/* crux.sku_orders */
+	TERM_SKU_UNTRACKED,			/* the same, unless crux.sku_orders holds the SKU */
+	TERM_SKU_FROM_BOTH			/* crux.sku_orders, or the line items if untracked */
 } TermSkuOrders;
 
 /*
  * " FROM (<uuids>) m": the order of the term's purchase order, the term as a
- * uuid, and the orders of its SKU as sku says, each once (UNION).
+ * uuid, and the orders of its SKU as sku says, each once (UNION). The line items'
+ * arm of a tracked SKU is cut by its one-time test crux.sku_is_tracked().
  */
 static void
 append_term_uuids(QueryBuilder *qb, int t, int u, TermSkuOrders sku)
 {
 	appendStringInfo(&qb->sql,
 					 " FROM (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
-					 " UNION SELECT $%d WHERE $%d IS NOT NULL", t, u, u);
-	if (sku == TERM_SKU_FROM_LINE_ITEMS)
-		appendStringInfo(&qb->sql,
-						 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d",
-						 t);
-	else if (sku == TERM_SKU_FROM_SKU_ORDERS)
+					 " UNION SELECT $%d WHERE $%d IS NOT NULL"
+					 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d",
+					 t, u, u, t);
+	if (sku != TERM_SKU_FROM_LINE_ITEMS)
+		appendStringInfo(&qb->sql, " AND NOT crux.sku_is_tracked($%d)", t);
+	if (sku == TERM_SKU_FROM_BOTH)
 		appendStringInfo(&qb->sql,
 						 " UNION SELECT k.order_uuid FROM crux.sku_orders k WHERE k.sku_id = $%d",
 						 t);
@@ -231,12 +234,13 @@ append_term_uuids(QueryBuilder *qb, int t, int u, TermSkuOrders sku)
 
 /*
  * " FROM <the term's matches> t ... o s" for a page or count from the summaries:
- * the SKU's orders from crux.sku_orders, which row-level security and the
+ * a tracked SKU's orders from crux.sku_orders, which row-level security and the
  * org_uuids test (on t.retailer_uuid) narrow by their index's second column,
- * with the retailer and date a page needs, none of them probed; then the
- * purchase order's and uuid's orders, probed in the summaries, unless they hold
- * the SKU too. The status filter and the sku_id sort probe each match left
- * after those tests for its summary's mask and smallest sku_id.
+ * with the retailer and date a page needs, none of them probed; then the orders
+ * of the purchase order, the uuid and an untracked SKU (few), probed in the
+ * summaries, unless crux.sku_orders holds them already. The status filter and the
+ * sku_id sort probe each match left after those tests for its summary's mask and
+ * smallest sku_id.
  */
 static void
 append_sku_orders_matches(QueryBuilder *qb, const CruxRequest *req, int t, int u)
@@ -245,7 +249,7 @@ append_sku_orders_matches(QueryBuilder *qb, const CruxRequest *req, int t, int u
 					 " FROM (SELECT k.order_uuid, k.retailer_uuid, k.created_date"
 					 " FROM crux.sku_orders k WHERE k.sku_id = $%d"
 					 " UNION ALL SELECT p.order_uuid, p.retailer_uuid, p.created_date", t);
-	append_term_uuids(qb, t, u, TERM_SKU_NONE);
+	append_term_uuids(qb, t, u, TERM_SKU_UNTRACKED);
 	appendStringInfo(&qb->sql,
 					 " CROSS JOIN LATERAL (SELECT p.order_uuid, p.retailer_uuid, p.created_date"
 					 " FROM crux.order_summaries p WHERE p.order_uuid = m.uuid OFFSET 0) p"
@@ -268,8 +272,9 @@ append_sku_orders_matches(QueryBuilder *qb, const CruxRequest *req, int t, int u
  * matches, few for a uuid or a purchase order, drive the query: given the date
  * range as a join partner, a generic plan would rather read the whole range and
  * hash the matches. A SKU's orders come from crux.sku_orders (kept by the
- * triggers, one row per order and SKU, led by the SKU and the retailer) or,
- * before version 1.12, from the line items' sku_id index. From the summaries
+ * triggers for the SKUs crux.track_skus() found popular, one row per order and
+ * SKU, led by the SKU and the retailer) or else from the line items' sku_id
+ * index. From the summaries
  * alone (CRUX_FROM_SUMMARIES), see append_sku_orders_matches; before 1.12, one
  * probe per match gives its retailer, date, status mask and smallest sku_id. From
  * the orders, the columns the filters, sorts and exports read are passed through.
@@ -287,7 +292,7 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 		append_sku_orders_matches(qb, req, t, u);
 		return;
 	}
-	append_term_uuids(qb, t, u, req->term_skus_kept ? TERM_SKU_FROM_SKU_ORDERS :
+	append_term_uuids(qb, t, u, req->term_skus_kept ? TERM_SKU_FROM_BOTH :
 					  TERM_SKU_FROM_LINE_ITEMS);
 	if (source == CRUX_FROM_SUMMARIES)
 		appendStringInfoString(&qb->sql,
