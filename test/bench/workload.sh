@@ -7,12 +7,14 @@
 #       of test/bench/server.sh, on 4 kB pages; a port of its own; started by hand
 #       only, never at boot), database "bench" with crux_orders and the baseline
 #       (test/baseline.sql), ORDERS sample orders (test/generate.sh, one session per
-#       core), VACUUM ANALYZE, and prints how long the load took. With the cluster
+#       core), crux.track_skus() (the popular SKUs' orders), VACUUM ANALYZE, and prints
+#       how long each took. With the cluster
 #       present it says so and stops; --force drops it and loads again.
 #   bash test/bench/workload.sh run ORDERS [--seed S] [--per-class N] [--baseline-sample N]
 #                                          [--baseline-timeout SECONDS] [--repeat R]
 #       Starts the cluster if it is stopped, updates the extension to the newest
-#       installed version (ALTER EXTENSION crux_orders UPDATE) and the baseline,
+#       installed version (ALTER EXTENSION crux_orders UPDATE) and the baseline, tracks
+#       the SKUs that became popular (crux.track_skus()),
 #       generates the workload from seed S (default 1; N requests per class, default
 #       8) and runs it: every request checked against the baseline (with
 #       --baseline-sample N, only N per class: at 10M orders a baseline call takes
@@ -104,10 +106,12 @@ load)
     begin=$(date +%s.%N)
     bash test/generate.sh "$orders" >/dev/null
     loaded=$(date +%s.%N)
+    psql -X -q -c "SELECT crux.track_skus()" >/dev/null
+    tracked=$(date +%s.%N)
     psql -X -q -c "VACUUM ANALYZE"
     done_at=$(date +%s.%N)
-    summary=$(awk -v b="$begin" -v l="$loaded" -v d="$done_at" -v n="$orders" \
-                  'BEGIN { printf "%d sample orders loaded in %.1f s, VACUUM ANALYZE %.1f s", n, l - b, d - l }')
+    summary=$(awk -v b="$begin" -v l="$loaded" -v t="$tracked" -v d="$done_at" -v n="$orders" \
+                  'BEGIN { printf "%d sample orders loaded in %.1f s, crux.track_skus() %.1f s, VACUUM ANALYZE %.1f s", n, l - b, t - l, d - t }')
     psql -X -q -c "COMMENT ON DATABASE bench IS '$summary ($(date '+%Y-%m-%d %H:%M'))'"
     echo "$summary"
     ;;
@@ -122,6 +126,7 @@ run)
     [ -n "$(psql -X -At -c "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'bench'")" ] \
         || { echo "the load of $cluster did not finish: bash test/bench/workload.sh load $orders --force" >&2; exit 1; }
     psql -X -q -v ON_ERROR_STOP=1 -c "ALTER EXTENSION crux_orders UPDATE" -f test/baseline.sql
+    psql -X -q -c "SELECT crux.track_skus()" -c "VACUUM ANALYZE crux.sku_orders" >/dev/null
     echo "cluster $cluster (port $PGPORT): crux_orders $(psql -X -At -c "SELECT extversion FROM pg_extension WHERE extname = 'crux_orders'")"
     mkdir -p test/bench/results
     out=test/bench/results/workload-$orders

@@ -66,9 +66,10 @@ rm -rf "$work"
 [ "$(answers upgraded)" = "$(answers fresh)" ]
 tap $? "both give the same answers (11 requests and an export)"
 
-# the same writes on both keep them equal, summaries and counts included
+# the same writes on both keep them equal, summaries, counts and tracked SKUs included
 for db in upgraded fresh; do
-    q $db -q -c "UPDATE crux.line_items SET status = 'cancelled' WHERE sku_id LIKE 'SKU0001%'" \
+    q $db -q -c "SELECT crux.track_skus(2)" \
+             -c "UPDATE crux.line_items SET status = 'cancelled' WHERE sku_id LIKE 'SKU0001%'" \
              -c "DELETE FROM crux.orders WHERE purchase_order_id LIKE 'PO-0000004%'"
 done
 [ "$(answers upgraded)" = "$(answers fresh)" ]
