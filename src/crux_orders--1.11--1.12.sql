@@ -38,6 +38,7 @@ ALTER TABLE ONLY crux.sku_orders
     ADD CONSTRAINT sku_orders_pkey PRIMARY KEY (sku_id, retailer_uuid, created_date, order_uuid);
 ALTER TABLE ONLY crux.tracked_skus
     ADD CONSTRAINT tracked_skus_pkey PRIMARY KEY (sku_id);
+CREATE INDEX sku_orders_order_idx ON crux.sku_orders USING btree (order_uuid);
 
 ALTER TABLE crux.sku_orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE crux.tracked_skus ENABLE ROW LEVEL SECURITY;
@@ -46,15 +47,9 @@ CREATE POLICY organization ON crux.sku_orders
     USING (retailer_uuid = (SELECT crux.acting_organization()));
 GRANT SELECT ON TABLE crux.sku_orders TO crux_reader;
 
-CREATE FUNCTION crux.sku_is_tracked(text) RETURNS boolean
-    LANGUAGE c STABLE STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'crux_sku_is_tracked';
-
 CREATE FUNCTION crux.tracked_skus_now() RETURNS text[]
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'crux_tracked_skus_now';
-REVOKE ALL ON FUNCTION crux.sku_is_tracked(text) FROM PUBLIC;
-GRANT ALL ON FUNCTION crux.sku_is_tracked(text) TO crux_reader;
 REVOKE ALL ON FUNCTION crux.tracked_skus_now() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION crux.line_items_summarize() RETURNS trigger
@@ -228,11 +223,10 @@ BEGIN
        AND NOT EXISTS (SELECT FROM crux.line_items li
                         WHERE li.order_uuid = g.order_uuid AND li.sku_id = g.sku_id);
     -- line items deleted with their order: its summary went first (the cascade's
-    -- statement triggers fire after the order's), so the rows are searched by SKU
+    -- statement triggers fire after the order's), and all its rows go
     DELETE FROM crux.sku_orders k
-     USING (SELECT DISTINCT x.order_uuid, x.sku_id FROM old_rows x) g
-      JOIN unnest(tracked) t(sku_id) ON t.sku_id = g.sku_id
-     WHERE k.sku_id = g.sku_id AND k.order_uuid = g.order_uuid
+     USING (SELECT DISTINCT x.order_uuid FROM old_rows x) g
+     WHERE k.order_uuid = g.order_uuid
        AND NOT EXISTS (SELECT FROM crux.order_summaries s WHERE s.order_uuid = g.order_uuid);
     RETURN NULL;
 END
@@ -272,14 +266,13 @@ BEGIN
                created_day = (NEW.created_date AT TIME ZONE 'UTC')::date
          WHERE s.order_uuid = OLD.uuid
         RETURNING s.status_mask INTO mask;
-        -- the order's rows of the tracked SKUs follow it
+        -- the order's rows of the tracked SKUs follow it (tracked_skus_now: a
+        -- REPEATABLE READ mover that cannot see them fails, see src/skus.c)
+        PERFORM crux.tracked_skus_now();
         UPDATE crux.sku_orders k
            SET retailer_uuid = NEW.retailer_uuid, created_date = NEW.created_date,
                order_uuid = NEW.uuid
-         WHERE k.sku_id IN (SELECT li.sku_id FROM crux.line_items li
-                             WHERE li.order_uuid IN (OLD.uuid, NEW.uuid))
-           AND k.retailer_uuid = OLD.retailer_uuid AND k.created_date = OLD.created_date
-           AND k.order_uuid = OLD.uuid;
+         WHERE k.order_uuid = OLD.uuid;
         PERFORM crux.add_order_counts(
             ARRAY[OLD.retailer_uuid, NEW.retailer_uuid],
             ARRAY[(OLD.created_date AT TIME ZONE 'UTC')::date,

@@ -189,6 +189,9 @@ extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, i
 extern int64 crux_count_export_orders(const CruxRequest *req);
 extern bool crux_sku_orders_kept(void);
 
+/* skus.c: whether crux.sku_orders holds a SKU's orders (crux.tracked_skus) */
+extern bool crux_sku_is_tracked(const char *sku);
+
 /* query.c: a setting for one query, restored afterwards (and on error) */
 extern int	crux_set_for_a_query(const char *name, const char *value);
 extern void crux_restore_settings(int nest_level);

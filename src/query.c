@@ -213,10 +213,11 @@ typedef enum TermSkuOrders
 /*
  * " FROM (<uuids>) m": the order of the term's purchase order, the term as a
  * uuid, and the orders of its SKU as sku says, each once (UNION). The line items'
- * arm of a tracked SKU is cut by its one-time test crux.sku_is_tracked().
+ * arm of a tracked SKU is cut by a one-time test of a parameter, whether the SKU
+ * is tracked (crux_sku_is_tracked).
  */
 static void
-append_term_uuids(QueryBuilder *qb, int t, int u, TermSkuOrders sku)
+append_term_uuids(QueryBuilder *qb, const CruxRequest *req, int t, int u, TermSkuOrders sku)
 {
 	appendStringInfo(&qb->sql,
 					 " FROM (SELECT x.uuid FROM crux.orders x WHERE x.purchase_order_id = $%d"
@@ -224,7 +225,9 @@ append_term_uuids(QueryBuilder *qb, int t, int u, TermSkuOrders sku)
 					 " UNION SELECT li.order_uuid FROM crux.line_items li WHERE li.sku_id = $%d",
 					 t, u, u, t);
 	if (sku != TERM_SKU_FROM_LINE_ITEMS)
-		appendStringInfo(&qb->sql, " AND NOT crux.sku_is_tracked($%d)", t);
+		appendStringInfo(&qb->sql, " AND NOT $%d",
+						 crux_add_param(qb, BOOLOID,
+										BoolGetDatum(crux_sku_is_tracked(req->term)), false));
 	if (sku == TERM_SKU_FROM_BOTH)
 		appendStringInfo(&qb->sql,
 						 " UNION SELECT k.order_uuid FROM crux.sku_orders k WHERE k.sku_id = $%d",
@@ -249,7 +252,7 @@ append_sku_orders_matches(QueryBuilder *qb, const CruxRequest *req, int t, int u
 					 " FROM (SELECT k.order_uuid, k.retailer_uuid, k.created_date"
 					 " FROM crux.sku_orders k WHERE k.sku_id = $%d"
 					 " UNION ALL SELECT p.order_uuid, p.retailer_uuid, p.created_date", t);
-	append_term_uuids(qb, t, u, TERM_SKU_UNTRACKED);
+	append_term_uuids(qb, req, t, u, TERM_SKU_UNTRACKED);
 	appendStringInfo(&qb->sql,
 					 " CROSS JOIN LATERAL (SELECT p.order_uuid, p.retailer_uuid, p.created_date"
 					 " FROM crux.order_summaries p WHERE p.order_uuid = m.uuid OFFSET 0) p"
@@ -274,10 +277,10 @@ append_sku_orders_matches(QueryBuilder *qb, const CruxRequest *req, int t, int u
  * hash the matches. A SKU's orders come from crux.sku_orders (kept by the
  * triggers for the SKUs crux.track_skus() found popular, one row per order and
  * SKU, led by the SKU and the retailer) or else from the line items' sku_id
- * index. From the summaries
- * alone (CRUX_FROM_SUMMARIES), see append_sku_orders_matches; before 1.12, one
- * probe per match gives its retailer, date, status mask and smallest sku_id. From
- * the orders, the columns the filters, sorts and exports read are passed through.
+ * index. From the summaries alone (CRUX_FROM_SUMMARIES): append_sku_orders_matches,
+ * or before 1.12 one probe per match for its retailer, date, status mask and
+ * smallest sku_id. From the orders, the columns the filters, sorts and exports
+ * read are passed through.
  */
 static void
 append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource source)
@@ -292,7 +295,7 @@ append_term_matches_from(QueryBuilder *qb, const CruxRequest *req, CruxSource so
 		append_sku_orders_matches(qb, req, t, u);
 		return;
 	}
-	append_term_uuids(qb, t, u, req->term_skus_kept ? TERM_SKU_FROM_BOTH :
+	append_term_uuids(qb, req, t, u, req->term_skus_kept ? TERM_SKU_FROM_BOTH :
 					  TERM_SKU_FROM_LINE_ITEMS);
 	if (source == CRUX_FROM_SUMMARIES)
 		appendStringInfoString(&qb->sql,

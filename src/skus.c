@@ -1,14 +1,16 @@
 /*
  * skus.c
  *		Which SKUs crux.sku_orders holds (crux.tracked_skus, filled by
- *		crux.track_skus()): the list as committed now, for the line-item triggers,
- *		and whether one SKU is held, for a term's query.
+ *		crux.track_skus()): the list as committed now, for the triggers, and
+ *		whether one SKU is held, for a term's query.
  *
  * The triggers read the list under the latest snapshot, not their transaction's:
- * a REPEATABLE READ writer whose snapshot predates a crux.track_skus() that has
- * since committed must still add its line items' rows for the SKUs tracked
- * there (crux.track_skus() locks the orders and line items, so it is never in
- * progress while a writer's trigger runs).
+ * crux.track_skus() locks the orders and line items, so it is never in progress
+ * while a writer's trigger runs, but it may have committed since the writer's
+ * snapshot was taken. A READ COMMITTED writer then sees its rows and adds its own
+ * from the list as committed now. A REPEATABLE READ or SERIALIZABLE writer would
+ * not see the rows it must change, so it gets a serialization failure, to be
+ * retried as its isolation level requires.
  */
 #include "postgres.h"
 
@@ -16,6 +18,7 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "crux_orders.h"
@@ -28,7 +31,6 @@
 #include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(crux_tracked_skus_now);
-PG_FUNCTION_INFO_V1(crux_sku_is_tracked);
 
 static Relation
 open_tracked_skus(void)
@@ -40,49 +42,70 @@ open_tracked_skus(void)
 	return table_open(relid, AccessShareLock);
 }
 
-/* crux.tracked_skus_now() returns text[]: every tracked SKU, as committed now */
-Datum
-crux_tracked_skus_now(PG_FUNCTION_ARGS)
+/* The tracked SKUs in snapshot (into *skus when not NULL); how many. */
+static int
+read_tracked_skus(Relation rel, Snapshot snapshot, ArrayBuildState *skus)
 {
-	Relation	rel = open_tracked_skus();
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
-	ArrayBuildState *skus = initArrayResult(TEXTOID, CurrentMemoryContext, false);
 	HeapTuple	tuple;
+	int			n = 0;
 
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
 		Datum		sku = heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull);
 
-		if (!isnull)
+		if (skus != NULL && !isnull)
 			accumArrayResult(skus, sku, false, TEXTOID, CurrentMemoryContext);
+		n++;
 	}
 	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
+	return n;
+}
+
+/*
+ * crux.tracked_skus_now() returns text[]: every tracked SKU, as committed now;
+ * under REPEATABLE READ or SERIALIZABLE, a serialization failure when that list
+ * differs from the transaction's (only crux.track_skus() changes it, adding).
+ */
+Datum
+crux_tracked_skus_now(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_tracked_skus();
+	Snapshot	latest = RegisterSnapshot(GetLatestSnapshot());
+	ArrayBuildState *skus = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	int			n = read_tracked_skus(rel, latest, skus);
+
+	UnregisterSnapshot(latest);
+	if (IsolationUsesXactSnapshot() &&
+		read_tracked_skus(rel, GetTransactionSnapshot(), NULL) != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent crux.track_skus()"),
+				 errdetail("SKUs were tracked after this transaction's snapshot was taken; their orders' rows are not visible to it."),
+				 errhint("The transaction might succeed if retried.")));
 	table_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(makeArrayResult(skus, CurrentMemoryContext));
 }
 
 /*
- * crux.sku_is_tracked(sku text) returns boolean: whether crux.sku_orders holds
- * this SKU's orders, in the caller's snapshot. Any role may ask about a SKU it
- * names; the list itself stays unreadable to tenants.
+ * Whether crux.sku_orders holds this SKU's orders, in the current query's
+ * snapshot: read here, not granted to tenants as a table or function, since the
+ * list says which SKUs all retailers together sell most.
  */
-Datum
-crux_sku_is_tracked(PG_FUNCTION_ARGS)
+bool
+crux_sku_is_tracked(const char *sku)
 {
-	text	   *sku = PG_GETARG_TEXT_PP(0);
 	Relation	rel = open_tracked_skus();
 	ScanKeyData key;
 	SysScanDesc scan;
 	bool		found;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(sku));
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(sku));
 	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
 							  GetActiveSnapshot(), 1, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	PG_RETURN_BOOL(found);
+	return found;
 }
