@@ -14,13 +14,14 @@
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.12'" to load this file. \quit
 
 -- Kept by the line-item and order triggers for the SKUs of crux.tracked_skus:
--- each order once per tracked SKU its line items carry, with its retailer and
--- created_date, which a term reads.
+-- each order once per tracked SKU its line items carry, with its retailer,
+-- created_date and status mask (its summary's), which a term reads.
 CREATE TABLE crux.sku_orders (
     sku_id text COLLATE pg_catalog."C" NOT NULL,
     retailer_uuid uuid NOT NULL,
     created_date timestamp with time zone NOT NULL,
-    order_uuid uuid NOT NULL
+    order_uuid uuid NOT NULL,
+    status_mask smallint NOT NULL
 )
 WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_insert_scale_factor='0.02');
 
@@ -133,8 +134,13 @@ BEGIN
         -- the tracked SKUs' orders (crux.tracked_skus_now: see src/skus.c)
         tracked := crux.tracked_skus_now();
         IF cardinality(tracked) > 0 THEN
-            INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
-            SELECT x.sku_id, s.retailer_uuid, s.created_date, x.order_uuid
+            UPDATE crux.sku_orders k SET status_mask = s.status_mask
+              FROM (SELECT DISTINCT x.order_uuid FROM new_rows x) g
+              JOIN crux.order_summaries s ON s.order_uuid = g.order_uuid
+             WHERE k.order_uuid = g.order_uuid AND k.status_mask <> s.status_mask;
+            INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid,
+                                         status_mask)
+            SELECT x.sku_id, s.retailer_uuid, s.created_date, x.order_uuid, s.status_mask
               FROM new_rows x
               JOIN unnest(tracked) t(sku_id) ON t.sku_id = x.sku_id
               JOIN crux.order_summaries s ON s.order_uuid = x.order_uuid
@@ -189,15 +195,21 @@ BEGIN
         PERFORM crux.add_order_counts(r, d, m, n);
     END IF;
 
-    -- the tracked SKUs' orders: the pairs of order and SKU that no line item holds
-    -- any more go, new pairs come (a change of status alone changes no pair)
+    -- the tracked SKUs' orders: their status masks follow the summaries; the pairs
+    -- of order and SKU that no line item holds any more go, new pairs come (a change
+    -- of status alone changes no pair)
     tracked := crux.tracked_skus_now();
     IF cardinality(tracked) = 0 THEN
         RETURN NULL;
     END IF;
+    UPDATE crux.sku_orders k SET status_mask = s.status_mask
+      FROM crux.order_summaries s
+     WHERE s.order_uuid = ANY (old_uuid) AND k.order_uuid = s.order_uuid
+       AND k.status_mask <> s.status_mask;
     IF TG_OP = 'UPDATE' THEN
-        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
-        SELECT g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid
+        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid,
+                                     status_mask)
+        SELECT g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid, s.status_mask
           FROM (SELECT y.order_uuid, y.sku_id FROM new_rows y
                 EXCEPT SELECT x.order_uuid, x.sku_id FROM old_rows x) g
           JOIN unnest(tracked) t(sku_id) ON t.sku_id = g.sku_id
@@ -387,13 +399,13 @@ BEGIN
     SELECT (SELECT count(*) FROM fixed) + (SELECT count(*) FROM added)
            + (SELECT count(*) FROM removed)
       INTO wrong;
-    -- the tracked SKUs' orders
+    -- the tracked SKUs' orders: their rows, then their status masks
     LOCK TABLE crux.sku_orders IN SHARE ROW EXCLUSIVE MODE;
     WITH fresh AS (
-        SELECT DISTINCT t.sku_id, o.retailer_uuid, o.created_date, li.order_uuid
+        SELECT DISTINCT t.sku_id, s.retailer_uuid, s.created_date, li.order_uuid, s.status_mask
           FROM crux.tracked_skus t
           JOIN crux.line_items li ON li.sku_id = t.sku_id
-          JOIN crux.orders o ON o.uuid = li.order_uuid
+          JOIN crux.order_summaries s ON s.order_uuid = li.order_uuid
     ), removed AS (
         DELETE FROM crux.sku_orders k
          WHERE NOT EXISTS (SELECT FROM fresh f
@@ -401,8 +413,9 @@ BEGIN
                                   = (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid))
         RETURNING 1
     ), added AS (
-        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
-        SELECT f.sku_id, f.retailer_uuid, f.created_date, f.order_uuid
+        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid,
+                                     status_mask)
+        SELECT f.sku_id, f.retailer_uuid, f.created_date, f.order_uuid, f.status_mask
           FROM fresh f
          WHERE NOT EXISTS (SELECT FROM crux.sku_orders k
                             WHERE (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
@@ -411,6 +424,13 @@ BEGIN
     )
     SELECT wrong + (SELECT count(*) FROM removed) + (SELECT count(*) FROM added)
       INTO wrong;
+    WITH fixed AS (
+        UPDATE crux.sku_orders k SET status_mask = s.status_mask
+          FROM crux.order_summaries s
+         WHERE s.order_uuid = k.order_uuid AND k.status_mask <> s.status_mask
+        RETURNING 1
+    )
+    SELECT wrong + count(*) INTO wrong FROM fixed;
     RETURN wrong + crux.recount_order_counts();
 END
 $$;
@@ -444,11 +464,12 @@ BEGIN
         ON CONFLICT DO NOTHING
         RETURNING sku_id
     ), rows AS (
-        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid)
-        SELECT DISTINCT p.sku_id, o.retailer_uuid, o.created_date, li.order_uuid
+        INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid,
+                                     status_mask)
+        SELECT DISTINCT p.sku_id, s.retailer_uuid, s.created_date, li.order_uuid, s.status_mask
           FROM popular p
           JOIN crux.line_items li ON li.sku_id = p.sku_id
-          JOIN crux.orders o ON o.uuid = li.order_uuid
+          JOIN crux.order_summaries s ON s.order_uuid = li.order_uuid
         ON CONFLICT DO NOTHING
     )
     SELECT count(*) INTO added FROM popular;

@@ -239,33 +239,33 @@ append_term_uuids(QueryBuilder *qb, const CruxRequest *req, int t, int u, TermSk
  * " FROM <the term's matches> t ... o s" for a page or count from the summaries:
  * a tracked SKU's orders from crux.sku_orders, which row-level security and the
  * org_uuids test (on t.retailer_uuid) narrow by their index's second column,
- * with the retailer and date a page needs, none of them probed; then the orders
- * of the purchase order, the uuid and an untracked SKU (few), probed in the
- * summaries, unless crux.sku_orders holds them already. The status filter and the
- * sku_id sort probe each match left after those tests for its summary's mask and
- * smallest sku_id.
+ * with the retailer, date and status mask a page needs, none of them probed; then
+ * the orders of the purchase order, the uuid and an untracked SKU (few), probed
+ * in the summaries, unless crux.sku_orders holds them already. The sku_id sort
+ * probes each match left after the filters for its summary's smallest sku_id.
  */
 static void
 append_sku_orders_matches(QueryBuilder *qb, const CruxRequest *req, int t, int u)
 {
 	appendStringInfo(&qb->sql,
-					 " FROM (SELECT k.order_uuid, k.retailer_uuid, k.created_date"
+					 " FROM (SELECT k.order_uuid, k.retailer_uuid, k.created_date, k.status_mask"
 					 " FROM crux.sku_orders k WHERE k.sku_id = $%d"
-					 " UNION ALL SELECT p.order_uuid, p.retailer_uuid, p.created_date", t);
+					 " UNION ALL SELECT p.order_uuid, p.retailer_uuid, p.created_date, p.status_mask", t);
 	append_term_uuids(qb, req, t, u, TERM_SKU_UNTRACKED);
 	appendStringInfo(&qb->sql,
-					 " CROSS JOIN LATERAL (SELECT p.order_uuid, p.retailer_uuid, p.created_date"
-					 " FROM crux.order_summaries p WHERE p.order_uuid = m.uuid OFFSET 0) p"
+					 " CROSS JOIN LATERAL (SELECT p.order_uuid, p.retailer_uuid, p.created_date,"
+					 " p.status_mask FROM crux.order_summaries p WHERE p.order_uuid = m.uuid OFFSET 0) p"
 					 " WHERE NOT EXISTS (SELECT FROM crux.sku_orders k WHERE k.sku_id = $%d"
 					 " AND k.retailer_uuid = p.retailer_uuid AND k.created_date = p.created_date"
 					 " AND k.order_uuid = p.order_uuid)) t"
 					 " CROSS JOIN LATERAL (SELECT t.order_uuid AS uuid, t.created_date) o", t);
-	if (req->status_mask != 0 || req->sort_key == CRUX_SORT_SKU_ID)
+	if (req->sort_key == CRUX_SORT_SKU_ID)
 		appendStringInfoString(&qb->sql,
-							   " CROSS JOIN LATERAL (SELECT s.status_mask, s.min_sku_id"
+							   " CROSS JOIN LATERAL (SELECT s.min_sku_id"
 							   " FROM crux.order_summaries s WHERE s.order_uuid = t.order_uuid"
 							   " OFFSET 0) s");
 	qb->retailer = "t.retailer_uuid";
+	qb->status_mask = "t.status_mask";
 }
 
 /*
@@ -329,7 +329,8 @@ crux_append_filters(QueryBuilder *qb, const CruxRequest *req, CruxSource source,
 	appendStringInfoString(&qb->sql, " WHERE true");
 
 	if (req->status_mask != 0)
-		crux_append_status_test(qb, req, crux_status_mask_expression(req, source != CRUX_FROM_ORDERS),
+		crux_append_status_test(qb, req, qb->status_mask != NULL ? qb->status_mask :
+								crux_status_mask_expression(req, source != CRUX_FROM_ORDERS),
 						   crux_add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false));
 	if (req->has_start_date)
 		appendStringInfo(&qb->sql, " AND o.created_date >= $%d",

@@ -43,6 +43,7 @@ typedef struct QueryBuilder
 	char		nulls[MAX_QUERY_PARAMS];
 	Portal	   *cursor;			/* set: the query is opened as a cursor here */
 	const char *retailer;		/* set: where the FROM clause has the retailer */
+	const char *status_mask;	/* set: where it has the order's status mask */
 } QueryBuilder;
 
 extern uint32 crux_query_shape(const CruxRequest *req, QueryKind kind);

@@ -1,16 +1,18 @@
 -- crux.sku_orders, kept by the triggers for the SKUs crux.track_skus() tracks:
--- each order once per tracked SKU its line items carry, with the order's retailer
--- and created_date, through every kind of write; a tenant reads its own rows only;
+-- each order once per tracked SKU its line items carry, with the order's retailer,
+-- created_date and status mask, through every kind of write; a tenant reads its own rows only;
 -- a tracked SKU's term reads it, not probing order by order; an untracked one is
 -- answered from the line items.
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 CREATE TEMP VIEW expected_sku_orders AS
-SELECT DISTINCT li.sku_id COLLATE "C" AS sku_id, o.retailer_uuid, o.created_date, li.order_uuid
+SELECT DISTINCT li.sku_id COLLATE "C" AS sku_id, o.retailer_uuid, o.created_date, li.order_uuid,
+       s.status_mask
   FROM crux.line_items li
   JOIN crux.tracked_skus t ON t.sku_id = li.sku_id
-  JOIN crux.orders o ON o.uuid = li.order_uuid;
+  JOIN crux.orders o ON o.uuid = li.order_uuid
+  JOIN crux.order_summaries s ON s.order_uuid = o.uuid;
 CREATE TEMP VIEW sku_orders_wrong AS
 SELECT count(*) AS n FROM (
     (SELECT * FROM expected_sku_orders EXCEPT ALL SELECT * FROM crux.sku_orders)
@@ -43,7 +45,9 @@ SELECT is((SELECT count(*) FROM crux.sku_orders k, o1 WHERE k.order_uuid = o1.uu
           1::bigint, 'the last one given another tracked SKU: the row moves to it');
 SELECT is((SELECT n FROM sku_orders_wrong), 0::bigint, 'every row as the line items say');
 UPDATE crux.line_items SET status = 'delivered' WHERE order_uuid = (SELECT uuid FROM o1);
-SELECT is((SELECT n FROM sku_orders_wrong), 0::bigint, 'a change of status changes no row');
+SELECT is((SELECT n FROM sku_orders_wrong), 0::bigint, 'a change of status: the rows carry the new mask');
+UPDATE crux.line_items SET status = 'rejected' WHERE uuid IN (SELECT uuid FROM crux.line_items ORDER BY uuid LIMIT 200);
+SELECT is((SELECT n FROM sku_orders_wrong), 0::bigint, 'many changes of status in one statement');
 
 -- an order moved to another retailer and date: its rows follow
 UPDATE crux.orders SET retailer_uuid = md5('org-7')::uuid, created_date = created_date + interval '3 days'
@@ -72,9 +76,10 @@ SELECT is(crux.recount_summaries(), 0::bigint, 'crux.recount_summaries finds not
 -- recount_summaries repairs a damaged table and says how many rows were wrong
 SET LOCAL session_replication_role = replica;   -- the triggers do not fire
 DELETE FROM crux.line_items WHERE uuid IN (SELECT uuid FROM crux.line_items ORDER BY uuid LIMIT 3);
-INSERT INTO crux.sku_orders VALUES ('SKU000123', md5('org-2')::uuid, now(), gen_random_uuid());
+INSERT INTO crux.sku_orders VALUES ('SKU000123', md5('org-2')::uuid, now(), gen_random_uuid(), 1::smallint);
+UPDATE crux.sku_orders SET status_mask = 127 WHERE order_uuid = (SELECT order_uuid FROM crux.sku_orders ORDER BY order_uuid LIMIT 1);
 RESET session_replication_role;
-SELECT cmp_ok(crux.recount_summaries(), '>=', 2::bigint, 'rows made wrong behind the triggers are found');
+SELECT cmp_ok(crux.recount_summaries(), '>=', 3::bigint, 'rows and masks made wrong behind the triggers are found');
 SELECT is((SELECT n FROM sku_orders_wrong), 0::bigint, 'and repaired');
 
 -- a tracked SKU's page reads no summary per order (no status filter, no sku_id sort);
