@@ -36,7 +36,7 @@ CREATE TABLE crux.tracked_skus (
 ALTER TABLE ONLY crux.tracked_skus FORCE ROW LEVEL SECURITY;
 
 ALTER TABLE ONLY crux.sku_orders
-    ADD CONSTRAINT sku_orders_pkey PRIMARY KEY (sku_id, retailer_uuid, created_date, order_uuid);
+    ADD CONSTRAINT sku_orders_pkey PRIMARY KEY (sku_id, retailer_uuid, created_date, order_uuid) INCLUDE (status_mask);
 ALTER TABLE ONLY crux.tracked_skus
     ADD CONSTRAINT tracked_skus_pkey PRIMARY KEY (sku_id);
 CREATE INDEX sku_orders_order_idx ON crux.sku_orders USING btree (order_uuid);

@@ -346,7 +346,7 @@ ALTER TABLE ONLY crux.organizations
 ALTER TABLE ONLY crux.role_organizations
     ADD CONSTRAINT role_organizations_pkey PRIMARY KEY (role_name);
 ALTER TABLE ONLY crux.sku_orders
-    ADD CONSTRAINT sku_orders_pkey PRIMARY KEY (sku_id, retailer_uuid, created_date, order_uuid);
+    ADD CONSTRAINT sku_orders_pkey PRIMARY KEY (sku_id, retailer_uuid, created_date, order_uuid) INCLUDE (status_mask);
 ALTER TABLE ONLY crux.tracking_numbers
     ADD CONSTRAINT tracking_numbers_pkey PRIMARY KEY (uuid);
 ALTER TABLE ONLY crux.tracked_skus

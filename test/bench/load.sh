@@ -5,24 +5,33 @@
 # items disabled: no summaries, no counts) and as users load, with them. Prints
 # every round, the medians and their ratio, and checks summaries and counts. Each
 # load runs alone (the previous one's database is dropped first, so that its
-# autovacuum does not compete). test/bench/load-profile.sh shows where the time goes.
-#   bash test/bench/load.sh [ORDERS [ROUNDS]]
+# autovacuum does not compete). With "tracked", the side with the extension starts
+# with the sample data's popular SKUs tracked (the 1,000 SKUs of its hot set, about
+# 2% of the line items; crux.track_skus() picks the most popular of them), so that
+# the load also writes their crux.sku_orders rows. test/bench/load-profile.sh shows
+# where the time goes.
+#   bash test/bench/load.sh [ORDERS [ROUNDS [tracked]]]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 orders=${1:-1000000}
 rounds=${2:-3}
+tracked=${3:-}
+case $tracked in "" | tracked) ;; *) echo "the third argument is tracked or nothing" >&2; exit 2 ;; esac
 bash test/setup.sh
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE   # a server of its own
 source test/bench/server.sh
 pg_virtualenv -t -v 15 "${bench_server_options[@]}" bash -c '
     set -euo pipefail
-    orders='"$orders"' rounds='"$rounds"'
+    orders='"$orders"' rounds='"$rounds"' tracked='"$tracked"'
     timed() {   # timed DB: seconds to load $orders orders into a new database DB
         local start end
         # each load alone: dropping the previous load stops autovacuum working on it
         psql -X -q -c "DROP DATABASE IF EXISTS bare" -c "DROP DATABASE IF EXISTS crux" \
              -c "CREATE DATABASE $1" 2>/dev/null
         psql -X -q -d $1 -c "CREATE EXTENSION crux_orders"
+        if [ $1 = crux ] && [ -n "$tracked" ]; then
+            psql -X -q -d crux -c "INSERT INTO crux.tracked_skus SELECT '"'"'SKU'"'"' || lpad((123 * k)::text, 6, '"'"'0'"'"') FROM generate_series(1, 1000) k"
+        fi
         if [ $1 = bare ]; then
             psql -X -q -d bare -c "ALTER TABLE crux.line_items DISABLE TRIGGER USER" \
                                -c "ALTER TABLE crux.orders DISABLE TRIGGER USER"
