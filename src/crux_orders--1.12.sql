@@ -788,28 +788,18 @@ BEGIN
         DELETE FROM crux.sku_orders k
          USING (SELECT x.order_uuid, x.sku_id FROM old_rows x
                 EXCEPT SELECT y.order_uuid, y.sku_id FROM new_rows y) g
-          JOIN unnest(tracked) t(sku_id) ON t.sku_id = g.sku_id
-          JOIN crux.order_summaries s ON s.order_uuid = g.order_uuid
-         WHERE (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
-               = (g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid)
+         WHERE k.order_uuid = g.order_uuid AND k.sku_id = g.sku_id
            AND NOT EXISTS (SELECT FROM crux.line_items li
                             WHERE li.order_uuid = g.order_uuid AND li.sku_id = g.sku_id);
         RETURN NULL;
     END IF;
+    -- found by their order: an order deleted with its line items has lost its
+    -- summary already (the cascade's statement triggers fire after the order's)
     DELETE FROM crux.sku_orders k
      USING (SELECT DISTINCT x.order_uuid, x.sku_id FROM old_rows x) g
-      JOIN unnest(tracked) t(sku_id) ON t.sku_id = g.sku_id
-      JOIN crux.order_summaries s ON s.order_uuid = g.order_uuid
-     WHERE (k.sku_id, k.retailer_uuid, k.created_date, k.order_uuid)
-           = (g.sku_id, s.retailer_uuid, s.created_date, g.order_uuid)
+     WHERE k.order_uuid = g.order_uuid AND k.sku_id = g.sku_id
        AND NOT EXISTS (SELECT FROM crux.line_items li
                         WHERE li.order_uuid = g.order_uuid AND li.sku_id = g.sku_id);
-    -- line items deleted with their order: its summary went first (the cascade's
-    -- statement triggers fire after the order's), and all its rows go
-    DELETE FROM crux.sku_orders k
-     USING (SELECT DISTINCT x.order_uuid FROM old_rows x) g
-     WHERE k.order_uuid = g.order_uuid
-       AND NOT EXISTS (SELECT FROM crux.order_summaries s WHERE s.order_uuid = g.order_uuid);
     RETURN NULL;
 END
 $_$;

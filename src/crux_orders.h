@@ -187,9 +187,9 @@ extern int64 crux_count_and_page(const CruxRequest *req, Datum **uuids,
 extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, int64 count,
 										  bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
-extern bool crux_sku_orders_kept(void);
 
-/* skus.c: whether crux.sku_orders holds a SKU's orders (crux.tracked_skus) */
+/* skus.c: whether crux.sku_orders is kept, and holds a SKU's orders (crux.tracked_skus) */
+extern bool crux_sku_orders_kept(void);
 extern bool crux_sku_is_tracked(const char *sku);
 
 /* query.c: a setting for one query, restored afterwards (and on error) */

@@ -330,14 +330,13 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 {
 	QueryBuilder qb = {0};
 	bool		isnull;
-	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 16;
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT o.uuid, count(*) OVER ()");
 	crux_append_filters(&qb, req, page_source(req, false), CRUX_ALL_ORGS);
 	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, req->start, req->limit - req->start);
-	crux_run_query(&qb, shape);
+	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1 << 16);
 	if (SPI_processed == 0)
 		return false;
 	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

@@ -13,7 +13,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "crux_orders.h"
 #include "query.h"
@@ -26,7 +25,6 @@
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -190,18 +188,6 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
 										false));
 }
 
-/*
- * Whether this database keeps crux.sku_orders (version 1.12 on; before
- * ALTER EXTENSION UPDATE, a term's SKU is found from the line items instead).
- */
-bool
-crux_sku_orders_kept(void)
-{
-	Oid			schema = get_namespace_oid("crux", true);
-
-	return OidIsValid(schema) && OidIsValid(get_relname_relid("sku_orders", schema));
-}
-
 /* Where the uuids of a term's matches (m, below) find the orders of its SKU. */
 typedef enum TermSkuOrders
 {
@@ -255,9 +241,8 @@ append_sku_orders_matches(QueryBuilder *qb, const CruxRequest *req, int t, int u
 	appendStringInfo(&qb->sql,
 					 " CROSS JOIN LATERAL (SELECT p.order_uuid, p.retailer_uuid, p.created_date,"
 					 " p.status_mask FROM crux.order_summaries p WHERE p.order_uuid = m.uuid OFFSET 0) p"
-					 " WHERE NOT EXISTS (SELECT FROM crux.sku_orders k WHERE k.sku_id = $%d"
-					 " AND k.retailer_uuid = p.retailer_uuid AND k.created_date = p.created_date"
-					 " AND k.order_uuid = p.order_uuid)) t"
+					 " WHERE NOT EXISTS (SELECT FROM crux.sku_orders k"
+					 " WHERE k.order_uuid = p.order_uuid AND k.sku_id = $%d)) t"
 					 " CROSS JOIN LATERAL (SELECT t.order_uuid AS uuid, t.created_date) o", t);
 	if (req->sort_key == CRUX_SORT_SKU_ID)
 		appendStringInfoString(&qb->sql,

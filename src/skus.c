@@ -2,7 +2,8 @@
  * skus.c
  *		Which SKUs crux.sku_orders holds (crux.tracked_skus, filled by
  *		crux.track_skus()): the list as committed now, for the triggers, and
- *		whether one SKU is held, for a term's query.
+ *		whether one SKU is held, for a term's query (and whether the database
+ *		keeps the table at all: not before version 1.12).
  *
  * The triggers read the list under the latest snapshot, not their transaction's:
  * crux.track_skus() locks the orders and line items, so it is never in progress
@@ -32,10 +33,29 @@
 
 PG_FUNCTION_INFO_V1(crux_tracked_skus_now);
 
+/* The table crux.<name>, or InvalidOid. */
+static Oid
+crux_table(const char *name)
+{
+	Oid			schema = get_namespace_oid("crux", true);
+
+	return OidIsValid(schema) ? get_relname_relid(name, schema) : InvalidOid;
+}
+
+/*
+ * Whether this database keeps crux.sku_orders (version 1.12 on; before
+ * ALTER EXTENSION UPDATE, a term's SKU is found from the line items instead).
+ */
+bool
+crux_sku_orders_kept(void)
+{
+	return OidIsValid(crux_table("sku_orders"));
+}
+
 static Relation
 open_tracked_skus(void)
 {
-	Oid			relid = get_relname_relid("tracked_skus", get_namespace_oid("crux", false));
+	Oid			relid = crux_table("tracked_skus");
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "crux.tracked_skus not found");

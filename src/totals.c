@@ -146,8 +146,8 @@ split_date_range(const CruxRequest *req, CountRanges *r)
  * else reads crux.order_counts, where row-level security leaves exactly the
  * buckets of the orders they see.
  */
-bool
-crux_caller_sees_all_orders(void)
+static bool
+caller_sees_all_orders(void)
 {
 	Oid			user = GetUserId();
 	Oid			admin = get_role_oid("crux_admin", true);
@@ -280,7 +280,7 @@ static int64
 count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 {
 	QueryBuilder qb = {0};
-	bool		all_retailers = crux_caller_sees_all_orders() && req->n_org_uuids == 0;
+	bool		all_retailers = caller_sees_all_orders() && req->n_org_uuids == 0;
 	int			month_from,
 				month_to,
 				day_from,
