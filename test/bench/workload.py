@@ -39,7 +39,11 @@ on its caller's own connection: checks that crux_get_orders and
 crux_baseline.get_orders return equal jsonb (the baseline's call is its timing; a
 mismatch is printed and counted), makes one untimed warm-up call, then R timed calls
 of crux_get_orders (default 10). Times are client-side: execute and fetch of the
-answer as text. With --baseline-sample N only the first N requests of each class get
+answer as text. The client keeps up to --client-retained-memory MB (default 32) of
+freed memory for its next answers, as a backend does with crux_orders.retained_memory
+(glibc's M_TRIM_THRESHOLD, and M_MMAP_THRESHOLD at half of it); with 0 it uses glibc's
+defaults, under which a machine with costly page faults charges each answer of
+megabytes the faults of the client's fresh copies of it. With --baseline-sample N only the first N requests of each class get
 the baseline (check and timing). It prints a markdown report (per class: requests,
 crux_get_orders and baseline p50/p95/p99 in ms, the ratio of the medians,
 mismatches; then the classes that miss a target, and the slowest requests) and
@@ -440,8 +444,22 @@ CRUX_SQL = "SELECT crux_get_orders(%s::jsonb)::text"
 BASELINE_SQL = "SELECT crux_baseline.get_orders(%s::jsonb)::text"
 
 
+def keep_client_memory(megabytes):
+    """Keep freed memory in this process (glibc only; 0: glibc's defaults)."""
+    if megabytes <= 0:
+        return "glibc's default allocator thresholds"
+    import ctypes
+    libc = ctypes.CDLL(None)
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    size = megabytes * 1024 * 1024
+    if not (libc.mallopt(M_MMAP_THRESHOLD, size // 2) and libc.mallopt(M_TRIM_THRESHOLD, size)):
+        sys.exit("mallopt failed: run with --client-retained-memory 0")
+    return f"{megabytes} MB of freed memory retained"
+
+
 def run(args):
     wall = time.perf_counter()
+    client_memory = keep_client_memory(args.client_retained_memory)
     callers, requests = read_requests(args.requests)
     admin = psycopg2.connect("")
     admin.autocommit = True
@@ -517,7 +535,7 @@ def run(args):
     lines = [f"# crux_get_orders workload: {n_orders} orders", "",
              f"{datetime.datetime.now():%Y-%m-%d %H:%M}, PostgreSQL {server_version}, crux_orders {ext_version}; "
              f"{len(requests)} requests from {os.path.basename(args.requests)}, "
-             f"{args.repeat} timed calls each after one warm-up; the baseline once per request"
+             f"{args.repeat} timed calls each after one warm-up (client: {client_memory}); the baseline once per request"
              + (f", on the first {args.baseline_sample} of each class only" if args.baseline_sample is not None else "")
              + (f"; a baseline call stopped after {args.baseline_timeout:g} s counts as "
                 f"{args.baseline_timeout:g} s (a lower bound, and no identity check)" if args.baseline_timeout else "")
@@ -591,6 +609,8 @@ def main():
                    help="the baseline (check and timing) on the first N requests of each class only")
     r.add_argument("--baseline-timeout", type=float, default=None,
                    help="stop a baseline call after this many seconds; its time counts as that (a lower bound)")
+    r.add_argument("--client-retained-memory", type=int, default=32, metavar="MB",
+                   help="freed memory the client keeps for its next answers (default 32; 0: glibc's defaults)")
     r.add_argument("--caller-host", default="localhost", help="where callers connect (TCP, password)")
     r.add_argument("--csv", help="every timed call")
     r.add_argument("--md", help="the report, also printed")

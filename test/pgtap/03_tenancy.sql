@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(66);
+SELECT plan(71);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -351,6 +351,53 @@ SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', a),
 SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', b),
                                 jsonb_build_object('term', current_setting('t_probe.other_org'))) ->> 'total_results')::int,
           1, 'which find it for its own organization') FROM t_org;
+
+-- the names of retailers and users, read once per page for each distinct uuid:
+-- an order of A whose user belongs to B shows that user to an administrator and
+-- two nulls to A; an organization whose uuid is also a user's keeps its own name
+UPDATE crux.orders SET user_uuid = md5('user-4')::uuid      -- a user of org B
+ WHERE uuid = (SELECT min(uuid::text)::uuid FROM crux.orders WHERE retailer_uuid = md5('org-1')::uuid);
+SELECT set_config('t_names.po', purchase_order_id, true)
+  FROM crux.orders WHERE user_uuid = md5('user-4')::uuid AND retailer_uuid = md5('org-1')::uuid;
+SET LOCAL ROLE t_alice;
+SELECT is(crux_get_orders(jsonb_build_object('term', current_setting('t_names.po'))) #> '{orders,0,retailer}',
+          jsonb_build_object('name', 'Retailer 1', 'uuid', md5('org-1')::uuid, 'user',
+                             '{"name": null, "email": null}'::jsonb),
+          'a tenant sees its own retailer''s name, and nulls for another organization''s user');
+RESET ROLE;
+SET LOCAL ROLE t_boss;
+SELECT is(crux_get_orders(jsonb_build_object('term', current_setting('t_names.po'))) #> '{orders,0,retailer,user}',
+          '{"name": "User 4", "email": "user4@retailer2.example"}'::jsonb,
+          'an administrator sees that user');
+RESET ROLE;
+INSERT INTO crux.organizations (uuid, name) VALUES (md5('user-1')::uuid, 'Twin of User 1');
+INSERT INTO crux.orders (uuid, retailer_uuid, user_uuid, purchase_order_id, created_date)
+VALUES (md5('t_names-twin')::uuid, md5('user-1')::uuid, md5('user-1')::uuid, 'T-NAMES-TWIN', '2017-03-01');
+INSERT INTO crux.orders (uuid, retailer_uuid, user_uuid, purchase_order_id, created_date)
+VALUES (md5('t_names-twin-2')::uuid, md5('org-1')::uuid, md5('user-1')::uuid, 'T-NAMES-TWIN', '2017-03-01');
+SET LOCAL ROLE t_boss;
+SELECT is((SELECT jsonb_agg(o #> '{retailer}' ORDER BY o ->> 'uuid')
+             FROM jsonb_array_elements(crux_get_orders('{"term": "T-NAMES-TWIN"}') -> 'orders') o),
+          jsonb_build_array(
+              jsonb_build_object('name', 'Retailer 1', 'uuid', md5('org-1')::uuid, 'user',
+                                 '{"name": "User 1", "email": "user1@retailer1.example"}'::jsonb),
+              jsonb_build_object('name', 'Twin of User 1', 'uuid', md5('user-1')::uuid, 'user',
+                                 '{"name": "User 1", "email": "user1@retailer1.example"}'::jsonb)),
+          'an organization and a user of the same uuid keep their own names');
+-- every order of a page of 1,000 over all retailers: its retailer's and user's names
+SELECT is((SELECT count(*)
+             FROM jsonb_array_elements(crux_get_orders('{"limit": 1000}') -> 'orders') o
+             JOIN crux.orders x ON x.uuid = (o ->> 'uuid')::uuid
+             LEFT JOIN crux.organizations r ON r.uuid = x.retailer_uuid
+             LEFT JOIN crux.users u ON u.uuid = x.user_uuid
+            WHERE o #>> '{retailer,name}' IS DISTINCT FROM r.name
+               OR o #>> '{retailer,user,name}' IS DISTINCT FROM u.name
+               OR o #>> '{retailer,user,email}' IS DISTINCT FROM u.email), 0::bigint,
+          'each order of a page of 1,000 has its own retailer''s and user''s names');
+SELECT cmp_ok((SELECT count(DISTINCT o #>> '{retailer,user,name}')
+                 FROM jsonb_array_elements(crux_get_orders('{"limit": 1000}') -> 'orders') o), '>', 10::bigint,
+              'which are many different ones');
+RESET ROLE;
 
 -- nothing in crux is granted to PUBLIC
 SELECT is((SELECT count(*) FROM information_schema.role_table_grants
