@@ -39,11 +39,11 @@ on its caller's own connection: checks that crux_get_orders and
 crux_baseline.get_orders return equal jsonb (the baseline's call is its timing; a
 mismatch is printed and counted), makes one untimed warm-up call, then R timed calls
 of crux_get_orders (default 10). Times are client-side: execute and fetch of the
-answer as text. The client keeps up to --client-retained-memory MB (default 32) of
-freed memory for its next answers, as a backend does with crux_orders.retained_memory
-(glibc's M_TRIM_THRESHOLD, and M_MMAP_THRESHOLD at half of it); with 0 it uses glibc's
-defaults, under which a machine with costly page faults charges each answer of
-megabytes the faults of the client's fresh copies of it. With --baseline-sample N only the first N requests of each class get
+answer as text. The client keeps up to --client-retained-memory MB (default 32, at
+most 64) of freed memory for its next answers, as a backend does with
+crux_orders.retained_memory (glibc's M_TRIM_THRESHOLD, and M_MMAP_THRESHOLD at half
+of it); with 0 it leaves its allocator as it started, which on glibc's defaults gives
+freed memory back to the kernel and faults it in again for later answers of megabytes. With --baseline-sample N only the first N requests of each class get
 the baseline (check and timing). It prints a markdown report (per class: requests,
 crux_get_orders and baseline p50/p95/p99 in ms, the ratio of the medians,
 mismatches; then the classes that miss a target, and the slowest requests) and
@@ -444,16 +444,30 @@ CRUX_SQL = "SELECT crux_get_orders(%s::jsonb)::text"
 BASELINE_SQL = "SELECT crux_baseline.get_orders(%s::jsonb)::text"
 
 
+MAX_CLIENT_RETAINED_MB = 64     # glibc's largest mmap threshold is 32 MB
+
+
+def client_retained_memory(value):
+    """--client-retained-memory: megabytes, 0 to MAX_CLIENT_RETAINED_MB."""
+    megabytes = int(value)
+    if not 0 <= megabytes <= MAX_CLIENT_RETAINED_MB:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_CLIENT_RETAINED_MB}")
+    return megabytes
+
+
 def keep_client_memory(megabytes):
-    """Keep freed memory in this process (glibc only; 0: glibc's defaults)."""
-    if megabytes <= 0:
-        return "glibc's default allocator thresholds"
+    """Keep freed memory in this process (glibc's mallopt; 0: the allocator as it started)."""
+    if megabytes == 0:
+        return "allocator as started"
     import ctypes
-    libc = ctypes.CDLL(None)
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     size = megabytes * 1024 * 1024
-    if not (libc.mallopt(M_MMAP_THRESHOLD, size // 2) and libc.mallopt(M_TRIM_THRESHOLD, size)):
-        sys.exit("mallopt failed: run with --client-retained-memory 0")
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError, TypeError):
+        sys.exit("no glibc mallopt here: run with --client-retained-memory 0")
+    if not (mallopt(M_MMAP_THRESHOLD, size // 2) and mallopt(M_TRIM_THRESHOLD, size)):
+        sys.exit("mallopt refused the thresholds: run with --client-retained-memory 0")
     return f"{megabytes} MB of freed memory retained"
 
 
@@ -609,8 +623,9 @@ def main():
                    help="the baseline (check and timing) on the first N requests of each class only")
     r.add_argument("--baseline-timeout", type=float, default=None,
                    help="stop a baseline call after this many seconds; its time counts as that (a lower bound)")
-    r.add_argument("--client-retained-memory", type=int, default=32, metavar="MB",
-                   help="freed memory the client keeps for its next answers (default 32; 0: glibc's defaults)")
+    r.add_argument("--client-retained-memory", type=client_retained_memory, default=32, metavar="MB",
+                   help="freed memory the client keeps for its next answers (default 32, at most 64; "
+                        "0: the allocator as it started)")
     r.add_argument("--caller-host", default="localhost", help="where callers connect (TCP, password)")
     r.add_argument("--csv", help="every timed call")
     r.add_argument("--md", help="the report, also printed")

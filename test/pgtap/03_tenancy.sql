@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(71);
+SELECT plan(72);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -352,9 +352,9 @@ SELECT is((pg_temp.as_postgrest('t_web', format('{"org_uuid": "%s"}', b),
                                 jsonb_build_object('term', current_setting('t_probe.other_org'))) ->> 'total_results')::int,
           1, 'which find it for its own organization') FROM t_org;
 
--- the names of retailers and users, read once per page for each distinct uuid:
--- an order of A whose user belongs to B shows that user to an administrator and
--- two nulls to A; an organization whose uuid is also a user's keeps its own name
+-- the names of retailers and users: an order of A whose user belongs to B shows that
+-- user to an administrator and two nulls to A; an organization whose uuid is also a
+-- user's keeps its own name (names are looked up by kind, not by uuid alone)
 UPDATE crux.orders SET user_uuid = md5('user-4')::uuid      -- a user of org B
  WHERE uuid = (SELECT min(uuid::text)::uuid FROM crux.orders WHERE retailer_uuid = md5('org-1')::uuid);
 SELECT set_config('t_names.po', purchase_order_id, true)
@@ -384,19 +384,30 @@ SELECT is((SELECT jsonb_agg(o #> '{retailer}' ORDER BY o ->> 'uuid')
               jsonb_build_object('name', 'Twin of User 1', 'uuid', md5('user-1')::uuid, 'user',
                                  '{"name": "User 1", "email": "user1@retailer1.example"}'::jsonb)),
           'an organization and a user of the same uuid keep their own names');
--- every order of a page of 1,000 over all retailers: its retailer's and user's names
-SELECT is((SELECT count(*)
-             FROM jsonb_array_elements(crux_get_orders('{"limit": 1000}') -> 'orders') o
-             JOIN crux.orders x ON x.uuid = (o ->> 'uuid')::uuid
-             LEFT JOIN crux.organizations r ON r.uuid = x.retailer_uuid
-             LEFT JOIN crux.users u ON u.uuid = x.user_uuid
-            WHERE o #>> '{retailer,name}' IS DISTINCT FROM r.name
-               OR o #>> '{retailer,user,name}' IS DISTINCT FROM u.name
-               OR o #>> '{retailer,user,email}' IS DISTINCT FROM u.email), 0::bigint,
-          'each order of a page of 1,000 has its own retailer''s and user''s names');
+-- every order of a page of 1,000: its retailer's and user's names, as the caller may
+-- read them (orders on the page, and those whose names differ)
+CREATE FUNCTION pg_temp.names_on_a_page() RETURNS text LANGUAGE sql AS $$
+    SELECT format('%s orders, %s with other names', count(*),
+                  count(*) FILTER (WHERE x.uuid IS NULL
+                                      OR o #>> '{retailer,name}' IS DISTINCT FROM r.name
+                                      OR o #>> '{retailer,user,name}' IS DISTINCT FROM u.name
+                                      OR o #>> '{retailer,user,email}' IS DISTINCT FROM u.email))
+      FROM jsonb_array_elements(public.crux_get_orders('{"limit": 1000}') -> 'orders') o
+      LEFT JOIN crux.orders x ON x.uuid = (o ->> 'uuid')::uuid
+      LEFT JOIN crux.organizations r ON r.uuid = x.retailer_uuid
+      LEFT JOIN crux.users u ON u.uuid = x.user_uuid
+$$;
+SELECT is(pg_temp.names_on_a_page(), '1000 orders, 0 with other names',
+          'an administrator''s page of 1,000: each order has its own retailer''s and user''s names');
 SELECT cmp_ok((SELECT count(DISTINCT o #>> '{retailer,user,name}')
                  FROM jsonb_array_elements(crux_get_orders('{"limit": 1000}') -> 'orders') o), '>', 10::bigint,
               'which are many different ones');
+RESET ROLE;
+SELECT set_config('t_names.a_orders', count(*)::text, true)
+  FROM crux.orders WHERE retailer_uuid = md5('org-1')::uuid;
+SET LOCAL ROLE t_alice;
+SELECT is(pg_temp.names_on_a_page(), format('%s orders, 0 with other names', current_setting('t_names.a_orders')),
+          'a tenant''s page: each of its orders has its retailer''s name and its own users'' names');
 RESET ROLE;
 
 -- nothing in crux is granted to PUBLIC
