@@ -1,14 +1,15 @@
 /*
  * skus.c
  *		Which SKUs crux.sku_orders holds (crux.tracked_skus, filled by
- *		crux.track_skus()): the list as committed now, for the triggers, and
+ *		crux.track_skus() or a superuser): the list as committed now, for the
+ *		triggers, and
  *		whether one SKU is held, for a term's query (and whether the database
  *		keeps the table at all: not before version 1.12).
  *
  * The triggers read the list under the latest snapshot, not their transaction's:
- * crux.track_skus() locks the orders and line items, so it is never in progress
- * while a writer's trigger runs, but it may have committed since the writer's
- * snapshot was taken. A READ COMMITTED writer then sees its rows and adds its own
+ * a change of the list locks the orders and line items, so it is never in
+ * progress while a writer's trigger runs, but it may have committed since the
+ * writer's snapshot was taken. A READ COMMITTED writer then sees its rows and adds its own
  * from the list as committed now. A REPEATABLE READ or SERIALIZABLE writer would
  * not see the rows it must change, so it gets a serialization failure, to be
  * retried as its isolation level requires.
@@ -21,6 +22,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "crux_orders.h"
 #include "fmgr.h"
@@ -62,50 +64,69 @@ open_tracked_skus(void)
 	return table_open(relid, AccessShareLock);
 }
 
-/* The tracked SKUs in snapshot (into *skus when not NULL); how many. */
-static int
-read_tracked_skus(Relation rel, Snapshot snapshot, ArrayBuildState *skus)
+/* The tracked SKUs in snapshot, in sku_id order (by the primary key). */
+static ArrayType *
+read_tracked_skus(Relation rel, Snapshot snapshot)
 {
-	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	SysScanDesc scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+										  snapshot, 0, NULL);
+	ArrayBuildState *skus = initArrayResult(TEXTOID, CurrentMemoryContext, false);
 	HeapTuple	tuple;
-	int			n = 0;
 
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
 		Datum		sku = heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull);
 
-		if (skus != NULL && !isnull)
+		if (!isnull)
 			accumArrayResult(skus, sku, false, TEXTOID, CurrentMemoryContext);
-		n++;
 	}
 	systable_endscan(scan);
-	return n;
+	return DatumGetArrayTypeP(makeArrayResult(skus, CurrentMemoryContext));
+}
+
+/* Whether two lists that read_tracked_skus() returned hold the same SKUs. */
+static bool
+same_skus(ArrayType *a, ArrayType *b)
+{
+	Datum	   *a_skus;
+	Datum	   *b_skus;
+	int			n_a;
+	int			n_b;
+
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &a_skus, NULL, &n_a);
+	deconstruct_array(b, TEXTOID, -1, false, TYPALIGN_INT, &b_skus, NULL, &n_b);
+	if (n_a != n_b)
+		return false;
+	for (int i = 0; i < n_a; i++)
+		if (!DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
+												  a_skus[i], b_skus[i])))
+			return false;
+	return true;
 }
 
 /*
  * crux.tracked_skus_now() returns text[]: every tracked SKU, as committed now;
  * under REPEATABLE READ or SERIALIZABLE, a serialization failure when that list
- * differs from the transaction's (only crux.track_skus() changes it, adding).
+ * differs from the transaction's (SKUs tracked or untracked since its snapshot).
  */
 Datum
 crux_tracked_skus_now(PG_FUNCTION_ARGS)
 {
 	Relation	rel = open_tracked_skus();
 	Snapshot	latest = RegisterSnapshot(GetLatestSnapshot());
-	ArrayBuildState *skus = initArrayResult(TEXTOID, CurrentMemoryContext, false);
-	int			n = read_tracked_skus(rel, latest, skus);
+	ArrayType  *skus = read_tracked_skus(rel, latest);
 
 	UnregisterSnapshot(latest);
 	if (IsolationUsesXactSnapshot() &&
-		read_tracked_skus(rel, GetTransactionSnapshot(), NULL) != n)
+		!same_skus(skus, read_tracked_skus(rel, GetTransactionSnapshot())))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent crux.track_skus()"),
-				 errdetail("SKUs were tracked after this transaction's snapshot was taken; their orders' rows are not visible to it."),
+				 errmsg("could not serialize access due to a concurrent change of crux.tracked_skus"),
+				 errdetail("SKUs were tracked or untracked after this transaction's snapshot was taken; their orders' rows are not as it sees them."),
 				 errhint("The transaction might succeed if retried.")));
 	table_close(rel, AccessShareLock);
-	PG_RETURN_DATUM(makeArrayResult(skus, CurrentMemoryContext));
+	PG_RETURN_ARRAYTYPE_P(skus);
 }
 
 /*

@@ -1,10 +1,11 @@
--- crux.sku_orders, kept by the triggers for the SKUs crux.track_skus() tracks:
+-- crux.sku_orders, kept by the triggers for the SKUs crux.track_skus() tracks
+-- (or a superuser inserts into crux.tracked_skus, updates or deletes there):
 -- each order once per tracked SKU its line items carry, with the order's retailer,
 -- created_date and status mask, through every kind of write; a tenant reads its own rows only;
 -- a tracked SKU's term reads it, not probing order by order; an untracked one is
 -- answered from the line items.
 BEGIN;
-SELECT plan(28);
+SELECT plan(37);
 
 CREATE TEMP VIEW expected_sku_orders AS
 SELECT DISTINCT li.sku_id COLLATE "C" AS sku_id, o.retailer_uuid, o.created_date, li.order_uuid,
@@ -93,6 +94,39 @@ SELECT (SELECT sum(pg_stat_get_xact_numscans(indexrelid)) FROM pg_index WHERE in
 SELECT is((crux_get_orders('{"term": "SKU-IN-400"}') ->> 'total_results')::int, 400, 'tracked: all counted');
 SELECT cmp_ok((SELECT sum(pg_stat_get_xact_numscans(indexrelid)) FROM pg_index WHERE indrelid = 'crux.order_summaries'::regclass) - :scans_before, '<', 5::numeric,
               'from crux.sku_orders: no summary probed per order');
+
+-- the list changed directly: an untracked SKU's rows go and its term is answered
+-- from the line items; a SKU inserted or renamed there gets its orders' rows;
+-- TRUNCATE, which would leave the rows behind, is refused
+DELETE FROM crux.tracked_skus WHERE sku_id = 'SKU-IN-400';
+SELECT is((SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'SKU-IN-400'), 0::bigint,
+          'DELETE FROM crux.tracked_skus untracks a SKU: its rows go');
+SELECT is((crux_get_orders('{"term": "SKU-IN-400"}') ->> 'total_results')::int, 400,
+          'untracked again: all counted, from the line items');
+UPDATE crux.line_items SET status = 'cancelled' WHERE sku_id = 'SKU-IN-400' AND position = 98
+   AND order_uuid IN (SELECT uuid FROM crux.orders ORDER BY uuid LIMIT 50);
+INSERT INTO crux.tracked_skus VALUES ('SKU-IN-400');
+SELECT is((SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'SKU-IN-400'), 400::bigint,
+          'INSERT INTO crux.tracked_skus tracks it: a row per order');
+SELECT is((SELECT n FROM sku_orders_wrong), 0::bigint,
+          'with the status masks of now, not of when it was last tracked');
+SELECT is((crux_get_orders('{"term": "SKU-IN-400", "line_item_status": "cancelled"}') ->> 'total_results')::bigint,
+          (SELECT count(DISTINCT li.order_uuid) FROM crux.line_items li
+            WHERE li.status = 'cancelled'
+              AND li.order_uuid IN (SELECT order_uuid FROM crux.line_items WHERE sku_id = 'SKU-IN-400')),
+          'a tracked SKU''s term with a status filter counts from its rows (50 made cancelled and more)');
+INSERT INTO crux.line_items (order_uuid, position, sku_id, quantity_ordered)
+SELECT uuid, 97, 'SKU-IN-3', 1 FROM crux.orders ORDER BY uuid DESC LIMIT 3;
+UPDATE crux.tracked_skus SET sku_id = 'SKU-IN-3' WHERE sku_id = 'SKU-IN-400';
+SELECT ok((SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'SKU-IN-400') = 0
+          AND (SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'SKU-IN-3') = 3,
+          'a tracked SKU renamed in crux.tracked_skus: the old one''s rows go, the new one''s come');
+SELECT is((SELECT n FROM sku_orders_wrong), 0::bigint, 'every row as the line items say');
+SELECT throws_ok('TRUNCATE crux.tracked_skus', '0A000', 'crux.tracked_skus cannot be truncated',
+                 'TRUNCATE crux.tracked_skus is refused');
+SELECT ok((SELECT count(*) FROM crux.tracked_skus) > 1 AND (SELECT count(*) FROM crux.sku_orders) > 1000,
+          'and changes nothing');
+INSERT INTO crux.tracked_skus VALUES ('SKU-IN-400');
 
 -- a tenant reads only its organization's rows, not the list of tracked SKUs, and
 -- its term counts its own orders

@@ -4,7 +4,10 @@
 # changes, line-item inserts and deletes, moves between orders and two-order updates,
 # with every SKU tracked (crux.sku_orders kept for all, the inserted ones included).
 # Then crux.recount_summaries() must find nothing to fix, and no client may have
-# failed (a deadlock or any other error aborts a client). Prints TAP.
+# failed (a deadlock or any other error aborts a client). Then, in two sessions: a
+# REPEATABLE READ writer older than crux.track_skus(), crux.track_skus() against a
+# writer of line items and then their order (no deadlock), and a change of
+# crux.tracked_skus in REPEATABLE READ (refused). Prints TAP.
 #   bash test/writers/run.sh [CLIENTS] [SECONDS] [HOT]
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -51,7 +54,7 @@ until_seen delete-done
 echo "ROLLBACK;" >&3
 exec 3>&-
 wait $session
-if grep -q "could not serialize access due to concurrent crux.track_skus()" "$work/out" &&
+if grep -q "could not serialize access due to a concurrent change of crux.tracked_skus" "$work/out" &&
    [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'RR-SKU'")" = 1 ]; then
     echo "ok 3 - a REPEATABLE READ writer older than crux.track_skus() gets a serialization failure; the row stays right"
 else
@@ -59,4 +62,49 @@ else
     sed 's/^/# /' "$work/out"
 fi
 psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SKU'"
+
+# crux.track_skus() while a writer holds the line items it wrote and then writes
+# their order: the tracker, holding orders and waiting for line items, gives its
+# locks back before the deadlock detector would choose a victim; the writer
+# commits, then the tracker tracks its new SKU
+: >"$work/out"
+psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
+session=$!
+exec 3>"$work/in"
+echo "BEGIN; INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'DL-SKU', 1 FROM crux.orders ORDER BY uuid LIMIT 1; \\echo inserted" >&3
+until_seen inserted
+psql -X -At -c "SELECT crux.track_skus(1)" >"$work/tracker" 2>&1 &
+tracker=$!
+for _ in $(seq 600); do   # until the tracker waits for the line items' lock (at most 30 s)
+    [ "$(psql -X -At -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                          WHERE NOT l.granted AND l.relation = 'crux.line_items'::regclass
+                            AND a.query LIKE '%track_skus%'")" = 1 ] && break
+    sleep 0.05
+done
+echo "UPDATE crux.orders SET notes = 'written after its line item' WHERE uuid = (SELECT order_uuid FROM crux.line_items WHERE sku_id = 'DL-SKU'); COMMIT; \\echo committed" >&3
+until_seen committed
+exec 3>&-
+wait $session
+wait $tracker; tracker_rc=$?
+if [ $tracker_rc = 0 ] && ! grep -qi "error\|deadlock" "$work/out" "$work/tracker" &&
+   [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders k JOIN crux.orders o ON o.uuid = k.order_uuid
+                         WHERE k.sku_id = 'DL-SKU' AND o.notes = 'written after its line item'")" = 1 ]; then
+    echo "ok 4 - crux.track_skus() and a writer of line items, then their order: no deadlock, both done"
+else
+    echo "not ok 4 - crux.track_skus() and a writer of line items, then their order: no deadlock, both done"
+    sed 's/^/# writer: /' "$work/out"; sed 's/^/# tracker: /' "$work/tracker"
+fi
+psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'DL-SKU'"
+
+# the list changes in READ COMMITTED only: it reads the line items committed after
+# its locks, which an older snapshot would not see
+msg=$(psql -X -q -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+           -c "INSERT INTO crux.tracked_skus VALUES ('RR-TRACKED')" 2>&1)
+if [[ $msg == *"crux.tracked_skus can only change in a READ COMMITTED transaction"* ]] &&
+   [ "$(psql -X -At -c "SELECT count(*) FROM crux.tracked_skus WHERE sku_id = 'RR-TRACKED'")" = 0 ]; then
+    echo "ok 5 - a change of crux.tracked_skus in REPEATABLE READ is refused and changes nothing"
+else
+    echo "not ok 5 - a change of crux.tracked_skus in REPEATABLE READ is refused and changes nothing"
+    echo "$msg" | sed 's/^/# /'
+fi
 rm -rf "$work" "$out"
