@@ -1,13 +1,14 @@
 -- crux_orders 1.12 -> 1.13: crux.tracked_skus keeps its own rows, pg_dump keeps it,
--- and tracking SKUs no longer deadlocks with writers.
+-- and tracking SKUs gives way to writers instead of deadlocking with them.
 --
 -- Triggers on crux.tracked_skus add a newly tracked SKU's orders to crux.sku_orders
 -- and remove an untracked SKU's rows (DELETE untracks; TRUNCATE is refused), so a
 -- superuser may change the list directly and pg_restore restores it with its rows.
--- crux.track_skus() and those triggers block writers with SHARE locks taken in
--- attempts shorter than deadlock_timeout (crux.lock_orders_and_line_items): a
--- writer that holds line items and waits for orders goes on instead of being
--- chosen as a deadlock's victim.
+-- crux.track_skus() and those triggers take their SHARE locks on orders and line
+-- items through crux.lock_orders_and_line_items(), in attempts that wait at most a
+-- quarter of deadlock_timeout per lock: in a deadlock with a writer that holds line
+-- items and waits for orders, an attempt gives its locks back before the writer
+-- looks for the deadlock, and the next one waits for the writer.
 
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.13'" to load this file. \quit
 
@@ -49,24 +50,26 @@ END
 $$;
 
 -- Blocks writes to orders and line items until the transaction ends: SHARE locks
--- on both, waited for in attempts of half of deadlock_timeout (at most 500 ms)
--- until they are held. An attempt that runs out gives back what it holds (its
--- subtransaction rolls back), so a writer that holds one of the tables and waits
--- for the other goes on instead of deadlocking, and the next attempt waits for
--- it. statement_timeout bounds the whole wait.
+-- on both, in attempts that wait at most a quarter of deadlock_timeout (250 ms at
+-- most) for each lock, in a subtransaction. A writer that holds line items and
+-- waits for orders deadlocks with an attempt; the attempt gives its locks back
+-- before the writer looks for a deadlock (after deadlock_timeout, more than twice
+-- as long as the attempt: a writer queued behind the attempt started waiting at
+-- most one wait before it got the first lock), the writer goes on, and the next
+-- attempt waits for it. It gives up after 200 attempts.
 CREATE FUNCTION crux.lock_orders_and_line_items() RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    attempt_ms bigint;
+    wait_ms bigint;
     previous text := current_setting('lock_timeout');
 BEGIN
-    SELECT greatest(1, least(500, s.setting::bigint / 2)) INTO attempt_ms
+    SELECT greatest(1, least(250, s.setting::bigint / 4)) INTO wait_ms
       FROM pg_settings s WHERE s.name = 'deadlock_timeout';
-    LOOP
+    FOR attempt IN 1 .. 200 LOOP
         BEGIN
-            PERFORM set_config('lock_timeout', attempt_ms || 'ms', true);
+            PERFORM set_config('lock_timeout', wait_ms || 'ms', true);
             LOCK TABLE crux.orders, crux.line_items IN SHARE MODE;
             PERFORM set_config('lock_timeout', previous, true);
             RETURN;
@@ -74,6 +77,10 @@ BEGIN
             NULL;   -- the locks and the setting rolled back with the attempt
         END;
     END LOOP;
+    RAISE EXCEPTION 'could not lock crux.orders and crux.line_items to change the tracked SKUs'
+        USING ERRCODE = 'lock_not_available',
+              DETAIL = format('Writers held them through 200 attempts of up to %s ms per lock.', wait_ms),
+              HINT = 'Try again when fewer or shorter writes run.';
 END
 $$;
 
@@ -87,15 +94,22 @@ CREATE FUNCTION crux.tracked_skus_changed() RETURNS trigger
     AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        RAISE EXCEPTION 'crux.tracked_skus cannot be truncated'
+        RAISE EXCEPTION 'cannot truncate crux.tracked_skus'
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'Truncating would leave its SKUs'' rows in crux.sku_orders behind.',
+                  DETAIL = 'Truncating it would leave its SKUs'' rows in crux.sku_orders behind.',
                   HINT = 'Use DELETE FROM crux.tracked_skus to untrack SKUs.';
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT FROM new_rows) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT FROM old_rows) THEN
+        RETURN NULL;
     END IF;
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'crux.tracked_skus can only change in a READ COMMITTED transaction'
             USING ERRCODE = 'invalid_transaction_state',
-                  DETAIL = 'Its SKUs'' orders are read from the line items committed after they are locked.',
+                  DETAIL = 'The orders of its SKUs are read from the line items once writers are locked out, which an older snapshot would not see.',
                   HINT = 'Change it on its own, outside a REPEATABLE READ or SERIALIZABLE transaction.';
     END IF;
     PERFORM crux.lock_orders_and_line_items();
@@ -103,13 +117,14 @@ BEGIN
         DELETE FROM crux.sku_orders k USING old_rows o WHERE k.sku_id = o.sku_id;
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        -- rows a SKU untracked by hand before 1.13 left behind go first
+        DELETE FROM crux.sku_orders k USING new_rows t WHERE k.sku_id = t.sku_id;
         INSERT INTO crux.sku_orders (sku_id, retailer_uuid, created_date, order_uuid,
                                      status_mask)
         SELECT DISTINCT t.sku_id, s.retailer_uuid, s.created_date, li.order_uuid, s.status_mask
           FROM new_rows t
           JOIN crux.line_items li ON li.sku_id = t.sku_id
-          JOIN crux.order_summaries s ON s.order_uuid = li.order_uuid
-        ON CONFLICT DO NOTHING;
+          JOIN crux.order_summaries s ON s.order_uuid = li.order_uuid;
     END IF;
     RETURN NULL;
 END

@@ -64,12 +64,11 @@ open_tracked_skus(void)
 	return table_open(relid, AccessShareLock);
 }
 
-/* The tracked SKUs in snapshot, in sku_id order (by the primary key). */
+/* The tracked SKUs in snapshot, in the order the table holds them. */
 static ArrayType *
 read_tracked_skus(Relation rel, Snapshot snapshot)
 {
-	SysScanDesc scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
-										  snapshot, 0, NULL);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
 	ArrayBuildState *skus = initArrayResult(TEXTOID, CurrentMemoryContext, false);
 	HeapTuple	tuple;
 
@@ -85,6 +84,14 @@ read_tracked_skus(Relation rel, Snapshot snapshot)
 	return DatumGetArrayTypeP(makeArrayResult(skus, CurrentMemoryContext));
 }
 
+static int
+compare_skus(const void *a, const void *b)
+{
+	return DatumGetInt32(DirectFunctionCall2Coll(bttextcmp, C_COLLATION_OID,
+												 *(const Datum *) a,
+												 *(const Datum *) b));
+}
+
 /* Whether two lists that read_tracked_skus() returned hold the same SKUs. */
 static bool
 same_skus(ArrayType *a, ArrayType *b)
@@ -98,9 +105,10 @@ same_skus(ArrayType *a, ArrayType *b)
 	deconstruct_array(b, TEXTOID, -1, false, TYPALIGN_INT, &b_skus, NULL, &n_b);
 	if (n_a != n_b)
 		return false;
+	qsort(a_skus, n_a, sizeof(Datum), compare_skus);
+	qsort(b_skus, n_b, sizeof(Datum), compare_skus);
 	for (int i = 0; i < n_a; i++)
-		if (!DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
-												  a_skus[i], b_skus[i])))
+		if (compare_skus(&a_skus[i], &b_skus[i]) != 0)
 			return false;
 	return true;
 }
@@ -123,7 +131,7 @@ crux_tracked_skus_now(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to a concurrent change of crux.tracked_skus"),
-				 errdetail("SKUs were tracked or untracked after this transaction's snapshot was taken; their orders' rows are not as it sees them."),
+				 errdetail("SKUs were tracked or untracked after this transaction's snapshot was taken, so it cannot see their orders' rows as they are."),
 				 errhint("The transaction might succeed if retried.")));
 	table_close(rel, AccessShareLock);
 	PG_RETURN_ARRAYTYPE_P(skus);

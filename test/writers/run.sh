@@ -5,9 +5,9 @@
 # with every SKU tracked (crux.sku_orders kept for all, the inserted ones included).
 # Then crux.recount_summaries() must find nothing to fix, and no client may have
 # failed (a deadlock or any other error aborts a client). Then, in two sessions: a
-# REPEATABLE READ writer older than crux.track_skus(), crux.track_skus() against a
-# writer of line items and then their order (no deadlock), and a change of
-# crux.tracked_skus in REPEATABLE READ (refused). Prints TAP.
+# REPEATABLE READ writer older than crux.track_skus() or a swap of tracked SKUs,
+# crux.track_skus() against a writer of line items and then their order (no
+# deadlock), and a change of crux.tracked_skus in REPEATABLE READ (refused). Prints TAP.
 #   bash test/writers/run.sh [CLIENTS] [SECONDS] [HOT]
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -37,7 +37,7 @@ fi
 # since cannot see the rows it would change: it fails to serialize, as it must be
 # retried, instead of leaving them stale
 work=$(mktemp -d)
-psql -X -q -c "INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'RR-SKU', 1 FROM crux.orders ORDER BY uuid LIMIT 1"
+psql -X -q -c "INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'RR-SKU-$$', 1 FROM crux.orders ORDER BY uuid LIMIT 1"
 mkfifo "$work/in"
 psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
 session=$!
@@ -49,24 +49,50 @@ until_seen() {  # the session has printed $1 (polled, at most 30 s)
 echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM crux.orders; \\echo snapshot-taken" >&3
 until_seen snapshot-taken
 psql -X -q -c "SELECT crux.track_skus(1)" >/dev/null
-echo "DELETE FROM crux.line_items WHERE sku_id = 'RR-SKU'; \\echo delete-done" >&3
+echo "DELETE FROM crux.line_items WHERE sku_id = 'RR-SKU-$$'; \\echo delete-done" >&3
 until_seen delete-done
 echo "ROLLBACK;" >&3
 exec 3>&-
 wait $session
 if grep -q "could not serialize access due to a concurrent change of crux.tracked_skus" "$work/out" &&
-   [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'RR-SKU'")" = 1 ]; then
+   [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'RR-SKU-$$'")" = 1 ]; then
     echo "ok 3 - a REPEATABLE READ writer older than crux.track_skus() gets a serialization failure; the row stays right"
 else
     echo "not ok 3 - a REPEATABLE READ writer older than crux.track_skus() gets a serialization failure; the row stays right"
     sed 's/^/# /' "$work/out"
 fi
-psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SKU'"
+psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SKU-$$'" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'RR-SKU-$$'"
+
+# the same when one SKU was untracked and another tracked since (the list's size
+# unchanged): the writer cannot see the new SKU's row it would remove
+psql -X -q -c "INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'RR-SWAP', 1 FROM crux.orders ORDER BY uuid LIMIT 1"
+: >"$work/out"
+psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
+session=$!
+exec 3>"$work/in"
+echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM crux.orders; \\echo snapshot-taken" >&3
+until_seen snapshot-taken
+psql -X -q -c "BEGIN" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'A-1'" \
+     -c "INSERT INTO crux.tracked_skus VALUES ('RR-SWAP')" -c "COMMIT" >/dev/null
+echo "DELETE FROM crux.line_items WHERE sku_id = 'RR-SWAP'; \\echo delete-done" >&3
+until_seen delete-done
+echo "ROLLBACK;" >&3
+exec 3>&-
+wait $session
+if grep -q "could not serialize access due to a concurrent change of crux.tracked_skus" "$work/out" &&
+   [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'RR-SWAP'")" = 1 ]; then
+    echo "ok 4 - the same when a SKU was untracked and another tracked since; the row stays right"
+else
+    echo "not ok 4 - the same when a SKU was untracked and another tracked since; the row stays right"
+    sed 's/^/# /' "$work/out"
+fi
+psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SWAP'" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'RR-SWAP'" \
+     -c "INSERT INTO crux.tracked_skus VALUES ('A-1')"
 
 # crux.track_skus() while a writer holds the line items it wrote and then writes
 # their order: the tracker, holding orders and waiting for line items, gives its
-# locks back before the deadlock detector would choose a victim; the writer
-# commits, then the tracker tracks its new SKU
+# locks back when it finds the deadlock (after 1 ms, before the writer would); the
+# writer commits, then the tracker tracks its new SKU
 : >"$work/out"
 psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
 session=$!
@@ -89,9 +115,9 @@ wait $tracker; tracker_rc=$?
 if [ $tracker_rc = 0 ] && ! grep -qi "error\|deadlock" "$work/out" "$work/tracker" &&
    [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders k JOIN crux.orders o ON o.uuid = k.order_uuid
                          WHERE k.sku_id = 'DL-SKU' AND o.notes = 'written after its line item'")" = 1 ]; then
-    echo "ok 4 - crux.track_skus() and a writer of line items, then their order: no deadlock, both done"
+    echo "ok 5 - crux.track_skus() and a writer of line items, then their order: no deadlock, both done"
 else
-    echo "not ok 4 - crux.track_skus() and a writer of line items, then their order: no deadlock, both done"
+    echo "not ok 5 - crux.track_skus() and a writer of line items, then their order: no deadlock, both done"
     sed 's/^/# writer: /' "$work/out"; sed 's/^/# tracker: /' "$work/tracker"
 fi
 psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'DL-SKU'"
@@ -99,12 +125,12 @@ psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'DL-SKU'"
 # the list changes in READ COMMITTED only: it reads the line items committed after
 # its locks, which an older snapshot would not see
 msg=$(psql -X -q -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
-           -c "INSERT INTO crux.tracked_skus VALUES ('RR-TRACKED')" 2>&1)
+           -c "INSERT INTO crux.tracked_skus VALUES ('RR-TRACKED')" -c "COMMIT" 2>&1)
 if [[ $msg == *"crux.tracked_skus can only change in a READ COMMITTED transaction"* ]] &&
    [ "$(psql -X -At -c "SELECT count(*) FROM crux.tracked_skus WHERE sku_id = 'RR-TRACKED'")" = 0 ]; then
-    echo "ok 5 - a change of crux.tracked_skus in REPEATABLE READ is refused and changes nothing"
+    echo "ok 6 - a change of crux.tracked_skus in REPEATABLE READ is refused"
 else
-    echo "not ok 5 - a change of crux.tracked_skus in REPEATABLE READ is refused and changes nothing"
+    echo "not ok 6 - a change of crux.tracked_skus in REPEATABLE READ is refused"
     echo "$msg" | sed 's/^/# /'
 fi
 rm -rf "$work" "$out"
