@@ -1375,7 +1375,7 @@ CREATE INDEX orders_retailer_status_idx ON crux.orders USING btree (retailer_uui
 CREATE INDEX orders_retailer_uuid_idx ON crux.orders USING btree (retailer_uuid, uuid);
 CREATE INDEX orders_status_idx ON crux.orders USING btree (status COLLATE "C", uuid);
 CREATE INDEX sku_orders_order_idx ON crux.sku_orders USING btree (order_uuid);
-CREATE INDEX tracking_numbers_line_item_idx ON crux.tracking_numbers USING btree (line_item_uuid);
+CREATE INDEX tracking_numbers_line_item_idx ON crux.tracking_numbers USING hash (line_item_uuid);
 CREATE INDEX users_organization_uuid_idx ON crux.users USING btree (organization_uuid);
 
 -- ---------------------------------------------------------------------------
