@@ -12,15 +12,16 @@
 --
 -- The tracking numbers' index on their line item becomes a hash index: a page
 -- probes it once per line item, and most line items have no tracking number,
--- which a hash probe finds in one bucket page. Rebuilding it blocks writes to the
--- tracking numbers while it runs.
+-- which a hash probe finds in one bucket page. Building it blocks writes to the
+-- tracking numbers while it runs; reads wait only for the swap at the end.
 
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.13'" to load this file. \quit
 
 SELECT pg_catalog.pg_extension_config_dump('crux.tracked_skus', '');
 
-DROP INDEX crux.tracking_numbers_line_item_idx;
-CREATE INDEX tracking_numbers_line_item_idx ON crux.tracking_numbers USING hash (line_item_uuid);
+-- built beside the B-tree (writes to tracking numbers wait, reads go on); the swap
+-- at the end holds the table exclusively only for the rest of the update
+CREATE INDEX tracking_numbers_line_item_hash ON crux.tracking_numbers USING hash (line_item_uuid);
 
 CREATE OR REPLACE FUNCTION crux.track_skus(min_line_items bigint DEFAULT 500) RETURNS bigint
     LANGUAGE plpgsql
@@ -144,3 +145,6 @@ CREATE TRIGGER tracked_skus_truncate BEFORE TRUNCATE ON crux.tracked_skus FOR EA
 CREATE TRIGGER tracked_skus_update AFTER UPDATE ON crux.tracked_skus REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crux.tracked_skus_changed();
 
 REVOKE ALL ON FUNCTION crux.lock_orders_and_line_items() FROM PUBLIC;
+
+DROP INDEX crux.tracking_numbers_line_item_idx;
+ALTER INDEX crux.tracking_numbers_line_item_hash RENAME TO tracking_numbers_line_item_idx;

@@ -61,6 +61,7 @@ PGDATABASE=$db bash test/writers/run.sh 8 5 200 >"$log/writers.out" 2>&1
 grep -E '^(not )?ok ' "$log/writers.out" | sed 's/^/   /'
 count "$(grep -cE '^ok [0-9]+' "$log/writers.out")" "$(grep -cE '^not ok [0-9]+' "$log/writers.out")"
 grep -q '^not ok' "$log/writers.out" && cat "$log/writers.out"
+[ "$(grep -cE '^(not )?ok [0-9]+' "$log/writers.out")" -eq 6 ] || { cat "$log/writers.out"; count 0 1; }
 
 echo "== export worker (test/worker/)"
 PGDATABASE=$db timeout 900 /usr/bin/python3 test/worker/test_worker.py >"$log/worker.out" 2>&1

@@ -65,7 +65,7 @@ psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SKU-$$'" -c "DELET
 
 # the same when one SKU was untracked and another tracked since (the list's size
 # unchanged): the writer cannot see the new SKU's row it would remove
-psql -X -q -c "INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'RR-SWAP', 1 FROM crux.orders ORDER BY uuid LIMIT 1"
+psql -X -q -c "INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'RR-SWAP-$$', 1 FROM crux.orders ORDER BY uuid LIMIT 1"
 : >"$work/out"
 psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
 session=$!
@@ -73,54 +73,56 @@ exec 3>"$work/in"
 echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM crux.orders; \\echo snapshot-taken" >&3
 until_seen snapshot-taken
 psql -X -q -c "BEGIN" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'A-1'" \
-     -c "INSERT INTO crux.tracked_skus VALUES ('RR-SWAP')" -c "COMMIT" >/dev/null
-echo "DELETE FROM crux.line_items WHERE sku_id = 'RR-SWAP'; \\echo delete-done" >&3
+     -c "INSERT INTO crux.tracked_skus VALUES ('RR-SWAP-$$')" -c "COMMIT" >/dev/null
+echo "DELETE FROM crux.line_items WHERE sku_id = 'RR-SWAP-$$'; \\echo delete-done" >&3
 until_seen delete-done
 echo "ROLLBACK;" >&3
 exec 3>&-
 wait $session
 if grep -q "could not serialize access due to a concurrent change of crux.tracked_skus" "$work/out" &&
-   [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'RR-SWAP'")" = 1 ]; then
+   [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'RR-SWAP-$$'")" = 1 ]; then
     echo "ok 4 - the same when a SKU was untracked and another tracked since; the row stays right"
 else
     echo "not ok 4 - the same when a SKU was untracked and another tracked since; the row stays right"
     sed 's/^/# /' "$work/out"
 fi
-psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SWAP'" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'RR-SWAP'" \
+psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SWAP-$$'" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'RR-SWAP-$$'" \
      -c "INSERT INTO crux.tracked_skus VALUES ('A-1')"
 
 # crux.track_skus() while a writer holds the line items it wrote and then writes
 # their order: the tracker, holding orders and waiting for line items, gives its
-# locks back when it finds the deadlock (after 1 ms, before the writer would); the
-# writer commits, then the tracker tracks its new SKU
+# locks back when its attempt runs out (a quarter of deadlock_timeout), before the
+# writer looks for the deadlock; the writer commits, then the tracker tracks its new
+# SKU
 : >"$work/out"
 psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
 session=$!
 exec 3>"$work/in"
-echo "BEGIN; INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'DL-SKU', 1 FROM crux.orders ORDER BY uuid LIMIT 1; \\echo inserted" >&3
+echo "BEGIN; INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'DL-SKU-$$', 1 FROM crux.orders ORDER BY uuid LIMIT 1; \\echo inserted" >&3
 until_seen inserted
 psql -X -At -c "SELECT crux.track_skus(1)" >"$work/tracker" 2>&1 &
 tracker=$!
+waited=0
 for _ in $(seq 600); do   # until the tracker waits for the line items' lock (at most 30 s)
     [ "$(psql -X -At -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                           WHERE NOT l.granted AND l.relation = 'crux.line_items'::regclass
-                            AND a.query LIKE '%track_skus%'")" = 1 ] && break
+                            AND a.query LIKE '%track_skus%'")" = 1 ] && { waited=1; break; }
     sleep 0.05
 done
-echo "UPDATE crux.orders SET notes = 'written after its line item' WHERE uuid = (SELECT order_uuid FROM crux.line_items WHERE sku_id = 'DL-SKU'); COMMIT; \\echo committed" >&3
+echo "UPDATE crux.orders SET notes = 'written after its line item' WHERE uuid = (SELECT order_uuid FROM crux.line_items WHERE sku_id = 'DL-SKU-$$'); COMMIT; \\echo committed" >&3
 until_seen committed
 exec 3>&-
 wait $session
 wait $tracker; tracker_rc=$?
-if [ $tracker_rc = 0 ] && ! grep -qi "error\|deadlock" "$work/out" "$work/tracker" &&
+if [ $waited = 1 ] && [ $tracker_rc = 0 ] && ! grep -qi "error\|deadlock" "$work/out" "$work/tracker" &&
    [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders k JOIN crux.orders o ON o.uuid = k.order_uuid
-                         WHERE k.sku_id = 'DL-SKU' AND o.notes = 'written after its line item'")" = 1 ]; then
+                         WHERE k.sku_id = 'DL-SKU-$$' AND o.notes = 'written after its line item'")" = 1 ]; then
     echo "ok 5 - crux.track_skus() and a writer of line items, then their order: no deadlock, both done"
 else
     echo "not ok 5 - crux.track_skus() and a writer of line items, then their order: no deadlock, both done"
     sed 's/^/# writer: /' "$work/out"; sed 's/^/# tracker: /' "$work/tracker"
 fi
-psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'DL-SKU'"
+psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'DL-SKU-$$'" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'DL-SKU-$$'"
 
 # the list changes in READ COMMITTED only: it reads the line items committed after
 # its locks, which an older snapshot would not see
