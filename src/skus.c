@@ -2,15 +2,14 @@
  * skus.c
  *		Which SKUs crux.sku_orders holds (crux.tracked_skus, filled by
  *		crux.track_skus() or a superuser): the list as committed now, for the
- *		triggers, and
- *		whether one SKU is held, for a term's query (and whether the database
- *		keeps the table at all: not before version 1.12).
+ *		triggers, and whether one SKU is held, for a term's query (and whether
+ *		the database keeps the table at all: not before version 1.12).
  *
  * The triggers read the list under the latest snapshot, not their transaction's:
  * a change of the list locks the orders and line items, so it is never in
  * progress while a writer's trigger runs, but it may have committed since the
- * writer's snapshot was taken. A READ COMMITTED writer then sees its rows and adds its own
- * from the list as committed now. A REPEATABLE READ or SERIALIZABLE writer would
+ * writer's snapshot was taken. A READ COMMITTED writer then sees its rows and
+ * adds its own from the list as committed now. A REPEATABLE READ or SERIALIZABLE writer would
  * not see the rows it must change, so it gets a serialization failure, to be
  * retried as its isolation level requires.
  */
