@@ -441,6 +441,23 @@ count_chooses_the_walk(const CruxRequest *req)
 }
 
 /*
+ * Whether a later page under the date sort starts its walk past the whole buckets
+ * of the count tables before it (crux_skip_whole_buckets): from SKIP_FROM positions
+ * on, for a status filter, which the walk tests order by order (every order of the
+ * buckets: a sparse filter's walk to a deep page is long). Counting the part of the
+ * range before the first bucket reads at most a day (over all retailers) or a month
+ * (per retailer) of the caller's summaries, index-only.
+ */
+#define SKIP_FROM 1000
+
+static bool
+walk_may_skip_buckets(const CruxRequest *req)
+{
+	return req->sort_key == CRUX_SORT_DATE && req->term == NULL && req->status_mask != 0 &&
+		req->start >= SKIP_FROM;
+}
+
+/*
  * What crux_get_orders answers: the number of matching orders, and the uuids of
  * the page's orders in page order (*n_uuids of them, copied into the current
  * memory context). A first page is read before the count, which it makes
@@ -448,13 +465,16 @@ count_chooses_the_walk(const CruxRequest *req)
  * later page after it, which says whether the page is past the end. A status
  * filter under the date sort that its conjunction does not make sparse, or under
  * the status or uuid sort, is counted first too: the count says which index to
- * walk (walk_would_probe_many, collecting_costs_less). Every
- * query runs in the same snapshot.
+ * walk (walk_would_probe_many, collecting_costs_less). A deep page of a status
+ * filter under the date sort is read from a date range cut past the buckets
+ * before it (walk_may_skip_buckets). Every query runs in the same snapshot.
  */
 int64
 crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 {
 	int64		total;
+	CruxRequest cut;
+	const CruxRequest *page = req;
 
 	*n_uuids = 0;
 	if (req->term != NULL && req->limit > req->start)
@@ -480,16 +500,19 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	total = crux_count_orders(req);
 	if (req->limit > req->start && req->start < total)
 	{
+		if (walk_may_skip_buckets(req) && crux_skip_whole_buckets(req, &cut))
+			page = &cut;
+		/* the walk is chosen by the whole request's share of matches */
 		if (count_chooses_the_walk(req) && req->sort_key == CRUX_SORT_DATE &&
 			walk_would_probe_many(req, total))
-			run_sparse_status_date_query(req, req->start, req->limit - req->start, NULL);
+			run_sparse_status_date_query(page, page->start, page->limit - page->start, NULL);
 		else if (count_chooses_the_walk(req) && req->sort_key != CRUX_SORT_DATE &&
 				 collecting_costs_less(req, total))
 			run_collected_matches_query(req, req->start, req->limit - req->start);
 		else if (sorts_a_date_range(req) && total <= SMALL_RANGE)
 			run_small_date_range_query(req, req->start, req->limit - req->start);
 		else
-			run_order_uuid_query(req, req->start, req->limit - req->start, false, NULL);
+			run_order_uuid_query(page, page->start, page->limit - page->start, false, NULL);
 		*n_uuids = copy_page_uuids(uuids);
 	}
 	return total;

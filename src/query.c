@@ -64,7 +64,7 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	if (kind == QUERY_COUNT_FROM_COUNTS)
 		shape |= 1 << 10;
 	/* bit 11: all-retailer counts (count_orders_from_buckets) */
-	/* bit 12: free */
+	/* bit 12: a later page's counts per bucket (crux_skip_whole_buckets; bit 9: ascending) */
 	shape |= (req->term != NULL && req->term_skus_kept ? 1 : 0) << 13;
 	/* bit 14: the selection with the orders' ctids (run_order_uuid_query) */
 	shape |= (req->n_org_uuids > 1 ? 1 : 0) << 15;

@@ -68,5 +68,6 @@ extern void crux_run_query_walking_index(QueryBuilder *qb, uint32 shape);
 
 /* totals.c */
 extern DateADT crux_day_floor(TimestampTz t);
+extern bool crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page);
 
 #endif							/* CRUX_QUERY_H */

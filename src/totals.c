@@ -157,22 +157,14 @@ caller_sees_all_orders(void)
 }
 
 /*
- * " + (sum of the <kind> buckets with period in [$from, $to))": a bucket is one
- * row holding a count per status mask (crux.count_matching sums those the filter
- * matches), and crux.order_counts holds months only.
+ * " FROM <the count table> c WHERE <its buckets of kind with period in [$from,
+ * $to)>": crux.order_counts holds months only, per retailer (orgs: those of
+ * org_uuids); crux.order_counts_all days and months over all retailers.
  */
 static void
-append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
-				  char kind, int from, int to, int mask, int orgs)
+append_buckets(QueryBuilder *qb, bool all_retailers, char kind, int from, int to, int orgs)
 {
-	char		mask_text[16] = "0";
-
-	if (mask > 0)
-		snprintf(mask_text, sizeof(mask_text), "$%d", mask);
-	appendStringInfo(&qb->sql,
-					 " + (SELECT coalesce(sum(crux.count_matching(c.counts, %s::smallint,"
-					 " %d::smallint)), 0)::bigint FROM %s c WHERE",
-					 mask_text, (int) req->conjunction,
+	appendStringInfo(&qb->sql, " FROM %s c WHERE",
 					 all_retailers ? "crux.order_counts_all" : "crux.order_counts");
 	if (all_retailers)
 		appendStringInfo(&qb->sql, " c.period_kind = '%c' AND", kind);
@@ -181,6 +173,44 @@ append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
 	appendStringInfo(&qb->sql, " c.period >= $%d AND c.period < $%d", from, to);
 	if (orgs > 0)
 		appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
+}
+
+/*
+ * "crux.count_matching(c.counts, <mask>, <conjunction>)": a bucket row holds a
+ * count per status mask; this sums those the filter matches (mask 0: none).
+ */
+static void
+append_bucket_matches(QueryBuilder *qb, const CruxRequest *req, int mask)
+{
+	char		mask_text[16] = "0";
+
+	if (mask > 0)
+		snprintf(mask_text, sizeof(mask_text), "$%d", mask);
+	appendStringInfo(&qb->sql, "crux.count_matching(c.counts, %s::smallint, %d::smallint)",
+					 mask_text, (int) req->conjunction);
+}
+
+/* The parameters of the status filter (*mask) and of org_uuids (*orgs): 0 when absent. */
+static void
+add_bucket_filter_params(QueryBuilder *qb, const CruxRequest *req, int *mask, int *orgs)
+{
+	*mask = *orgs = 0;
+	if (req->status_mask != 0)
+		*mask = crux_add_param(qb, INT2OID, Int16GetDatum(req->status_mask), false);
+	if (req->n_org_uuids > 0)
+		*orgs = crux_add_param(qb, UUIDARRAYOID,
+							   crux_uuid_array_datum(req->org_uuids, req->n_org_uuids), false);
+}
+
+/* " + (sum of the <kind> buckets with period in [$from, $to))" */
+static void
+append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
+				  char kind, int from, int to, int mask, int orgs)
+{
+	appendStringInfoString(&qb->sql, " + (SELECT coalesce(sum(");
+	append_bucket_matches(qb, req, mask);
+	appendStringInfoString(&qb->sql, "), 0)::bigint");
+	append_buckets(qb, all_retailers, kind, from, to, orgs);
 	appendStringInfoChar(&qb->sql, ')');
 }
 
@@ -285,8 +315,8 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 				month_to,
 				day_from,
 				day_to,
-				mask = 0,
-				orgs = 0;
+				mask,
+				orgs;
 	bool		isnull;
 	Datum		count;
 	uint32		shape;
@@ -296,11 +326,7 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 	month_to = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->month_to), false);
 	day_from = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->day_from), false);
 	day_to = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->day_to), false);
-	if (req->status_mask != 0)
-		mask = crux_add_param(&qb, INT2OID, Int16GetDatum(req->status_mask), false);
-	if (req->n_org_uuids > 0)
-		orgs = crux_add_param(&qb, UUIDARRAYOID,
-						 crux_uuid_array_datum(req->org_uuids, req->n_org_uuids), false);
+	add_bucket_filter_params(&qb, req, &mask, &orgs);
 
 	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
 	append_bucket_sum(&qb, req, all_retailers, 'm', month_from, month_to, mask, orgs);
@@ -342,6 +368,131 @@ crux_count_orders(const CruxRequest *req)
 	if (req->term == NULL && split_date_range(req, &ranges))
 		return count_orders_from_buckets(req, &ranges);
 	return count_orders_directly(req);
+}
+
+/*
+ * The buckets (days over all retailers, months per retailer) whose periods lie in
+ * [from, to), each with how many of its orders the request's filters keep, in the
+ * walk's order: SPI_tuptable's rows of (period, count).
+ */
+static void
+run_bucket_counts_query(const CruxRequest *req, bool all_retailers, DateADT from, DateADT to)
+{
+	QueryBuilder qb = {0};
+	int			mask,
+				orgs,
+				from_param,
+				to_param;
+
+	initStringInfo(&qb.sql);
+	from_param = crux_add_param(&qb, DATEOID, DateADTGetDatum(from), false);
+	to_param = crux_add_param(&qb, DATEOID, DateADTGetDatum(to), false);
+	add_bucket_filter_params(&qb, req, &mask, &orgs);
+	appendStringInfoString(&qb.sql, "SELECT c.period, sum(");
+	append_bucket_matches(&qb, req, mask);
+	appendStringInfoString(&qb.sql, ")::bigint");
+	append_buckets(&qb, all_retailers, all_retailers ? 'd' : 'm', from_param, to_param, orgs);
+	appendStringInfo(&qb.sql, " GROUP BY c.period ORDER BY c.period %s",
+					 req->sort_asc ? "ASC" : "DESC");
+	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | 1u << 12 |
+				   (all_retailers ? 1u << 11 : 0) | (req->sort_asc ? 1u << 9 : 0));
+}
+
+static TimestampTz
+midnight(DateADT day)
+{
+	return (TimestampTz) day * USECS_PER_DAY;
+}
+
+/* The bucket after the one that starts on day. */
+static DateADT
+next_bucket(DateADT day, bool all_retailers)
+{
+	return all_retailers ? day + 1 : month_ceil(day + 1);
+}
+
+/*
+ * A later page under the date sort: its walk passes, at the end of the date range
+ * it starts from, whole buckets of the count tables (days over all retailers,
+ * months per retailer) and the part of the range before the first of them; those
+ * that end before the page's first position are counted (from the buckets, the
+ * part as total_results is) instead of walked. *page: the request with its date
+ * range cut where the walk then starts, and its positions moved back by the orders
+ * cut off. Exact: the buckets change in the same transactions as the orders, and
+ * this runs in the same snapshot as the page. False when nothing is cut.
+ */
+bool
+crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
+{
+	CountRanges r;
+	bool		all_retailers = caller_sees_all_orders() && req->n_org_uuids == 0;
+	bool		from_start = req->sort_asc;
+	bool		has_edge = from_start ? req->has_start_date : req->has_end_date;
+	TimestampTz edge_end;		/* where the part before the first bucket ends */
+	DateADT		from,
+				to;
+	int64		skipped = 0;
+	bool		cut = false;
+	TimestampTz cut_at = 0;
+
+	if (!split_date_range(req, &r))
+		return false;
+	/* a missing bound is infinite: no part before the first bucket there */
+	if (from_start)
+	{
+		edge_end = has_edge ? midnight(all_retailers ? r.day_from : month_ceil(r.day_from)) : 0;
+		if (has_edge && req->has_end_date && edge_end >= r.end)
+			return false;
+		from = has_edge ? crux_day_floor(edge_end) : DATEVAL_NOBEGIN;
+		to = req->has_end_date ? (all_retailers ? r.day_to : month_floor(r.day_to)) : DATEVAL_NOEND;
+	}
+	else
+	{
+		edge_end = has_edge ? midnight(all_retailers ? r.day_to : month_floor(r.day_to)) : 0;
+		if (has_edge && req->has_start_date && edge_end <= r.start)
+			return false;
+		from = req->has_start_date ? (all_retailers ? r.day_from : month_ceil(r.day_from)) : DATEVAL_NOBEGIN;
+		to = has_edge ? crux_day_floor(edge_end) : DATEVAL_NOEND;
+	}
+	if (has_edge)
+	{
+		CruxRequest edge = *req;
+
+		if (from_start)
+			edge.has_end_date = true, edge.end_date = edge_end;
+		else
+			edge.has_start_date = true, edge.start_date = edge_end;
+		skipped = crux_count_orders(&edge);
+		if (skipped > req->start)
+			return false;
+		cut = true;
+		cut_at = edge_end;
+	}
+	run_bucket_counts_query(req, all_retailers, from, to);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		DateADT		period = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (skipped + n > req->start)
+			break;
+		skipped += n;
+		cut = true;
+		cut_at = midnight(from_start ? next_bucket(period, all_retailers) : period);
+	}
+	if (!cut)
+		return false;
+	*page = *req;
+	if (from_start)
+		page->has_start_date = true, page->start_date = cut_at;
+	else
+		page->has_end_date = true, page->end_date = cut_at;
+	page->start -= skipped;
+	page->limit -= skipped;
+	return true;
 }
 
 /* How many orders an export of the request covers: from start to limit. */

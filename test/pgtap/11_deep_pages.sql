@@ -1,0 +1,86 @@
+-- Deep pages of a status filter under the date sort (from position 1,000 on) start
+-- their walk past the whole days (over all retailers) or months (per retailer) of
+-- the count tables before them. Against the plain-SQL baseline: over all
+-- retailers, for one and for two organizations, and for a tenant through
+-- row-level security; both directions; with no date range, and with ranges that
+-- start or end inside a day, a month, or not at all. And the walk to such a page
+-- reads the summaries of about a day, not of every order before it.
+BEGIN;
+
+-- 4,500 more orders, one every 6 hours from 2016 to 2019, half of them org-1's,
+-- each with a cancelled line item and every other one also a rejected one
+INSERT INTO crux.orders (retailer_uuid, purchase_order_id, created_date)
+SELECT md5('org-' || CASE WHEN g % 2 = 0 THEN 1 ELSE 2 + g % 5 END)::uuid, 'DEEP-' || g,
+       timestamptz '2016-01-01 03:00:00Z' + g * interval '6 hours'
+  FROM generate_series(1, 4500) g;
+INSERT INTO crux.line_items (order_uuid, position, sku_id, quantity_ordered, status)
+SELECT o.uuid, p, 'DEEP-SKU', 1, s
+  FROM crux.orders o,
+       LATERAL (VALUES (1, 'cancelled'::crux.line_item_status),
+                       (2, CASE WHEN substr(o.purchase_order_id, 6)::int % 4 < 2
+                                THEN 'rejected'::crux.line_item_status END)) l(p, s)
+ WHERE o.purchase_order_id LIKE 'DEEP-%' AND s IS NOT NULL;
+
+CREATE TEMP TABLE requests AS
+SELECT jsonb_strip_nulls(jsonb_build_object(
+           'line_item_status', s, 'status_conjunction', c, 'org_uuids', o,
+           'start_date', sd, 'end_date', ed,
+           'sort', jsonb_build_object('key', 'date', 'dir', d), 'start', p, 'limit', p + 7)) AS req
+  FROM (VALUES ('["cancelled"]'::jsonb, 'only'), ('["cancelled", "rejected"]', 'and'),
+               ('["cancelled"]', 'or')) s(s, c),
+       (VALUES (NULL::jsonb), (jsonb_build_array(md5('org-1')::uuid)),
+               (jsonb_build_array(md5('org-1')::uuid, md5('org-3')::uuid))) o(o),
+       (VALUES (NULL, NULL), ('2016-02-03T04:05:06.789Z', '2018-08-09T10:11:12Z'),
+               ('2016-03-01T00:00:00Z', NULL), (NULL, '2018-11-30T13:00:00Z')) r(sd, ed),
+       (VALUES ('asc'), ('desc')) d(d),
+       (VALUES (1000), (1401)) p(p);
+
+-- a tenant of org-1: its answers are those of an administrator naming org-1
+CREATE ROLE t_deep NOLOGIN;
+GRANT crux_reader TO t_deep;
+INSERT INTO crux.role_organizations (role_name, organization_uuid) VALUES ('t_deep', md5('org-1')::uuid);
+CREATE TEMP TABLE tenant_pages AS
+SELECT req, crux_baseline.get_orders(req || jsonb_build_object('org_uuids',
+                                                               jsonb_build_array(md5('org-1')::uuid))) AS expected,
+       NULL::jsonb AS answer
+  FROM requests WHERE NOT req ? 'org_uuids';
+GRANT SELECT, UPDATE ON tenant_pages TO t_deep;
+SET LOCAL ROLE t_deep;
+UPDATE tenant_pages SET answer = crux_get_orders(req);
+RESET ROLE;
+
+SELECT plan(7);
+
+SELECT cmp_ok((SELECT count(*) FROM requests
+                WHERE (crux_baseline.get_orders(req) -> 'total_results')::int > (req ->> 'start')::int),
+              '>=', 100::bigint, 'most of the deep pages hold orders');
+SELECT is((SELECT count(*) FROM requests WHERE crux_get_orders(req) IS DISTINCT FROM crux_baseline.get_orders(req)),
+          0::bigint, 'deep pages of a status filter under the date sort: the baseline''s answers');
+SELECT is((SELECT count(*) FROM tenant_pages WHERE answer IS DISTINCT FROM expected),
+          0::bigint, 'deep pages for a tenant through row-level security: the baseline''s answers');
+SELECT cmp_ok((SELECT count(*) FROM tenant_pages WHERE jsonb_array_length(answer -> 'orders') > 0),
+              '>=', 20::bigint, 'the tenant''s deep pages hold orders');
+
+-- the walk to position 1,400 of a sparse filter over all retailers reads about a
+-- day of the summaries' day index, not the 1,400 matches before it
+CREATE FUNCTION pg_temp.day_index_reads(req jsonb) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    before bigint := pg_stat_get_xact_tuples_returned('crux.order_summaries_day_idx'::regclass);
+BEGIN
+    PERFORM crux_get_orders(req);
+    RETURN pg_stat_get_xact_tuples_returned('crux.order_summaries_day_idx'::regclass) - before;
+END
+$$;
+SELECT cmp_ok(pg_temp.day_index_reads('{"line_item_status": ["cancelled", "rejected"], "status_conjunction": "and",
+                                         "sort": {"key": "date", "dir": "desc"}, "start": 1400, "limit": 1410}'),
+              '<', 100::bigint, 'a deep page (descending) walks the day index from the day before it');
+SELECT cmp_ok(pg_temp.day_index_reads('{"line_item_status": ["cancelled", "rejected"], "status_conjunction": "and",
+                                         "sort": {"key": "date", "dir": "asc"}, "start_date": "2016-01-05T01:00:00Z",
+                                         "start": 1400, "limit": 1410}'),
+              '<', 100::bigint, 'a deep page (ascending, from inside a day) walks the day index from the day before it');
+SELECT cmp_ok(pg_temp.day_index_reads('{"line_item_status": ["cancelled", "rejected"], "status_conjunction": "and",
+                                         "sort": {"key": "date", "dir": "desc"}, "start": 900, "limit": 910}'),
+              '>', 900::bigint, 'a page before position 1,000 walks from the range''s end');
+
+SELECT * FROM finish();
+ROLLBACK;
