@@ -412,81 +412,155 @@ next_bucket(DateADT day, bool all_retailers)
 }
 
 /*
+ * Where a walk from one end of the date range (the start when ascending) meets the
+ * buckets (days over all retailers, months per retailer): the part of the range in
+ * the bucket the walk starts in, [edge_from, edge_to) (empty at a missing or
+ * bucket-aligned end), that bucket, and the periods [from, to) of the whole buckets
+ * after it. False when the range holds no whole bucket.
+ */
+typedef struct WalkBuckets
+{
+	bool		has_edge;
+	TimestampTz edge_from;
+	TimestampTz edge_to;
+	DateADT		edge_bucket;
+	DateADT		from;
+	DateADT		to;
+} WalkBuckets;
+
+static bool
+walk_buckets(const CruxRequest *req, bool all_retailers, WalkBuckets *w)
+{
+	CountRanges r;
+
+	if (!split_date_range(req, &r))
+		return false;
+	w->from = req->has_start_date ? (all_retailers ? r.day_from : month_ceil(r.day_from))
+		: DATEVAL_NOBEGIN;
+	w->to = req->has_end_date ? (all_retailers ? r.day_to : month_floor(r.day_to))
+		: DATEVAL_NOEND;
+	if (w->from >= w->to)
+		return false;
+	w->has_edge = false;
+	if (req->sort_asc && req->has_start_date)
+	{
+		w->edge_from = r.start;
+		w->edge_to = midnight(w->from);
+		w->edge_bucket = all_retailers ? crux_day_floor(r.start) :
+			month_floor(crux_day_floor(r.start));
+		w->has_edge = w->edge_to > w->edge_from;
+	}
+	else if (!req->sort_asc && req->has_end_date)
+	{
+		w->edge_from = midnight(w->to);
+		w->edge_to = r.end;
+		w->edge_bucket = w->to;
+		w->has_edge = w->edge_to > w->edge_from;
+	}
+	return true;
+}
+
+/*
+ * The orders of [from, to) that the request's status filter keeps: within a day,
+ * index-only from the summaries' day index (as the partial days of total_results);
+ * across days, as total_results counts a range.
+ */
+static int64
+count_status_filter_in(const CruxRequest *req, TimestampTz from, TimestampTz to)
+{
+	CruxRequest part = *req;
+	QueryBuilder qb = {0};
+	int			mask,
+				orgs;
+	bool		isnull;
+
+	part.has_start_date = part.has_end_date = true;
+	part.start_date = from;
+	part.end_date = to;
+	if (req->status_mask == 0 || crux_day_floor(from) != crux_day_floor(to - 1))
+		return crux_count_orders(&part);
+	initStringInfo(&qb.sql);
+	add_bucket_filter_params(&qb, req, &mask, &orgs);
+	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
+	append_partial_day_summary_count(&qb, req, from, to, mask, orgs);
+	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | 1u << 25);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									   &isnull));
+}
+
+/* The rows of run_bucket_counts_query: their periods and counts, in the walk's order. */
+typedef struct BucketCounts
+{
+	int			n;
+	DateADT    *periods;
+	int64	   *counts;
+} BucketCounts;
+
+static BucketCounts
+bucket_counts(const CruxRequest *req, bool all_retailers, DateADT from, DateADT to)
+{
+	BucketCounts b;
+
+	run_bucket_counts_query(req, all_retailers, from, to);
+	b.n = (int) SPI_processed;
+	b.periods = palloc(sizeof(DateADT) * Max(b.n, 1));
+	b.counts = palloc(sizeof(int64) * Max(b.n, 1));
+	for (int i = 0; i < b.n; i++)
+	{
+		bool		isnull;
+
+		b.periods[i] = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		b.counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	return b;
+}
+
+/*
  * A later page under the date sort: its walk passes, at the end of the date range
- * it starts from, whole buckets of the count tables (days over all retailers,
- * months per retailer) and the part of the range before the first of them; those
- * that end before the page's first position are counted (from the buckets, the
- * part as total_results is) instead of walked. *page: the request with its date
- * range cut where the walk then starts, and its positions moved back by the orders
- * cut off. Exact: the buckets change in the same transactions as the orders, and
- * this runs in the same snapshot as the page. False when nothing is cut.
+ * it starts from, the part of the range in the bucket it starts in, then whole
+ * buckets of the count tables (days over all retailers, months per retailer).
+ * Those that end before the page's first position are counted (the buckets from
+ * their rows, the part as total_results counts it) instead of walked. *page: the
+ * request with its date range cut where the walk then starts, and its positions
+ * moved back by the orders cut off. The part is counted only when the count of its
+ * whole bucket says that a whole bucket after it ends before the page. Exact: the
+ * buckets change in the same transactions as the orders, and this runs in the
+ * same snapshot as the page. False when nothing is cut.
  */
 bool
 crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
 {
-	CountRanges r;
 	bool		all_retailers = caller_sees_all_orders() && req->n_org_uuids == 0;
-	bool		from_start = req->sort_asc;
-	bool		has_edge = from_start ? req->has_start_date : req->has_end_date;
-	TimestampTz edge_end;		/* where the part before the first bucket ends */
-	DateADT		from,
-				to;
+	WalkBuckets w = {0};
+	BucketCounts b;
+	int			i = 0;
 	int64		skipped = 0;
-	bool		cut = false;
 	TimestampTz cut_at = 0;
 
-	if (!split_date_range(req, &r))
+	if (!walk_buckets(req, all_retailers, &w))
 		return false;
-	/* a missing bound is infinite: no part before the first bucket there */
-	if (from_start)
-	{
-		edge_end = has_edge ? midnight(all_retailers ? r.day_from : month_ceil(r.day_from)) : 0;
-		if (has_edge && req->has_end_date && edge_end >= r.end)
-			return false;
-		from = has_edge ? crux_day_floor(edge_end) : DATEVAL_NOBEGIN;
-		to = req->has_end_date ? (all_retailers ? r.day_to : month_floor(r.day_to)) : DATEVAL_NOEND;
-	}
+	/* the edge's bucket too (first in the walk's order), when there is an edge */
+	b = bucket_counts(req, all_retailers,
+					  w.has_edge && req->sort_asc ? w.edge_bucket : w.from,
+					  w.has_edge && !req->sort_asc ? next_bucket(w.to, all_retailers) : w.to);
+	if (w.has_edge && b.n > 0 && b.periods[0] == w.edge_bucket)
+		skipped = b.counts[i++];	/* at least the edge's orders */
+	if (i == b.n || skipped + b.counts[i] > req->start)
+		return false;
+	if (w.has_edge && skipped > 0)
+		skipped = count_status_filter_in(req, w.edge_from, w.edge_to);
 	else
+		skipped = 0;			/* no edge, or none of its bucket's orders match */
+	for (; i < b.n && skipped + b.counts[i] <= req->start; i++)
 	{
-		edge_end = has_edge ? midnight(all_retailers ? r.day_to : month_floor(r.day_to)) : 0;
-		if (has_edge && req->has_start_date && edge_end <= r.start)
-			return false;
-		from = req->has_start_date ? (all_retailers ? r.day_from : month_ceil(r.day_from)) : DATEVAL_NOBEGIN;
-		to = has_edge ? crux_day_floor(edge_end) : DATEVAL_NOEND;
+		skipped += b.counts[i];
+		cut_at = midnight(req->sort_asc ? next_bucket(b.periods[i], all_retailers)
+						  : b.periods[i]);
 	}
-	if (has_edge)
-	{
-		CruxRequest edge = *req;
-
-		if (from_start)
-			edge.has_end_date = true, edge.end_date = edge_end;
-		else
-			edge.has_start_date = true, edge.start_date = edge_end;
-		skipped = crux_count_orders(&edge);
-		if (skipped > req->start)
-			return false;
-		cut = true;
-		cut_at = edge_end;
-	}
-	run_bucket_counts_query(req, all_retailers, from, to);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		DateADT		period = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 1, &isnull));
-		int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													SPI_tuptable->tupdesc, 2, &isnull));
-
-		if (skipped + n > req->start)
-			break;
-		skipped += n;
-		cut = true;
-		cut_at = midnight(from_start ? next_bucket(period, all_retailers) : period);
-	}
-	if (!cut)
-		return false;
 	*page = *req;
-	if (from_start)
+	if (req->sort_asc)
 		page->has_start_date = true, page->start_date = cut_at;
 	else
 		page->has_end_date = true, page->end_date = cut_at;
