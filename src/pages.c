@@ -443,10 +443,10 @@ count_chooses_the_walk(const CruxRequest *req)
 /*
  * Whether a later page under the date sort starts its walk past the whole buckets
  * of the count tables before it (crux_skip_whole_buckets): from SKIP_FROM positions
- * on, for a status filter, which the walk tests order by order (every order of the
- * buckets: a sparse filter's walk to a deep page is long). Counting the part of the
- * range before the first bucket reads at most a day (over all retailers) or a month
- * (per retailer) of the caller's summaries, index-only.
+ * on, for a status filter, whose walk to a deep page tests every order before it
+ * (many for a sparse filter). The skip reads a row per bucket, and, when a bucket
+ * can be skipped, the part of the range before the first one: at most a day (over
+ * all retailers) or a month (per retailer) of the caller's summaries, index-only.
  */
 #define SKIP_FROM 1000
 

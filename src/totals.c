@@ -546,7 +546,7 @@ crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
 					  w.has_edge && req->sort_asc ? w.edge_bucket : w.from,
 					  w.has_edge && !req->sort_asc ? next_bucket(w.to, all_retailers) : w.to);
 	if (w.has_edge && b.n > 0 && b.periods[0] == w.edge_bucket)
-		skipped = b.counts[i++];	/* at least the edge's orders */
+		skipped = b.counts[i++];	/* the edge's orders are at most its bucket's */
 	if (i == b.n || skipped + b.counts[i] > req->start)
 		return false;
 	if (w.has_edge && skipped > 0)
