@@ -66,12 +66,20 @@ crux_day_floor(TimestampTz t)
 	return (DateADT) day;
 }
 
+/* The first instant of a finite day, UTC. */
+static TimestampTz
+midnight(DateADT day)
+{
+	Assert(!DATE_NOT_FINITE(day));
+	return (TimestampTz) day * USECS_PER_DAY;
+}
+
 static DateADT
 day_ceil(TimestampTz t)
 {
 	DateADT		day = crux_day_floor(t);
 
-	return (int64) day * USECS_PER_DAY < t ? day + 1 : day;
+	return midnight(day) < t ? day + 1 : day;
 }
 
 static DateADT
@@ -120,12 +128,12 @@ split_date_range(const CruxRequest *req, CountRanges *r)
 	if (req->has_start_date)
 	{
 		first_day = day_ceil(r->start);
-		r->first_midnight = (TimestampTz) first_day * USECS_PER_DAY;
+		r->first_midnight = midnight(first_day);
 	}
 	if (req->has_end_date)
 	{
 		last_day = crux_day_floor(r->end);
-		r->last_midnight = (TimestampTz) last_day * USECS_PER_DAY;
+		r->last_midnight = midnight(last_day);
 	}
 	if (req->has_start_date && req->has_end_date && first_day >= last_day)
 		return false;
@@ -158,11 +166,13 @@ caller_sees_all_orders(void)
 
 /*
  * " FROM <the count table> c WHERE <its buckets of kind with period in [$from,
- * $to)>": crux.order_counts holds months only, per retailer (orgs: those of
- * org_uuids); crux.order_counts_all days and months over all retailers.
+ * $to), or [$from, $to] when to_inclusive>": crux.order_counts holds months only, per
+ * retailer (orgs: those of org_uuids); crux.order_counts_all days and months over
+ * all retailers.
  */
 static void
-append_buckets(QueryBuilder *qb, bool all_retailers, char kind, int from, int to, int orgs)
+append_buckets(QueryBuilder *qb, bool all_retailers, char kind, int from, int to, int orgs,
+			   bool to_inclusive)
 {
 	appendStringInfo(&qb->sql, " FROM %s c WHERE",
 					 all_retailers ? "crux.order_counts_all" : "crux.order_counts");
@@ -170,7 +180,8 @@ append_buckets(QueryBuilder *qb, bool all_retailers, char kind, int from, int to
 		appendStringInfo(&qb->sql, " c.period_kind = '%c' AND", kind);
 	else if (kind != 'm')
 		elog(ERROR, "no day buckets per retailer");
-	appendStringInfo(&qb->sql, " c.period >= $%d AND c.period < $%d", from, to);
+	appendStringInfo(&qb->sql, " c.period >= $%d AND c.period %s $%d", from,
+					 to_inclusive ? "<=" : "<", to);
 	if (orgs > 0)
 		appendStringInfo(&qb->sql, " AND c.retailer_uuid = ANY ($%d)", orgs);
 }
@@ -202,15 +213,18 @@ add_bucket_filter_params(QueryBuilder *qb, const CruxRequest *req, int *mask, in
 							   crux_uuid_array_datum(req->org_uuids, req->n_org_uuids), false);
 }
 
-/* " + (sum of the <kind> buckets with period in [$from, $to))" */
+/*
+ * " + (sum of the <kind> buckets with period in [$from, $to))", or [$from, $to] when
+ * to_inclusive (an infinite $to: the orders dated at infinity too)
+ */
 static void
 append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
-				  char kind, int from, int to, int mask, int orgs)
+				  char kind, int from, int to, int mask, int orgs, bool to_inclusive)
 {
 	appendStringInfoString(&qb->sql, " + (SELECT coalesce(sum(");
 	append_bucket_matches(qb, req, mask);
 	appendStringInfoString(&qb->sql, "), 0)::bigint");
-	append_buckets(qb, all_retailers, kind, from, to, orgs);
+	append_buckets(qb, all_retailers, kind, from, to, orgs, to_inclusive);
 	appendStringInfoChar(&qb->sql, ')');
 }
 
@@ -329,11 +343,13 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 	add_bucket_filter_params(&qb, req, &mask, &orgs);
 
 	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
-	append_bucket_sum(&qb, req, all_retailers, 'm', month_from, month_to, mask, orgs);
+	/* without an end date, the months run to infinity, the orders dated there included */
+	append_bucket_sum(&qb, req, all_retailers, 'm', month_from, month_to, mask, orgs,
+					  !req->has_end_date);
 	if (all_retailers)
 	{
-		append_bucket_sum(&qb, req, all_retailers, 'd', day_from, month_from, mask, orgs);
-		append_bucket_sum(&qb, req, all_retailers, 'd', month_to, day_to, mask, orgs);
+		append_bucket_sum(&qb, req, all_retailers, 'd', day_from, month_from, mask, orgs, false);
+		append_bucket_sum(&qb, req, all_retailers, 'd', month_to, day_to, mask, orgs, false);
 	}
 	else
 	{
@@ -373,7 +389,8 @@ crux_count_orders(const CruxRequest *req)
 /*
  * The buckets (days over all retailers, months per retailer) whose periods lie in
  * [from, to), each with how many of its orders the request's filters keep, in the
- * walk's order: SPI_tuptable's rows of (period, count).
+ * walk's order: SPI_tuptable's rows of (period, count). An infinite bound takes in
+ * the bucket of the orders dated at that infinity.
  */
 static void
 run_bucket_counts_query(const CruxRequest *req, bool all_retailers, DateADT from, DateADT to)
@@ -386,22 +403,18 @@ run_bucket_counts_query(const CruxRequest *req, bool all_retailers, DateADT from
 
 	initStringInfo(&qb.sql);
 	from_param = crux_add_param(&qb, DATEOID, DateADTGetDatum(from), false);
-	to_param = crux_add_param(&qb, DATEOID, DateADTGetDatum(to), false);
+	to_param = crux_add_param(&qb, DATEOID,
+							  DateADTGetDatum(DATE_NOT_FINITE(to) ? to : to - 1), false);
 	add_bucket_filter_params(&qb, req, &mask, &orgs);
 	appendStringInfoString(&qb.sql, "SELECT c.period, sum(");
 	append_bucket_matches(&qb, req, mask);
 	appendStringInfoString(&qb.sql, ")::bigint");
-	append_buckets(&qb, all_retailers, all_retailers ? 'd' : 'm', from_param, to_param, orgs);
+	append_buckets(&qb, all_retailers, all_retailers ? 'd' : 'm', from_param, to_param, orgs,
+				   true);
 	appendStringInfo(&qb.sql, " GROUP BY c.period ORDER BY c.period %s",
 					 req->sort_asc ? "ASC" : "DESC");
 	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | 1u << 12 |
 				   (all_retailers ? 1u << 11 : 0) | (req->sort_asc ? 1u << 9 : 0));
-}
-
-static TimestampTz
-midnight(DateADT day)
-{
-	return (TimestampTz) day * USECS_PER_DAY;
 }
 
 /* The bucket after the one that starts on day. */
@@ -537,6 +550,7 @@ crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
 	BucketCounts b;
 	int			i = 0;
 	int64		skipped = 0;
+	bool		cut = false;
 	TimestampTz cut_at = 0;
 
 	if (!walk_buckets(req, all_retailers, &w))
@@ -547,23 +561,33 @@ crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
 					  w.has_edge && !req->sort_asc ? next_bucket(w.to, all_retailers) : w.to);
 	if (w.has_edge && b.n > 0 && b.periods[0] == w.edge_bucket)
 		skipped = b.counts[i++];	/* the edge's orders are at most its bucket's */
-	if (i == b.n || skipped + b.counts[i] > req->start)
+	/* orders dated at infinity, first in the walk, are not skipped past */
+	if (i == b.n || DATE_NOT_FINITE(b.periods[i]) || skipped + b.counts[i] > req->start)
 		return false;
 	if (w.has_edge && skipped > 0)
 		skipped = count_status_filter_in(req, w.edge_from, w.edge_to);
 	else
 		skipped = 0;			/* no edge, or none of its bucket's orders match */
-	for (; i < b.n && skipped + b.counts[i] <= req->start; i++)
+	for (; i < b.n && !DATE_NOT_FINITE(b.periods[i]) && skipped + b.counts[i] <= req->start; i++)
 	{
 		skipped += b.counts[i];
+		cut = true;
 		cut_at = midnight(req->sort_asc ? next_bucket(b.periods[i], all_retailers)
 						  : b.periods[i]);
 	}
+	if (!cut)					/* the count tables disagree with the summaries */
+		return false;
 	*page = *req;
 	if (req->sort_asc)
-		page->has_start_date = true, page->start_date = cut_at;
+	{
+		page->has_start_date = true;
+		page->start_date = cut_at;
+	}
 	else
-		page->has_end_date = true, page->end_date = cut_at;
+	{
+		page->has_end_date = true;
+		page->end_date = cut_at;
+	}
 	page->start -= skipped;
 	page->limit -= skipped;
 	return true;
