@@ -568,7 +568,8 @@ crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
 		skipped = count_status_filter_in(req, w.edge_from, w.edge_to);
 	else
 		skipped = 0;			/* no edge, or none of its bucket's orders match */
-	for (; i < b.n && !DATE_NOT_FINITE(b.periods[i]) && skipped + b.counts[i] <= req->start; i++)
+	for (; i < b.n && !DATE_NOT_FINITE(b.periods[i]) &&
+		 skipped + b.counts[i] <= req->start; i++)
 	{
 		skipped += b.counts[i];
 		cut = true;
