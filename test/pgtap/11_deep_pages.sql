@@ -10,8 +10,8 @@
 BEGIN;
 
 -- 4,500 more orders, one every 6 hours from 2016 to 2019 (at 00, 06, 12 and 18 UTC),
--- half of them org-1's,
--- each with a cancelled line item and every other one also a rejected one
+-- half of them org-1's, each with a cancelled line item, half of them also with a
+-- rejected one
 INSERT INTO crux.orders (retailer_uuid, purchase_order_id, created_date)
 SELECT md5('org-' || CASE WHEN g % 2 = 0 THEN 1 ELSE 2 + g % 5 END)::uuid, 'DEEP-' || g,
        timestamptz '2016-01-01 00:00:00Z' + g * interval '6 hours'
