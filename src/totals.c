@@ -559,15 +559,18 @@ crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
 	b = bucket_counts(req, all_retailers,
 					  w.has_edge && req->sort_asc ? w.edge_bucket : w.from,
 					  w.has_edge && !req->sort_asc ? next_bucket(w.to, all_retailers) : w.to);
-	if (w.has_edge && b.n > 0 && b.periods[0] == w.edge_bucket)
-		skipped = b.counts[i++];	/* the edge's orders are at most its bucket's */
-	/* orders dated at infinity, first in the walk, are not skipped past */
+	/*
+	 * First in the walk: the edge's bucket, whose count bounds the edge's, or
+	 * without an edge the bucket of the orders dated at infinity, if any (exact)
+	 */
+	if (b.n > 0 && (w.has_edge ? b.periods[0] == w.edge_bucket
+					: DATE_NOT_FINITE(b.periods[0])))
+		skipped = b.counts[i++];
+	/* the first whole bucket must end before the page; one at infinity ends nowhere */
 	if (i == b.n || DATE_NOT_FINITE(b.periods[i]) || skipped + b.counts[i] > req->start)
 		return false;
 	if (w.has_edge && skipped > 0)
 		skipped = count_status_filter_in(req, w.edge_from, w.edge_to);
-	else
-		skipped = 0;			/* no edge, or none of its bucket's orders match */
 	for (; i < b.n && !DATE_NOT_FINITE(b.periods[i]) &&
 		 skipped + b.counts[i] <= req->start; i++)
 	{

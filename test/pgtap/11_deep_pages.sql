@@ -66,7 +66,7 @@ SET LOCAL ROLE t_deep;
 UPDATE tenant_pages SET answer = crux_get_orders(req);
 RESET ROLE;
 
-SELECT plan(9);
+SELECT plan(10);
 
 SELECT cmp_ok((SELECT count(*) FROM requests
                 WHERE (crux_baseline.get_orders(req) -> 'total_results')::int > (req ->> 'start')::int),
@@ -102,7 +102,7 @@ SELECT cmp_ok(pg_temp.day_index_reads('{"line_item_status": ["cancelled", "rejec
               '>', 900::bigint, 'a page before position 1,000 walks from the range''s end');
 
 -- an order dated at infinity and one at -infinity (org-1's): counted in
--- total_results, and first in a walk from their end, which no skip passes
+-- total_results, and first in a walk from their end, which skips past them
 INSERT INTO crux.orders (retailer_uuid, purchase_order_id, created_date)
 VALUES (md5('org-1')::uuid, 'DEEP-INF', 'infinity'), (md5('org-1')::uuid, 'DEEP-NINF', '-infinity');
 INSERT INTO crux.line_items (order_uuid, position, sku_id, quantity_ordered, status)
@@ -111,12 +111,13 @@ SELECT uuid, 1, 'DEEP-SKU', 1, 'cancelled' FROM crux.orders
 CREATE FUNCTION pg_temp.page_keys(answer jsonb) RETURNS jsonb LANGUAGE sql AS
 $$ SELECT jsonb_build_array(answer -> 'total_results', jsonb_path_query_array(answer, '$.orders[*].uuid')) $$;
 -- the same, in plain SQL: the orders with a cancelled line item ("or"), or only
--- cancelled ones ("only"), of org (NULL: all), their number and positions 1,001 to 1,004
-CREATE FUNCTION pg_temp.expected_keys(conj text, org uuid, ascending boolean) RETURNS jsonb
-LANGUAGE sql AS $$
+-- cancelled ones ("only"), of org (NULL: all), from sd on (NULL: all), their number
+-- and positions 1,001 to 1,004
+CREATE FUNCTION pg_temp.expected_keys(conj text, org uuid, ascending boolean, sd timestamptz)
+RETURNS jsonb LANGUAGE sql AS $$
     WITH m AS (
         SELECT o.uuid, o.created_date FROM crux.orders o
-         WHERE (org IS NULL OR o.retailer_uuid = org)
+         WHERE (org IS NULL OR o.retailer_uuid = org) AND (sd IS NULL OR o.created_date >= sd)
            AND EXISTS (SELECT FROM crux.line_items li
                         WHERE li.order_uuid = o.uuid AND li.status = 'cancelled')
            AND (conj = 'or' OR NOT EXISTS (SELECT FROM crux.line_items li
@@ -131,17 +132,30 @@ LANGUAGE sql AS $$
                              (SELECT coalesce(jsonb_agg(r.uuid::text ORDER BY r.n), '[]')
                                 FROM ranked r WHERE r.n BETWEEN 1001 AND 1004))
 $$;
-SELECT is((SELECT count(*)
-             FROM (VALUES ('or'), ('only')) c(c),
-                  (VALUES (md5('org-1')::uuid), (NULL::uuid)) o(o),
-                  (VALUES (true), (false)) d(asc_)
-            WHERE pg_temp.page_keys(crux_get_orders(jsonb_strip_nulls(jsonb_build_object(
-                      'line_item_status', '["cancelled"]'::jsonb, 'status_conjunction', c,
-                      'org_uuids', CASE WHEN o IS NOT NULL THEN jsonb_build_array(o) END,
-                      'sort', jsonb_build_object('key', 'date', 'dir', CASE WHEN asc_ THEN 'asc' ELSE 'desc' END),
-                      'start', 1000, 'limit', 1004))))
-                  IS DISTINCT FROM pg_temp.expected_keys(c, o, asc_)),
-          0::bigint, 'orders dated at infinity: counted, and first in a walk from their end');
+CREATE TEMP TABLE infinity_pages AS
+SELECT jsonb_strip_nulls(jsonb_build_object(
+           'line_item_status', '["cancelled"]'::jsonb, 'status_conjunction', c,
+           'org_uuids', CASE WHEN o IS NOT NULL THEN jsonb_build_array(o) END, 'start_date', sd,
+           'sort', jsonb_build_object('key', 'date', 'dir', CASE WHEN asc_ THEN 'asc' ELSE 'desc' END),
+           'start', 1000, 'limit', 1004)) AS req,
+       pg_temp.expected_keys(c, o, asc_, sd::timestamptz) AS expected,
+       pg_temp.expected_keys(c, md5('org-1')::uuid, asc_, sd::timestamptz) AS tenant_expected,
+       NULL::jsonb AS tenant_answer
+  FROM (VALUES ('or'), ('only')) c(c),
+       (VALUES (md5('org-1')::uuid), (NULL::uuid)) o(o),
+       (VALUES (true), (false)) d(asc_),
+       (VALUES (NULL), ('2016-03-01T00:00:00Z')) r(sd);
+GRANT SELECT, UPDATE ON infinity_pages TO t_deep;
+SET LOCAL ROLE t_deep;
+UPDATE infinity_pages SET tenant_answer = pg_temp.page_keys(crux_get_orders(req)) WHERE NOT req ? 'org_uuids';
+RESET ROLE;
+SELECT is((SELECT count(*) FROM infinity_pages
+            WHERE pg_temp.page_keys(crux_get_orders(req)) IS DISTINCT FROM expected
+               OR (NOT req ? 'org_uuids' AND tenant_answer IS DISTINCT FROM tenant_expected)),
+          0::bigint, 'orders dated at infinity: counted, and first in a walk from their end (also for a tenant)');
+SELECT cmp_ok(pg_temp.day_index_reads('{"line_item_status": ["cancelled", "rejected"], "status_conjunction": "and",
+                                         "sort": {"key": "date", "dir": "desc"}, "start": 1400, "limit": 1410}'),
+              '<', 100::bigint, 'a deep page walks from the day before it past orders dated at infinity');
 
 SELECT * FROM finish();
 ROLLBACK;
