@@ -9,9 +9,9 @@
  * a change of the list locks the orders and line items, so it is never in
  * progress while a writer's trigger runs, but it may have committed since the
  * writer's snapshot was taken. A READ COMMITTED writer then sees its rows and
- * adds its own from the list as committed now. A REPEATABLE READ or SERIALIZABLE writer would
- * not see the rows it must change, so it gets a serialization failure, to be
- * retried as its isolation level requires.
+ * adds its own from the list as committed now. A REPEATABLE READ or SERIALIZABLE
+ * writer would not see the rows it must change, so it gets a serialization
+ * failure, to be retried as its isolation level requires.
  */
 #include "postgres.h"
 

@@ -164,6 +164,13 @@ caller_sees_all_orders(void)
 		(OidIsValid(admin) && has_privs_of_role(user, admin));
 }
 
+/* Whether the request's counts are those over all retailers (crux.order_counts_all). */
+static bool
+counts_over_all_retailers(const CruxRequest *req)
+{
+	return caller_sees_all_orders() && req->n_org_uuids == 0;
+}
+
 /*
  * " FROM <the count table> c WHERE <its buckets of kind with period in [$from,
  * $to), or [$from, $to] when to_inclusive>": crux.order_counts holds months only, per
@@ -324,7 +331,7 @@ static int64
 count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 {
 	QueryBuilder qb = {0};
-	bool		all_retailers = caller_sees_all_orders() && req->n_org_uuids == 0;
+	bool		all_retailers = counts_over_all_retailers(req);
 	int			month_from,
 				month_to,
 				day_from,
@@ -545,7 +552,7 @@ bucket_counts(const CruxRequest *req, bool all_retailers, DateADT from, DateADT 
 bool
 crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
 {
-	bool		all_retailers = caller_sees_all_orders() && req->n_org_uuids == 0;
+	bool		all_retailers = counts_over_all_retailers(req);
 	WalkBuckets w = {0};
 	BucketCounts b;
 	int			i = 0;

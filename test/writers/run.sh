@@ -39,21 +39,28 @@ fi
 work=$(mktemp -d)
 psql -X -q -c "INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'RR-SKU-$$', 1 FROM crux.orders ORDER BY uuid LIMIT 1"
 mkfifo "$work/in"
-psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
-session=$!
-exec 3>"$work/in"
+open_session() {   # a psql session reading what is written to fd 3, printing to $work/out
+    : >"$work/out"
+    psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
+    session=$!
+    exec 3>"$work/in"
+}
+close_session() {  # ends its input and waits for it
+    exec 3>&-
+    wait $session
+}
 until_seen() {  # the session has printed $1 (polled, at most 30 s)
     for _ in $(seq 600); do grep -q "$1" "$work/out" && return 0; sleep 0.05; done
     return 1
 }
+open_session
 echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM crux.orders; \\echo snapshot-taken" >&3
 until_seen snapshot-taken
 psql -X -q -c "SELECT crux.track_skus(1)" >/dev/null
 echo "DELETE FROM crux.line_items WHERE sku_id = 'RR-SKU-$$'; \\echo delete-done" >&3
 until_seen delete-done
 echo "ROLLBACK;" >&3
-exec 3>&-
-wait $session
+close_session
 if grep -q "could not serialize access due to a concurrent change of crux.tracked_skus" "$work/out" &&
    [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'RR-SKU-$$'")" = 1 ]; then
     echo "ok 3 - a REPEATABLE READ writer older than crux.track_skus() gets a serialization failure; the row stays right"
@@ -66,10 +73,7 @@ psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SKU-$$'" -c "DELET
 # the same when one SKU was untracked and another tracked since (the list's size
 # unchanged): the writer cannot see the new SKU's row it would remove
 psql -X -q -c "INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'RR-SWAP-$$', 1 FROM crux.orders ORDER BY uuid LIMIT 1"
-: >"$work/out"
-psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
-session=$!
-exec 3>"$work/in"
+open_session
 echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM crux.orders; \\echo snapshot-taken" >&3
 until_seen snapshot-taken
 psql -X -q -c "BEGIN" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'A-1'" \
@@ -77,8 +81,7 @@ psql -X -q -c "BEGIN" -c "DELETE FROM crux.tracked_skus WHERE sku_id = 'A-1'" \
 echo "DELETE FROM crux.line_items WHERE sku_id = 'RR-SWAP-$$'; \\echo delete-done" >&3
 until_seen delete-done
 echo "ROLLBACK;" >&3
-exec 3>&-
-wait $session
+close_session
 if grep -q "could not serialize access due to a concurrent change of crux.tracked_skus" "$work/out" &&
    [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders WHERE sku_id = 'RR-SWAP-$$'")" = 1 ]; then
     echo "ok 4 - the same when a SKU was untracked and another tracked since; the row stays right"
@@ -94,10 +97,7 @@ psql -X -q -c "DELETE FROM crux.line_items WHERE sku_id = 'RR-SWAP-$$'" -c "DELE
 # locks back when its attempt runs out (a quarter of deadlock_timeout), before the
 # writer looks for the deadlock; the writer commits, then the tracker tracks its new
 # SKU
-: >"$work/out"
-psql -X -q -v ON_ERROR_STOP=0 <"$work/in" >"$work/out" 2>&1 &
-session=$!
-exec 3>"$work/in"
+open_session
 echo "BEGIN; INSERT INTO crux.line_items (order_uuid, sku_id, quantity_ordered) SELECT uuid, 'DL-SKU-$$', 1 FROM crux.orders ORDER BY uuid LIMIT 1; \\echo inserted" >&3
 until_seen inserted
 psql -X -At -c "SELECT crux.track_skus(1)" >"$work/tracker" 2>&1 &
@@ -111,8 +111,7 @@ for _ in $(seq 600); do   # until the tracker waits for the line items' lock (at
 done
 echo "UPDATE crux.orders SET notes = 'written after its line item' WHERE uuid = (SELECT order_uuid FROM crux.line_items WHERE sku_id = 'DL-SKU-$$'); COMMIT; \\echo committed" >&3
 until_seen committed
-exec 3>&-
-wait $session
+close_session
 wait $tracker; tracker_rc=$?
 if [ $waited = 1 ] && [ $tracker_rc = 0 ] && ! grep -qi "error\|deadlock" "$work/out" "$work/tracker" &&
    [ "$(psql -X -At -c "SELECT count(*) FROM crux.sku_orders k JOIN crux.orders o ON o.uuid = k.order_uuid
