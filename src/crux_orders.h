@@ -43,7 +43,7 @@ typedef enum CruxRequestKind
 } CruxRequestKind;
 
 /* The version of the SQL objects this library serves (versions.c). */
-#define CRUX_VERSION "1.13"
+#define CRUX_VERSION "1.14"
 
 /* timeout.c: crux_orders.statement_timeout around one API call */
 extern int	crux_statement_timeout;
@@ -189,8 +189,15 @@ extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, i
 extern int64 crux_count_export_orders(const CruxRequest *req);
 
 /* skus.c: whether crux.sku_orders is kept, and holds a SKU's orders (crux.tracked_skus) */
+extern Oid	crux_table_oid(const char *name);
 extern bool crux_sku_orders_kept(void);
 extern bool crux_sku_is_tracked(const char *sku);
+
+/*
+ * pending_summaries.c: before a query that reads the summaries, writes those this
+ * transaction holds; true when it pushed a snapshot that sees them (pop it after)
+ */
+extern bool crux_see_held_summaries(void);
 
 /* query.c: a setting for one query, restored afterwards (and on error) */
 extern int	crux_set_for_a_query(const char *name, const char *value);

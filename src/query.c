@@ -26,6 +26,7 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 
@@ -372,6 +373,7 @@ crux_run_sort_values_query(const CruxRequest *req, bool by_ctid, Datum keys)
 {
 	static SPIPlanPtr plans[2][CRUX_SORT_UUID + 1];
 	SPIPlanPtr *plan = &plans[by_ctid][req->sort_key];
+	bool		pushed;
 
 	if (req->sort_key == CRUX_SORT_UUID)
 		return false;
@@ -390,8 +392,11 @@ crux_run_sort_values_query(const CruxRequest *req, bool by_ctid, Datum keys)
 				 "    ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid" : "");
 		crux_kept_plan(plan, sql, 1, &type, CURSOR_OPT_GENERIC_PLAN);
 	}
+	pushed = crux_see_held_summaries();
 	if (SPI_execute_plan(*plan, &keys, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the sort values of a list of orders");
+	if (pushed)
+		PopActiveSnapshot();
 	return true;
 }
 
@@ -473,16 +478,19 @@ void
 crux_run_query(QueryBuilder *qb, uint32 shape)
 {
 	SPIPlanPtr	plan = plan_for_shape(shape, qb);
+	bool		pushed = crux_see_held_summaries();
 	int			rc;
 
 	if (qb->cursor != NULL)
-	{
 		*qb->cursor = SPI_cursor_open(NULL, plan, qb->values, qb->nulls, true);
-		return;
+	else
+	{
+		rc = SPI_execute_plan(plan, qb->values, qb->nulls, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	}
-	rc = SPI_execute_plan(plan, qb->values, qb->nulls, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (pushed)
+		PopActiveSnapshot();
 }
 
 /*

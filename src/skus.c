@@ -35,8 +35,8 @@
 PG_FUNCTION_INFO_V1(crux_tracked_skus_now);
 
 /* The table crux.<name>, or InvalidOid. */
-static Oid
-crux_table(const char *name)
+Oid
+crux_table_oid(const char *name)
 {
 	Oid			schema = get_namespace_oid("crux", true);
 
@@ -50,13 +50,13 @@ crux_table(const char *name)
 bool
 crux_sku_orders_kept(void)
 {
-	return OidIsValid(crux_table("sku_orders"));
+	return OidIsValid(crux_table_oid("sku_orders"));
 }
 
 static Relation
 open_tracked_skus(void)
 {
-	Oid			relid = crux_table("tracked_skus");
+	Oid			relid = crux_table_oid("tracked_skus");
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "crux.tracked_skus not found");

@@ -1,0 +1,474 @@
+/*
+ * pending_summaries.c
+ *		The summaries of the orders this transaction inserts, held in memory
+ *		until their line items come, so that each summary is written once, with
+ *		its counts, instead of written empty and then rewritten.
+ *
+ * A statement that inserts orders at the transaction's top level holds their
+ * summaries here (crux.orders_hold_summaries) when they fit in work_mem, and
+ * inserts a row into crux.pending_summaries, whose deferred trigger writes at
+ * commit whatever is still held. The line items' trigger takes the summaries of
+ * their orders (crux.take_pending_summaries) and inserts them with their
+ * counts. Whatever reads or changes the summaries before that writes those
+ * still held, empty (crux.write_pending_summaries): the API's requests, the
+ * other triggers, the recounts. A statement in a subtransaction, or whose
+ * orders do not fit, writes its orders' summaries at once, empty.
+ *
+ * Held summaries may be taken or written in a subtransaction: one that aborts
+ * gives back what it took (its writes are undone with it); one that commits
+ * passes it to its parent, and at the top level it is forgotten.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "crux_orders.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/tuplestore.h"
+
+/* One order's summary, held. */
+typedef struct HeldSummary
+{
+	pg_uuid_t	order_uuid;		/* hash key */
+	pg_uuid_t	retailer_uuid;
+	TimestampTz created_date;
+	SubTransactionId taken_in;	/* InvalidSubTransactionId while held */
+} HeldSummary;
+
+/* What one held summary costs, the hash table's own share included. */
+#define HELD_SUMMARY_BYTES (MAXALIGN(sizeof(HeldSummary)) + 32)
+
+static HTAB *held = NULL;		/* this transaction's, or NULL */
+static int64 n_held = 0;		/* its summaries not taken */
+static int64 n_taken_below_top = 0;	/* taken in subtransactions still open */
+static CommandId seen_from = InvalidCommandId;	/* a snapshot sees the last write
+												 * from this command on */
+static bool callbacks_registered = false;
+
+/* Forgets everything at the transaction's end; refuses to commit what is held. */
+static void
+end_of_transaction(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (n_held > 0)
+				elog(ERROR, "%lld held order summaries were never written",
+					 (long long) n_held);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the memory goes with TopTransactionContext */
+			held = NULL;
+			n_held = 0;
+			n_taken_below_top = 0;
+			seen_from = InvalidCommandId;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * A subtransaction that aborts gives back what it (or its children) took; one
+ * that commits passes it to its parent, or forgets it at the top level.
+ */
+static void
+end_of_subtransaction(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS scan;
+	HeldSummary *s;
+
+	if (held == NULL || n_taken_below_top == 0 ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	hash_seq_init(&scan, held);
+	while ((s = hash_seq_search(&scan)) != NULL)
+	{
+		if (s->taken_in == InvalidSubTransactionId || s->taken_in < mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			s->taken_in = InvalidSubTransactionId;
+			n_held++;
+			n_taken_below_top--;
+		}
+		else if (parentSubid == TopSubTransactionId)
+		{
+			(void) hash_search(held, &s->order_uuid, HASH_REMOVE, NULL);
+			n_taken_below_top--;
+		}
+		else
+			s->taken_in = parentSubid;
+	}
+}
+
+static HTAB *
+held_summaries(void)
+{
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(end_of_transaction, NULL);
+		RegisterSubXactCallback(end_of_subtransaction, NULL);
+		callbacks_registered = true;
+	}
+	if (held == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(HeldSummary);
+		ctl.hcxt = AllocSetContextCreate(TopTransactionContext,
+										 "crux_orders held summaries",
+										 ALLOCSET_DEFAULT_SIZES);
+		held = hash_create("crux_orders held summaries", 1024, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	return held;
+}
+
+/* Marks s taken: forgotten at the top level, else remembered by subtransaction. */
+static void
+mark_taken(HeldSummary *s)
+{
+	n_held--;
+	if (GetCurrentTransactionNestLevel() == 1)
+		(void) hash_search(held, &s->order_uuid, HASH_REMOVE, NULL);
+	else
+	{
+		s->taken_in = GetCurrentSubTransactionId();
+		n_taken_below_top++;
+	}
+}
+
+/* Takes the order's summary: true, and a copy in *summary, when it was held. */
+static bool
+take_held(const pg_uuid_t *order, HeldSummary *summary)
+{
+	HeldSummary *s;
+
+	if (n_held == 0)
+		return false;
+	s = hash_search(held, order, HASH_FIND, NULL);
+	if (s == NULL || s->taken_in != InvalidSubTransactionId)
+		return false;
+	*summary = *s;
+	mark_taken(s);
+	return true;
+}
+
+/* Whether a statement's n new orders may be held: top level, within work_mem. */
+static bool
+may_hold(int64 n)
+{
+	int64		n_now = held != NULL ? hash_get_num_entries(held) : 0;
+
+	return GetCurrentTransactionNestLevel() == 1 &&
+		(n_now + n) * (int64) HELD_SUMMARY_BYTES <= (int64) work_mem * 1024;
+}
+
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	return crux_kept_plan(plan, sql, nargs, argtypes, 0);
+}
+
+/* Inserts every summary still held, empty, and marks them taken; how many. */
+static int64
+write_held(void)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {UUIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum	   *orders;
+	Datum	   *retailers;
+	Datum	   *dates;
+	Datum		args[3];
+	int			n = 0;
+	int64		written = n_held;
+	HASH_SEQ_STATUS scan;
+	HeldSummary *s;
+
+	if (n_held == 0)
+		return 0;
+	orders = palloc(sizeof(Datum) * n_held);
+	retailers = palloc(sizeof(Datum) * n_held);
+	dates = palloc(sizeof(Datum) * n_held);
+	hash_seq_init(&scan, held);
+	while ((s = hash_seq_search(&scan)) != NULL)
+	{
+		if (s->taken_in != InvalidSubTransactionId)
+			continue;
+		orders[n] = UUIDPGetDatum(&s->order_uuid);
+		retailers[n] = UUIDPGetDatum(&s->retailer_uuid);
+		dates[n++] = TimestampTzGetDatum(s->created_date);
+	}
+	args[0] = PointerGetDatum(construct_array(orders, n, UUIDOID, UUID_LEN, false,
+											  TYPALIGN_CHAR));
+	args[1] = PointerGetDatum(construct_array(retailers, n, UUIDOID, UUID_LEN, false,
+											  TYPALIGN_CHAR));
+	args[2] = PointerGetDatum(construct_array(dates, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_plan(kept_plan(&plan,
+								   "INSERT INTO crux.order_summaries"
+								   " (order_uuid, retailer_uuid, created_date, created_day)"
+								   " SELECT h.o, h.r, h.c, (h.c AT TIME ZONE 'UTC')::date"
+								   " FROM unnest($1, $2, $3) AS h(o, r, c) ORDER BY h.o",
+								   3, types),
+						 args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "inserting held order summaries failed");
+	SPI_finish();
+	CommandCounterIncrement();
+	seen_from = GetCurrentCommandId(false);
+
+	hash_seq_init(&scan, held);
+	while ((s = hash_seq_search(&scan)) != NULL)
+		if (s->taken_in == InvalidSubTransactionId)
+			mark_taken(s);
+	return written;
+}
+
+/* Errors out unless called as the trigger on crux.<table> it is declared as. */
+static TriggerData *
+trigger_on(FunctionCallInfo fcinfo, const char *table, TriggerEvent event,
+		   bool for_each_row)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		(trigdata->tg_event & TRIGGER_EVENT_OPMASK) != event ||
+		(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) != 0) != for_each_row ||
+		RelationGetRelid(trigdata->tg_relation) != crux_table_oid(table))
+		elog(ERROR, "function called in a context it was not declared for (trigger on crux.%s)",
+			 table);
+	return trigdata;
+}
+
+static AttrNumber
+column_number(TupleDesc desc, const char *name)
+{
+	int			attno = SPI_fnumber(desc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "column \"%s\" of crux.orders not found", name);
+	return (AttrNumber) attno;
+}
+
+/* Holds the summaries of the statement's new orders (new_rows). */
+static void
+hold_new_orders(TriggerData *trigdata)
+{
+	Tuplestorestate *rows = trigdata->tg_newtable;
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	AttrNumber	order_att = column_number(desc, "uuid");
+	AttrNumber	retailer_att = column_number(desc, "retailer_uuid");
+	AttrNumber	date_att = column_number(desc, "created_date");
+	HTAB	   *summaries = held_summaries();
+
+	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		bool		isnull;
+		bool		found;
+		HeldSummary *s;
+
+		s = hash_search(summaries, DatumGetUUIDP(slot_getattr(slot, order_att, &isnull)),
+						HASH_ENTER, &found);
+		if (found)
+			elog(ERROR, "the summary of an order inserted twice is held");
+		s->retailer_uuid = *DatumGetUUIDP(slot_getattr(slot, retailer_att, &isnull));
+		s->created_date = DatumGetTimestampTz(slot_getattr(slot, date_att, &isnull));
+		s->taken_in = InvalidSubTransactionId;
+		n_held++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * Queues the write of what is held at commit: a row of crux.pending_summaries,
+ * whose trigger is deferred (or, when the session made it immediate, runs at once).
+ */
+static void
+queue_write_at_commit(void)
+{
+	static SPIPlanPtr plan = NULL;
+
+	if (SPI_execute_plan(kept_plan(&plan, "INSERT INTO crux.pending_summaries DEFAULT VALUES",
+								   0, NULL),
+						 NULL, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "queueing the write of held order summaries failed");
+}
+
+/* Inserts the statement's new orders' summaries now, empty. */
+static void
+insert_empty_summaries(TriggerData *trigdata)
+{
+	static SPIPlanPtr plan = NULL;
+
+	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	if (SPI_execute_plan(kept_plan(&plan,
+								   "INSERT INTO crux.order_summaries"
+								   " (order_uuid, retailer_uuid, created_date, created_day)"
+								   " SELECT x.uuid, x.retailer_uuid, x.created_date,"
+								   " (x.created_date AT TIME ZONE 'UTC')::date"
+								   " FROM new_rows x ORDER BY x.uuid",
+								   0, NULL),
+						 NULL, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "inserting order summaries failed");
+}
+
+PG_FUNCTION_INFO_V1(crux_orders_hold_summaries);
+
+/*
+ * AFTER INSERT ON crux.orders REFERENCING NEW TABLE AS new_rows FOR EACH
+ * STATEMENT: the new orders' summaries, held or written empty.
+ */
+Datum
+crux_orders_hold_summaries(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = trigger_on(fcinfo, "orders", TRIGGER_EVENT_INSERT, false);
+	int64		n = trigdata->tg_newtable != NULL ?
+		tuplestore_tuple_count(trigdata->tg_newtable) : 0;
+
+	if (n == 0)
+		return PointerGetDatum(NULL);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (may_hold(n))
+	{
+		hold_new_orders(trigdata);
+		queue_write_at_commit();
+	}
+	else
+		insert_empty_summaries(trigdata);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(crux_take_pending_summaries);
+
+/*
+ * crux.take_pending_summaries(uuid[]) returns (order_uuid, retailer_uuid,
+ * created_date) of those orders whose summaries are held, and takes them: the
+ * caller inserts them.
+ */
+Datum
+crux_take_pending_summaries(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *orders;
+	bool	   *order_nulls;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
+					  &orders, &order_nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		HeldSummary s;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		if (order_nulls[i] || !take_held(DatumGetUUIDP(orders[i]), &s))
+			continue;
+		values[0] = UUIDPGetDatum(&s.order_uuid);
+		values[1] = UUIDPGetDatum(&s.retailer_uuid);
+		values[2] = TimestampTzGetDatum(s.created_date);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(crux_pending_summaries_held);
+
+/* crux.pending_summaries_held() returns boolean: whether any summary is held. */
+Datum
+crux_pending_summaries_held(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(n_held > 0);
+}
+
+PG_FUNCTION_INFO_V1(crux_write_pending_summaries);
+
+/* crux.write_pending_summaries() returns bigint: writes the held summaries. */
+Datum
+crux_write_pending_summaries(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(write_held());
+}
+
+PG_FUNCTION_INFO_V1(crux_pending_summaries_at_commit);
+
+/*
+ * CONSTRAINT TRIGGER AFTER INSERT ON crux.pending_summaries DEFERRABLE
+ * INITIALLY DEFERRED FOR EACH ROW: writes what is held, deletes the row.
+ */
+Datum
+crux_pending_summaries_at_commit(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	TriggerData *trigdata = trigger_on(fcinfo, "pending_summaries", TRIGGER_EVENT_INSERT,
+									   true);
+	Oid			type = TIDOID;
+	Datum		row = PointerGetDatum(&trigdata->tg_trigtuple->t_self);
+
+	(void) write_held();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_plan(kept_plan(&plan, "DELETE FROM crux.pending_summaries WHERE ctid = $1",
+								   1, &type),
+						 &row, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "deleting a row of crux.pending_summaries failed");
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Before a query that reads the summaries (query.c): writes those this
+ * transaction holds, as crux.write_pending_summaries() does (as its owner; found
+ * without the caller's search_path or privileges on schema crux). When the
+ * statement's snapshot was taken before such a write, pushes a copy that sees
+ * it; true when it did (PopActiveSnapshot() after the query).
+ */
+bool
+crux_see_held_summaries(void)
+{
+	if (n_held > 0)
+	{
+		Oid			function = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+											   CStringGetDatum("write_pending_summaries"),
+											   PointerGetDatum(buildoidvector(NULL, 0)),
+											   ObjectIdGetDatum(get_namespace_oid("crux", false)));
+
+		if (!OidIsValid(function))
+			elog(ERROR, "function crux.write_pending_summaries() not found");
+		(void) OidFunctionCall0(function);
+	}
+	if (seen_from == InvalidCommandId || !ActiveSnapshotSet() ||
+		GetActiveSnapshot()->curcid >= seen_from)
+		return false;
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
+	return true;
+}
