@@ -166,6 +166,26 @@ SELECT count(*) FROM crux.order_summaries;
 SELECT count(*) FROM crux.order_counts;
 SELECT count(*) FROM crux.order_counts_all;
 
+-- a top-level statement's new orders' summaries wait for their line items and are
+-- written once, with their counts (1.14); at commit, those that no line item took
+-- are written empty
+BEGIN;
+INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, created_date)
+SELECT md5('held-' || g)::uuid, (SELECT uuid FROM crux.organizations ORDER BY uuid LIMIT 1),
+       'H' || g, timestamptz '2018-03-01 12:00:00+00' + g * interval '1 day'
+  FROM generate_series(1, 3) g;
+SELECT count(*) AS summaries_written FROM crux.order_summaries
+ WHERE order_uuid IN (SELECT md5('held-' || g)::uuid FROM generate_series(1, 3) g);
+INSERT INTO crux.line_items (order_uuid, status, sku_id, quantity_ordered)
+SELECT md5('held-1')::uuid, s::crux.line_item_status, 'B-2', 1
+  FROM unnest('{backordered,delivered}'::text[]) s;
+SELECT n_tup_ins AS summaries_inserted, n_tup_upd AS summaries_updated
+  FROM pg_stat_xact_user_tables WHERE relid = 'crux.order_summaries'::regclass;
+COMMIT;
+SELECT summary('H1'), summary('H2'), summary('H3');
+SELECT count(*) AS pending FROM crux.pending_summaries;
+SELECT * FROM drift;
+
 -- the count arithmetic: one count per status mask in a bigint[128];
 -- NULL when a bucket nets to nothing; a filter sums the masks it matches
 SELECT crux.mask_counts(m, n) IS NULL AS nets_to_nothing
