@@ -50,6 +50,9 @@ typedef struct HeldSummary
 /* What one held summary costs, the hash table's own share included. */
 #define HELD_SUMMARY_BYTES (MAXALIGN(sizeof(HeldSummary)) + 32)
 
+/* At most this many held at once: write_held() passes them in arrays. */
+#define MAX_HELD_SUMMARIES 10000000
+
 static HTAB *held = NULL;		/* this transaction's, or NULL */
 static int64 n_held = 0;		/* its summaries not taken */
 static int64 n_taken_below_top = 0;	/* taken in subtransactions still open */
@@ -172,13 +175,16 @@ take_held(const pg_uuid_t *order, HeldSummary *summary)
 	return true;
 }
 
-/* Whether a statement's n new orders may be held: top level, within work_mem. */
+/*
+ * Whether a statement's n new orders may be held: at the top level, within
+ * work_mem and MAX_HELD_SUMMARIES.
+ */
 static bool
 may_hold(int64 n)
 {
 	int64		n_now = held != NULL ? hash_get_num_entries(held) : 0;
 
-	return GetCurrentTransactionNestLevel() == 1 &&
+	return GetCurrentTransactionNestLevel() == 1 && n_now + n <= MAX_HELD_SUMMARIES &&
 		(n_now + n) * (int64) HELD_SUMMARY_BYTES <= (int64) work_mem * 1024;
 }
 
