@@ -779,14 +779,15 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    -- the summaries this transaction holds back come first (src/pending_summaries.c)
-    PERFORM crux.write_pending_summaries();
     IF TG_OP = 'UPDATE' THEN
         touched := ARRAY(SELECT order_uuid FROM old_rows
                          UNION SELECT order_uuid FROM new_rows);
     ELSE
         touched := ARRAY(SELECT DISTINCT order_uuid FROM old_rows);
     END IF;
+    -- those of their summaries this transaction holds back come first (a line item
+    -- moved to such an order; src/pending_summaries.c)
+    PERFORM crux.write_pending_summaries(touched);
 
     -- lock the touched summaries in uuid order, and note their masks before
     SELECT array_agg(l.order_uuid), array_agg(l.status_mask) INTO old_uuid, old_mask
@@ -926,8 +927,8 @@ DECLARE
     mask smallint;
 BEGIN
     IF TG_LEVEL = 'ROW' THEN            -- UPDATE OF uuid, retailer_uuid, created_date
-        -- the summaries this transaction holds back come first (src/pending_summaries.c)
-        PERFORM crux.write_pending_summaries();
+        -- its summary, if this transaction holds it back, first (src/pending_summaries.c)
+        PERFORM crux.write_pending_summaries(ARRAY[OLD.uuid]);
         -- the summary row lock orders this with the line-item triggers
         UPDATE crux.order_summaries s
            SET order_uuid = NEW.uuid, retailer_uuid = NEW.retailer_uuid,
@@ -961,8 +962,8 @@ BEGIN
                   FROM new_rows x GROUP BY 1, 2) g;
     ELSE
         -- the masks as they are now (the line items' cascaded deletes may have
-        -- emptied them already), the summaries this transaction holds back written
-        PERFORM crux.write_pending_summaries();
+        -- emptied them already), those this transaction holds back written first
+        PERFORM crux.write_pending_summaries(ARRAY(SELECT x.uuid FROM old_rows x));
         WITH gone AS (
             DELETE FROM crux.order_summaries s
              USING old_rows x
@@ -1281,6 +1282,11 @@ CREATE FUNCTION crux.write_pending_summaries() RETURNS bigint
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS 'MODULE_PATHNAME', 'crux_write_pending_summaries';
 
+CREATE FUNCTION crux.write_pending_summaries(orders uuid[]) RETURNS bigint
+    LANGUAGE c SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS 'MODULE_PATHNAME', 'crux_write_pending_summaries';
+
 CREATE FUNCTION crux.status_mask_of(integer, integer, integer, integer, integer, integer, integer) RETURNS smallint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $_$
@@ -1578,6 +1584,7 @@ REVOKE ALL ON FUNCTION crux.pending_summaries_at_commit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION crux.pending_summaries_held() FROM PUBLIC;
 REVOKE ALL ON FUNCTION crux.take_pending_summaries(orders uuid[], OUT order_uuid uuid, OUT retailer_uuid uuid, OUT created_date timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crux.write_pending_summaries() FROM PUBLIC;
+REVOKE ALL ON FUNCTION crux.write_pending_summaries(orders uuid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.crux_cancel_export(export_uuid uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION @extschema@.crux_cancel_export(export_uuid uuid) TO crux_reader;
 REVOKE ALL ON FUNCTION crux.mask_counts(bigint[]) FROM PUBLIC;

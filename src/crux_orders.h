@@ -188,7 +188,7 @@ extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, i
 										  bool with_ctids);
 extern int64 crux_count_export_orders(const CruxRequest *req);
 
-/* skus.c: whether crux.sku_orders is kept, and holds a SKU's orders (crux.tracked_skus) */
+/* skus.c: a crux table's oid; whether crux.sku_orders is kept, and holds a SKU's orders */
 extern Oid	crux_table_oid(const char *name);
 extern bool crux_sku_orders_kept(void);
 extern bool crux_sku_is_tracked(const char *sku);

@@ -30,6 +30,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -176,15 +177,16 @@ take_held(const pg_uuid_t *order, HeldSummary *summary)
 }
 
 /*
- * Whether a statement's n new orders may be held: at the top level, within
- * work_mem and MAX_HELD_SUMMARIES.
+ * Whether a statement's n new orders may be held: at the top level of a
+ * read-write transaction, within work_mem and MAX_HELD_SUMMARIES.
  */
 static bool
 may_hold(int64 n)
 {
 	int64		n_now = held != NULL ? hash_get_num_entries(held) : 0;
 
-	return GetCurrentTransactionNestLevel() == 1 && n_now + n <= MAX_HELD_SUMMARIES &&
+	return GetCurrentTransactionNestLevel() == 1 && !XactReadOnly &&
+		n_now + n <= MAX_HELD_SUMMARIES &&
 		(n_now + n) * (int64) HELD_SUMMARY_BYTES <= (int64) work_mem * 1024;
 }
 
@@ -194,34 +196,79 @@ kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 	return crux_kept_plan(plan, sql, nargs, argtypes, 0);
 }
 
-/* Inserts every summary still held, empty, and marks them taken; how many. */
+/*
+ * The held summaries to write: all of them (only == NULL), or those of the
+ * orders in only; *n of them.
+ */
+static HeldSummary **
+summaries_to_write(ArrayType *only, int *n)
+{
+	HeldSummary **found = palloc(sizeof(HeldSummary *) * n_held);
+	HeldSummary *s;
+
+	*n = 0;
+	if (only == NULL)
+	{
+		HASH_SEQ_STATUS scan;
+
+		hash_seq_init(&scan, held);
+		while ((s = hash_seq_search(&scan)) != NULL)
+			if (s->taken_in == InvalidSubTransactionId)
+				found[(*n)++] = s;
+		return found;
+	}
+	else
+	{
+		Datum	   *orders;
+		bool	   *nulls;
+		int			n_orders;
+
+		deconstruct_array(only, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &orders, &nulls,
+						  &n_orders);
+		for (int i = 0; i < n_orders && *n < n_held; i++)
+		{
+			s = nulls[i] ? NULL : hash_search(held, DatumGetUUIDP(orders[i]), HASH_FIND, NULL);
+			if (s != NULL && s->taken_in == InvalidSubTransactionId)
+			{
+				s->taken_in = TopSubTransactionId;	/* once, if named twice */
+				found[(*n)++] = s;
+			}
+		}
+		for (int i = 0; i < *n; i++)
+			found[i]->taken_in = InvalidSubTransactionId;
+		return found;
+	}
+}
+
+/*
+ * Inserts the summaries still held (all, or those of the orders in only),
+ * empty, and marks them taken; how many.
+ */
 static int64
-write_held(void)
+write_held(ArrayType *only)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[3] = {UUIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID};
+	HeldSummary **summaries;
 	Datum	   *orders;
 	Datum	   *retailers;
 	Datum	   *dates;
 	Datum		args[3];
-	int			n = 0;
-	int64		written = n_held;
-	HASH_SEQ_STATUS scan;
-	HeldSummary *s;
+	int			n;
 
 	if (n_held == 0)
 		return 0;
-	orders = palloc(sizeof(Datum) * n_held);
-	retailers = palloc(sizeof(Datum) * n_held);
-	dates = palloc(sizeof(Datum) * n_held);
-	hash_seq_init(&scan, held);
-	while ((s = hash_seq_search(&scan)) != NULL)
+	summaries = summaries_to_write(only, &n);
+	if (n == 0)
+		return 0;
+	orders = palloc(sizeof(Datum) * n);
+	retailers = palloc(sizeof(Datum) * n);
+	dates = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
 	{
-		if (s->taken_in != InvalidSubTransactionId)
-			continue;
-		orders[n] = UUIDPGetDatum(&s->order_uuid);
-		retailers[n] = UUIDPGetDatum(&s->retailer_uuid);
-		dates[n++] = TimestampTzGetDatum(s->created_date);
+		orders[i] = UUIDPGetDatum(&summaries[i]->order_uuid);
+		retailers[i] = UUIDPGetDatum(&summaries[i]->retailer_uuid);
+		dates[i] = TimestampTzGetDatum(summaries[i]->created_date);
 	}
 	args[0] = PointerGetDatum(construct_array(orders, n, UUIDOID, UUID_LEN, false,
 											  TYPALIGN_CHAR));
@@ -243,11 +290,9 @@ write_held(void)
 	CommandCounterIncrement();
 	seen_from = GetCurrentCommandId(false);
 
-	hash_seq_init(&scan, held);
-	while ((s = hash_seq_search(&scan)) != NULL)
-		if (s->taken_in == InvalidSubTransactionId)
-			mark_taken(s);
-	return written;
+	for (int i = 0; i < n; i++)
+		mark_taken(summaries[i]);
+	return n;
 }
 
 /* Errors out unless called as the trigger on crux.<table> it is declared as. */
@@ -261,8 +306,10 @@ trigger_on(FunctionCallInfo fcinfo, const char *table, TriggerEvent event,
 		(trigdata->tg_event & TRIGGER_EVENT_OPMASK) != event ||
 		(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) != 0) != for_each_row ||
 		RelationGetRelid(trigdata->tg_relation) != crux_table_oid(table))
-		elog(ERROR, "function called in a context it was not declared for (trigger on crux.%s)",
-			 table);
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function called in a context it was not declared for"),
+				 errdetail("It runs only as the extension's own trigger on crux.%s.", table)));
 	return trigdata;
 }
 
@@ -292,18 +339,26 @@ hold_new_orders(TriggerData *trigdata)
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
-		bool		isnull;
+		bool		isnull[3];
 		bool		found;
+		Datum		order = slot_getattr(slot, order_att, &isnull[0]);
+		Datum		retailer = slot_getattr(slot, retailer_att, &isnull[1]);
+		Datum		date = slot_getattr(slot, date_att, &isnull[2]);
 		HeldSummary *s;
 
-		s = hash_search(summaries, DatumGetUUIDP(slot_getattr(slot, order_att, &isnull)),
-						HASH_ENTER, &found);
-		if (found)
-			elog(ERROR, "the summary of an order inserted twice is held");
-		s->retailer_uuid = *DatumGetUUIDP(slot_getattr(slot, retailer_att, &isnull));
-		s->created_date = DatumGetTimestampTz(slot_getattr(slot, date_att, &isnull));
+		Assert(!isnull[0] && !isnull[1] && !isnull[2]);	/* NOT NULL columns */
+		s = hash_search(summaries, DatumGetUUIDP(order), HASH_ENTER, &found);
+		/*
+		 * Found: an order of this uuid was held, then deleted with the triggers
+		 * off (session_replication_role); the new one replaces it.
+		 */
+		if (!found)
+			n_held++;
+		else if (s->taken_in != InvalidSubTransactionId)
+			elog(ERROR, "a held summary taken in a subtransaction is found at the top level");
+		s->retailer_uuid = *DatumGetUUIDP(retailer);
+		s->created_date = DatumGetTimestampTz(date);
 		s->taken_in = InvalidSubTransactionId;
-		n_held++;
 	}
 	ExecDropSingleTupleTableSlot(slot);
 }
@@ -361,6 +416,12 @@ crux_orders_hold_summaries(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	if (may_hold(n))
 	{
+		/*
+		 * The lock that writing the summaries now would take, taken now: a
+		 * recount, which locks the summaries before the counts, must not find
+		 * this writer holding the counts only.
+		 */
+		LockRelationOid(crux_table_oid("order_summaries"), RowExclusiveLock);
 		hold_new_orders(trigdata);
 		queue_write_at_commit();
 	}
@@ -417,11 +478,16 @@ crux_pending_summaries_held(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(crux_write_pending_summaries);
 
-/* crux.write_pending_summaries() returns bigint: writes the held summaries. */
+/*
+ * crux.write_pending_summaries() returns bigint: writes the held summaries;
+ * crux.write_pending_summaries(uuid[]) those of these orders.
+ */
 Datum
 crux_write_pending_summaries(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(write_held());
+	if (PG_NARGS() > 0 && PG_ARGISNULL(0))
+		PG_RETURN_INT64(0);
+	PG_RETURN_INT64(write_held(PG_NARGS() > 0 ? PG_GETARG_ARRAYTYPE_P(0) : NULL));
 }
 
 PG_FUNCTION_INFO_V1(crux_pending_summaries_at_commit);
@@ -439,7 +505,7 @@ crux_pending_summaries_at_commit(PG_FUNCTION_ARGS)
 	Oid			type = TIDOID;
 	Datum		row = PointerGetDatum(&trigdata->tg_trigtuple->t_self);
 
-	(void) write_held();
+	(void) write_held(NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_plan(kept_plan(&plan, "DELETE FROM crux.pending_summaries WHERE ctid = $1",

@@ -6,7 +6,7 @@
 -- transaction). Savepoints, subtransactions, work_mem, immediate constraints, a
 -- writer through row-level security, and the functions' guards.
 BEGIN;
-SELECT plan(28);
+SELECT plan(30);
 
 -- the summaries of the orders of a purchase_order_id prefix, and those among them
 -- that differ from their line items (a missing summary is not counted here)
@@ -61,6 +61,9 @@ SELECT is(pg_temp.summaries('HA'), 0::bigint,
           'a top-level INSERT of 300 orders writes none of their summaries yet');
 SELECT is((SELECT count(*) FROM crux.pending_summaries), 1::bigint,
           'and queues their write at commit: one row of crux.pending_summaries');
+SELECT ok((SELECT bool_or(mode = 'RowExclusiveLock') FROM pg_locks
+            WHERE pid = pg_backend_pid() AND relation = 'crux.order_summaries'::regclass),
+          'it takes the lock on the summaries that writing them would take (a recount waits for it)');
 
 -- their line items write them once, with their counts
 SELECT inserted AS ins0, updated AS upd0 FROM summary_writes \gset
@@ -98,6 +101,7 @@ SAVEPOINT taking;
 SELECT pg_temp.new_line_items('HB', 1, 50);
 SELECT is(pg_temp.summaries('HB'), 50::bigint, 'line items in a savepoint take 50 held summaries');
 ROLLBACK TO SAVEPOINT taking;
+RELEASE SAVEPOINT taking;
 SELECT is(pg_temp.summaries('HB'), 0::bigint, 'rolled back, the summaries are gone with them');
 SELECT pg_temp.new_line_items('HB', 1, 50);
 SELECT is(pg_temp.summaries('HB'), 50::bigint,
@@ -117,11 +121,16 @@ SELECT is(pg_temp.summaries('HB'), 100::bigint, 'every order of the statement ha
 SELECT is((SELECT count(*) FROM crux.pending_summaries), 0::bigint,
           'and crux.pending_summaries is empty again');
 
--- moving and deleting orders whose summaries are held
+-- moving and deleting orders whose summaries are held, an upsert of line items
 SELECT pg_temp.new_orders('HC', 10);
 UPDATE crux.orders SET created_date = created_date + interval '40 days'
  WHERE purchase_order_id = 'HC-1';
 DELETE FROM crux.orders WHERE purchase_order_id = 'HC-2';
+INSERT INTO crux.line_items (uuid, order_uuid, status, sku_id, quantity_ordered)
+VALUES (md5('HC-line')::uuid, md5('HC3')::uuid, 'allocated', 'HS-1', 1)
+ON CONFLICT (uuid) DO UPDATE SET quantity_ordered = 2;
+SELECT is(pg_temp.summaries('HC'), 2::bigint,
+          'moving, deleting and upserting line items write only those orders'' held summaries');
 SELECT pg_temp.new_line_items('HC', 3, 5);
 SELECT is(crux.recount_summaries(), 0::bigint,
           'moving and deleting orders whose summaries are held leaves every summary and count exact');
@@ -167,7 +176,7 @@ CREATE TEMP TABLE t_fake (uuid uuid, retailer_uuid uuid, created_date timestampt
 CREATE TRIGGER t_fake AFTER INSERT ON t_fake REFERENCING NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION crux.orders_hold_summaries();
 SELECT throws_ok($$INSERT INTO t_fake VALUES (md5('fake')::uuid, md5('org-1')::uuid, now())$$,
-                 'XX000', 'function called in a context it was not declared for (trigger on crux.orders)',
+                 '39P01', 'function called in a context it was not declared for',
                  'on another table, even a superuser''s, the trigger refuses to run');
 
 SET CONSTRAINTS ALL IMMEDIATE;
