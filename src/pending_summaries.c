@@ -4,15 +4,16 @@
  *		until their line items come, so that each summary is written once, with
  *		its counts, instead of written empty and then rewritten.
  *
- * A statement that inserts orders at the transaction's top level holds their
- * summaries here (crux.orders_hold_summaries) when they fit in work_mem, and
- * inserts a row into crux.pending_summaries, whose deferred trigger writes at
- * commit whatever is still held. The line items' trigger takes the summaries of
- * their orders (crux.take_pending_summaries) and inserts them with their
- * counts. Whatever reads or changes the summaries before that writes those
- * still held, empty (crux.write_pending_summaries): the API's requests, the
- * other triggers, the recounts. A statement in a subtransaction, or whose
- * orders do not fit, writes its orders' summaries at once, empty.
+ * A statement that inserts orders at the top level of a read-write transaction
+ * holds their summaries here (crux.orders_hold_summaries) when they fit in
+ * work_mem, and inserts a row into crux.pending_summaries, whose deferred
+ * trigger writes at commit whatever is still held. The line items' trigger
+ * takes the summaries of their orders (crux.take_pending_summaries) and inserts
+ * them with their counts. What reads the summaries before that writes those
+ * still held, empty (crux.write_pending_summaries): the API's queries, the
+ * recounts, TRUNCATE; the triggers that change summaries write those of the
+ * orders they touch. A statement in a subtransaction, or whose orders do not
+ * fit, writes its orders' summaries at once, empty.
  *
  * Held summaries may be taken or written in a subtransaction: one that aborts
  * gives back what it took (its writes are undone with it); one that commits
