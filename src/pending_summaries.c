@@ -191,12 +191,6 @@ may_hold(int64 n)
 		(n_now + n) * (int64) HELD_SUMMARY_BYTES <= (int64) work_mem * 1024;
 }
 
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	return crux_kept_plan(plan, sql, nargs, argtypes, 0);
-}
-
 /*
  * The held summaries to write: all of them (only == NULL), or those of the
  * orders in only; *n of them.
@@ -279,12 +273,12 @@ write_held(ArrayType *only)
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_plan(kept_plan(&plan,
+	if (SPI_execute_plan(crux_kept_plan(&plan,
 								   "INSERT INTO crux.order_summaries"
 								   " (order_uuid, retailer_uuid, created_date, created_day)"
 								   " SELECT h.o, h.r, h.c, (h.c AT TIME ZONE 'UTC')::date"
 								   " FROM unnest($1, $2, $3) AS h(o, r, c) ORDER BY h.o",
-								   3, types),
+								   3, types, 0),
 						 args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "inserting held order summaries failed");
 	SPI_finish();
@@ -373,8 +367,8 @@ queue_write_at_commit(void)
 {
 	static SPIPlanPtr plan = NULL;
 
-	if (SPI_execute_plan(kept_plan(&plan, "INSERT INTO crux.pending_summaries DEFAULT VALUES",
-								   0, NULL),
+	if (SPI_execute_plan(crux_kept_plan(&plan, "INSERT INTO crux.pending_summaries DEFAULT VALUES",
+								   0, NULL, 0),
 						 NULL, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "queueing the write of held order summaries failed");
 }
@@ -387,13 +381,13 @@ insert_empty_summaries(TriggerData *trigdata)
 
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
-	if (SPI_execute_plan(kept_plan(&plan,
+	if (SPI_execute_plan(crux_kept_plan(&plan,
 								   "INSERT INTO crux.order_summaries"
 								   " (order_uuid, retailer_uuid, created_date, created_day)"
 								   " SELECT x.uuid, x.retailer_uuid, x.created_date,"
 								   " (x.created_date AT TIME ZONE 'UTC')::date"
 								   " FROM new_rows x ORDER BY x.uuid",
-								   0, NULL),
+								   0, NULL, 0),
 						 NULL, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "inserting order summaries failed");
 }
@@ -509,8 +503,8 @@ crux_pending_summaries_at_commit(PG_FUNCTION_ARGS)
 	(void) write_held(NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_plan(kept_plan(&plan, "DELETE FROM crux.pending_summaries WHERE ctid = $1",
-								   1, &type),
+	if (SPI_execute_plan(crux_kept_plan(&plan, "DELETE FROM crux.pending_summaries WHERE ctid = $1",
+								   1, &type, 0),
 						 &row, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting a row of crux.pending_summaries failed");
 	SPI_finish();
