@@ -15,6 +15,12 @@
  * orders they touch. A statement in a subtransaction, or whose orders do not
  * fit, writes its orders' summaries at once, empty.
  *
+ * From version 1.15 the orders are counted (crux.order_counts) when their
+ * summaries are written, with their masks: by the line items' trigger, or here
+ * with mask 0 when written empty. Version 1.14 counted every new order at
+ * insert, with mask 0 (crux.orders_count), and its line items' trigger moves
+ * them; this library serves both (crux_orders_hold_summaries and _1_15).
+ *
  * Held summaries may be taken or written in a subtransaction: one that aborts
  * gives back what it took (its writes are undone with it); one that commits
  * passes it to its parent, and at the top level it is forgotten.
@@ -61,6 +67,23 @@ static int64 n_taken_below_top = 0;	/* taken in subtransactions still open */
 static CommandId seen_from = InvalidCommandId;	/* a snapshot sees the last write
 												 * from this command on */
 static bool callbacks_registered = false;
+static bool held_uncounted = false; /* the held orders are not counted yet (1.15) */
+
+/*
+ * Inserts summaries, empty, from the FROM item rows (columns o, r, c: the order,
+ * its retailer and created date); counted, also counts their orders, with mask 0.
+ */
+#define INSERT_EMPTY_SUMMARIES(rows) \
+	"INSERT INTO crux.order_summaries (order_uuid, retailer_uuid, created_date, created_day)" \
+	" SELECT h.o, h.r, h.c, (h.c AT TIME ZONE 'UTC')::date FROM " rows " ORDER BY h.o"
+#define INSERT_EMPTY_SUMMARIES_COUNTED(rows) \
+	"WITH added AS (" INSERT_EMPTY_SUMMARIES(rows) " RETURNING retailer_uuid, created_day)" \
+	" SELECT crux.add_order_counts(array_agg(g.retailer_uuid), array_agg(g.created_day)," \
+	" array_agg(0::smallint), array_agg(g.n))" \
+	" FROM (SELECT a.retailer_uuid, a.created_day, count(*) AS n" \
+	" FROM added a GROUP BY 1, 2) g HAVING count(*) > 0"
+#define HELD_ROWS "unnest($1, $2, $3) AS h(o, r, c)"
+#define NEW_ROWS "(SELECT x.uuid, x.retailer_uuid, x.created_date FROM new_rows x) AS h(o, r, c)"
 
 /* Forgets everything at the transaction's end; refuses to commit what is held. */
 static void
@@ -82,6 +105,7 @@ end_of_transaction(XactEvent event, void *arg)
 			n_held = 0;
 			n_taken_below_top = 0;
 			seen_from = InvalidCommandId;
+			held_uncounted = false;
 			break;
 		default:
 			break;
@@ -237,12 +261,14 @@ summaries_to_write(ArrayType *only, int *n)
 
 /*
  * Inserts the summaries still held (all, or those of the orders in only),
- * empty, and marks them taken; how many.
+ * empty, counting their orders when they are not counted yet, and marks them
+ * taken; how many.
  */
 static int64
 write_held(ArrayType *only)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr counted_plan = NULL;
 	Oid			types[3] = {UUIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID};
 	HeldSummary **summaries;
 	Datum	   *orders;
@@ -273,12 +299,11 @@ write_held(ArrayType *only)
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_plan(crux_kept_plan(&plan,
-								   "INSERT INTO crux.order_summaries"
-								   " (order_uuid, retailer_uuid, created_date, created_day)"
-								   " SELECT h.o, h.r, h.c, (h.c AT TIME ZONE 'UTC')::date"
-								   " FROM unnest($1, $2, $3) AS h(o, r, c) ORDER BY h.o",
-								   3, types, 0),
+	if (held_uncounted ?
+		SPI_execute_plan(crux_kept_plan(&counted_plan,
+										INSERT_EMPTY_SUMMARIES_COUNTED(HELD_ROWS), 3, types, 0),
+						 args, NULL, false, 0) != SPI_OK_SELECT :
+		SPI_execute_plan(crux_kept_plan(&plan, INSERT_EMPTY_SUMMARIES(HELD_ROWS), 3, types, 0),
 						 args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "inserting held order summaries failed");
 	SPI_finish();
@@ -373,33 +398,34 @@ queue_write_at_commit(void)
 		elog(ERROR, "queueing the write of held order summaries failed");
 }
 
-/* Inserts the statement's new orders' summaries now, empty. */
+/*
+ * Inserts the statement's new orders' summaries now, empty; counted, also counts
+ * the orders.
+ */
 static void
-insert_empty_summaries(TriggerData *trigdata)
+insert_empty_summaries(TriggerData *trigdata, bool counted)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr counted_plan = NULL;
 
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
-	if (SPI_execute_plan(crux_kept_plan(&plan,
-								   "INSERT INTO crux.order_summaries"
-								   " (order_uuid, retailer_uuid, created_date, created_day)"
-								   " SELECT x.uuid, x.retailer_uuid, x.created_date,"
-								   " (x.created_date AT TIME ZONE 'UTC')::date"
-								   " FROM new_rows x ORDER BY x.uuid",
-								   0, NULL, 0),
+	if (counted ?
+		SPI_execute_plan(crux_kept_plan(&counted_plan, INSERT_EMPTY_SUMMARIES_COUNTED(NEW_ROWS),
+										0, NULL, 0),
+						 NULL, NULL, false, 0) != SPI_OK_SELECT :
+		SPI_execute_plan(crux_kept_plan(&plan, INSERT_EMPTY_SUMMARIES(NEW_ROWS), 0, NULL, 0),
 						 NULL, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "inserting order summaries failed");
 }
 
-PG_FUNCTION_INFO_V1(crux_orders_hold_summaries);
-
 /*
- * AFTER INSERT ON crux.orders REFERENCING NEW TABLE AS new_rows FOR EACH
- * STATEMENT: the new orders' summaries, held or written empty.
+ * The new orders' summaries, held or written empty. counts_orders: this version
+ * of the trigger counts the new orders (1.15 on): those it holds when their
+ * summaries are written, the others now; before, crux.orders_count did, at once.
  */
-Datum
-crux_orders_hold_summaries(PG_FUNCTION_ARGS)
+static Datum
+hold_summaries(FunctionCallInfo fcinfo, bool counts_orders)
 {
 	TriggerData *trigdata = trigger_on(fcinfo, "orders", TRIGGER_EVENT_INSERT, false);
 	int64		n = trigdata->tg_newtable != NULL ?
@@ -418,12 +444,34 @@ crux_orders_hold_summaries(PG_FUNCTION_ARGS)
 		 */
 		LockRelationOid(crux_table_oid("order_summaries"), RowExclusiveLock);
 		hold_new_orders(trigdata);
+		held_uncounted = counts_orders;
 		queue_write_at_commit();
 	}
 	else
-		insert_empty_summaries(trigdata);
+		insert_empty_summaries(trigdata, counts_orders);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(crux_orders_hold_summaries);
+PG_FUNCTION_INFO_V1(crux_orders_hold_summaries_1_15);
+
+/*
+ * AFTER INSERT ON crux.orders REFERENCING NEW TABLE AS new_rows FOR EACH
+ * STATEMENT: the new orders' summaries, held or written empty (version 1.14:
+ * crux.orders_count counts the new orders).
+ */
+Datum
+crux_orders_hold_summaries(PG_FUNCTION_ARGS)
+{
+	return hold_summaries(fcinfo, false);
+}
+
+/* The same from version 1.15, counting the new orders. */
+Datum
+crux_orders_hold_summaries_1_15(PG_FUNCTION_ARGS)
+{
+	return hold_summaries(fcinfo, true);
 }
 
 PG_FUNCTION_INFO_V1(crux_take_pending_summaries);

@@ -1,12 +1,12 @@
 -- Summaries held for their line items (version 1.14): a top-level statement's
 -- new orders' summaries wait in memory and are written once, with their line
--- items' counts; whatever reads or changes the summaries first writes those still
+-- items' counts, and the orders are counted then, with their masks (1.15); whatever reads or changes the summaries first writes those still
 -- held; the deferred trigger of crux.pending_summaries writes the rest at commit,
 -- or at SET CONSTRAINTS ... IMMEDIATE, as here (pg_prove runs this file in one
 -- transaction). Savepoints, subtransactions, work_mem, immediate constraints, a
 -- writer through row-level security, and the functions' guards.
 BEGIN;
-SELECT plan(30);
+SELECT plan(34);
 
 -- the summaries of the orders of a purchase_order_id prefix, and those among them
 -- that differ from their line items (a missing summary is not counted here)
@@ -51,12 +51,27 @@ LANGUAGE sql AS $$
            'HS-' || ((g * 7 + k) % 13), 1
       FROM generate_series(first, last) g, generate_series(1, 2) k
 $$;
+-- retailer 2's orders in crux.order_counts: all of them, and those with mask 0
+CREATE FUNCTION pg_temp.counted() RETURNS text LANGUAGE sql AS $$
+    SELECT (sum(c.n), sum(c.n) FILTER (WHERE c.mask = 1))::text
+      FROM crux.order_counts k, unnest(k.counts) WITH ORDINALITY AS c(n, mask)
+     WHERE k.retailer_uuid = md5('org-2')::uuid
+$$;
+CREATE FUNCTION pg_temp.counted_plus(more int, more_mask_0 int) RETURNS text LANGUAGE sql AS $$
+    SELECT (sum(c.n) + more, sum(c.n) FILTER (WHERE c.mask = 1) + more_mask_0)::text
+      FROM crux.order_counts k, unnest(k.counts) WITH ORDINALITY AS c(n, mask)
+     WHERE k.retailer_uuid = md5('org-2')::uuid
+$$;
 CREATE TEMP VIEW summary_writes AS
 SELECT n_tup_ins AS inserted, n_tup_upd AS updated
   FROM pg_stat_xact_user_tables WHERE relid = 'crux.order_summaries'::regclass;
 
 -- a top-level INSERT of orders holds their summaries
+SELECT pg_temp.counted() AS counted_before, pg_temp.counted_plus(200, 0) AS counted_taken,
+       pg_temp.counted_plus(300, 100) AS counted_after \gset
 SELECT pg_temp.new_orders('HA', 300);
+SELECT is(pg_temp.counted(), :'counted_before',
+          'the held orders are not counted yet: they are counted when their summaries are written');
 SELECT is(pg_temp.summaries('HA'), 0::bigint,
           'a top-level INSERT of 300 orders writes none of their summaries yet');
 SELECT is((SELECT count(*) FROM crux.pending_summaries), 1::bigint,
@@ -72,6 +87,8 @@ SELECT is((SELECT (inserted - :ins0, updated - :upd0) FROM summary_writes)::text
           'line items for 200 of them write their 200 summaries once: inserted, never updated');
 SELECT is(pg_temp.summaries('HA'), 200::bigint, 'those 200 summaries exist');
 SELECT is(pg_temp.drift('HA'), 0::bigint, 'with their line items'' counts, retailer and day');
+SELECT is(pg_temp.counted(), :'counted_taken',
+          'and counted once, with their masks: 200 more orders, none with mask 0');
 
 -- a request in the same transaction counts and pages the orders still held
 SELECT is((crux_get_orders(jsonb_build_object(
@@ -87,6 +104,8 @@ SELECT ok((SELECT bool_or(o ->> 'purchase_order_id' = 'HA-299')
           'and pages them (an order without line items first under sku_id descending)');
 SELECT is(pg_temp.summaries('HA'), 300::bigint, 'it wrote the 100 still held first, empty');
 SELECT is(pg_temp.drift('HA'), 0::bigint, 'and exact');
+SELECT is(pg_temp.counted(), :'counted_after',
+          'and counted them with mask 0: 300 orders more in all, 100 with mask 0');
 
 -- the request's first query writes them, and every query of the request sees them
 SELECT pg_temp.new_orders('HH', 3);
@@ -137,9 +156,11 @@ SELECT is(crux.recount_summaries(), 0::bigint,
 
 -- what is not held: a subtransaction's orders, more than work_mem, immediate constraints
 SAVEPOINT inner_level;
+SELECT pg_temp.counted_plus(5, 5) AS counted_after \gset
 SELECT pg_temp.new_orders('HD', 5);
 SELECT is(pg_temp.summaries('HD'), 5::bigint,
           'in a subtransaction, an INSERT of orders writes their summaries at once');
+SELECT is(pg_temp.counted(), :'counted_after', 'and counts the orders at once, with mask 0');
 RELEASE SAVEPOINT inner_level;
 SET LOCAL work_mem = '64kB';
 SELECT pg_temp.new_orders('HE', 2000);

@@ -88,8 +88,9 @@ wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 # still serves: they answer before the update too; 1.9 adds the export across
 # shards, 1.10 the order in the line items' sku_id index, 1.11 the tracking numbers'
 # policy's first test, 1.12 crux.sku_orders, filled by the update, 1.13 the triggers
-# of crux.tracked_skus, 1.14 the summaries held for their line items)
-for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13; do
+# of crux.tracked_skus, 1.14 the summaries held for their line items, 1.15 the orders
+# counted when their summaries are written)
+for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13 1.14; do
     db=upgraded_${from/./_}
     q postgres -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     q $db -q -c "CREATE EXTENSION crux_orders VERSION '$from'" &&
@@ -101,7 +102,7 @@ for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13; do
     q $db -q -c "ALTER EXTENSION crux_orders UPDATE"
     tap $? "ALTER EXTENSION crux_orders UPDATE from $from"
     if [ "$from" = 1.8 ] || [ "$from" = 1.9 ] || [ "$from" = 1.10 ] || [ "$from" = 1.11 ] ||
-       [ "$from" = 1.12 ] || [ "$from" = 1.13 ]; then
+       [ "$from" = 1.12 ] || [ "$from" = 1.13 ] || [ "$from" = 1.14 ]; then
         [ "$before" = "$(answers fresh)" ] && [ "$(answers $db)" = "$(answers fresh)" ]
         tap $? "from $from: the same answers as a fresh install, before the update and after it"
     else
@@ -115,3 +116,21 @@ for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13; do
     tap $? "from $from: the same objects, definitions and grants as a fresh install"
     q postgres -q -c "DROP DATABASE $db"
 done
+
+# an update from 1.14 inside a transaction whose new orders' summaries 1.14 holds
+# (counted at insert): the update writes them first, and their line items, after it,
+# count nothing twice
+q postgres -q -c "DROP DATABASE IF EXISTS held_1_14" -c "CREATE DATABASE held_1_14"
+q held_1_14 -q -c "CREATE EXTENSION crux_orders VERSION '1.14'" &&
+    q held_1_14 -q -v orders=200 -f test/generate.sql >/dev/null &&
+    q held_1_14 -q -c "BEGIN" \
+        -c "INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id)
+            SELECT md5('UP' || g)::uuid, md5('org-2')::uuid, 'UP-' || g FROM generate_series(1, 20) g" \
+        -c "ALTER EXTENSION crux_orders UPDATE" \
+        -c "INSERT INTO crux.line_items (order_uuid, status, sku_id, quantity_ordered)
+            SELECT md5('UP' || g)::uuid, 'allocated', 'UP-1', 1 FROM generate_series(1, 10) g" \
+        -c "COMMIT"
+wrong=$(q held_1_14 -c "SELECT crux.recount_summaries()")
+[ "$wrong" = 0 ]
+tap $? "an update from 1.14 in a transaction that holds summaries: every summary and count exact (found $wrong wrong)"
+q postgres -q -c "DROP DATABASE held_1_14"
