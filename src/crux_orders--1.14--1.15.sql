@@ -56,6 +56,11 @@ BEGIN
     -- summaries are written): the masks as they are now (the line items' cascaded
     -- deletes may have emptied them already), those this transaction holds back
     -- written first
+    IF TG_OP <> 'DELETE' THEN
+        RAISE EXCEPTION 'function crux.orders_count() called in a context it was not declared for'
+            USING ERRCODE = 'trigger_protocol_violated',
+                  DETAIL = 'It runs for a moved order and for deleted orders.';
+    END IF;
     PERFORM crux.write_pending_summaries(ARRAY(SELECT x.uuid FROM old_rows x));
     WITH gone AS (
         DELETE FROM crux.order_summaries s

@@ -53,6 +53,8 @@ typedef struct HeldSummary
 	pg_uuid_t	retailer_uuid;
 	TimestampTz created_date;
 	SubTransactionId taken_in;	/* InvalidSubTransactionId while held */
+	bool		uncounted;		/* its order is counted when it is written
+								 * (held by version 1.15's trigger on) */
 } HeldSummary;
 
 /* What one held summary costs, the hash table's own share included. */
@@ -67,7 +69,6 @@ static int64 n_taken_below_top = 0;	/* taken in subtransactions still open */
 static CommandId seen_from = InvalidCommandId;	/* a snapshot sees the last write
 												 * from this command on */
 static bool callbacks_registered = false;
-static bool held_uncounted = false; /* the held orders are not counted yet (1.15) */
 
 /*
  * Inserts summaries, empty, from the FROM item rows (columns o, r, c: the order,
@@ -83,7 +84,8 @@ static bool held_uncounted = false; /* the held orders are not counted yet (1.15
 	" FROM (SELECT a.retailer_uuid, a.created_day, count(*) AS n" \
 	" FROM added a GROUP BY 1, 2) g HAVING count(*) > 0"
 #define HELD_ROWS "unnest($1, $2, $3) AS h(o, r, c)"
-#define NEW_ROWS "(SELECT x.uuid, x.retailer_uuid, x.created_date FROM new_rows x) AS h(o, r, c)"
+#define NEW_ROWS \
+	"(SELECT x.uuid, x.retailer_uuid, x.created_date FROM new_rows x) AS h(o, r, c)"
 
 /* Forgets everything at the transaction's end; refuses to commit what is held. */
 static void
@@ -105,7 +107,6 @@ end_of_transaction(XactEvent event, void *arg)
 			n_held = 0;
 			n_taken_below_top = 0;
 			seen_from = InvalidCommandId;
-			held_uncounted = false;
 			break;
 		default:
 			break;
@@ -260,31 +261,20 @@ summaries_to_write(ArrayType *only, int *n)
 }
 
 /*
- * Inserts the summaries still held (all, or those of the orders in only),
- * empty, counting their orders when they are not counted yet, and marks them
- * taken; how many.
+ * Inserts n held summaries, empty; uncounted, also counts their orders, with
+ * mask 0. Within SPI.
  */
-static int64
-write_held(ArrayType *only)
+static void
+insert_held(HeldSummary **summaries, int n, bool uncounted)
 {
 	static SPIPlanPtr plan = NULL;
-	static SPIPlanPtr counted_plan = NULL;
+	static SPIPlanPtr counting_plan = NULL;
 	Oid			types[3] = {UUIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID};
-	HeldSummary **summaries;
-	Datum	   *orders;
-	Datum	   *retailers;
-	Datum	   *dates;
+	Datum	   *orders = palloc(sizeof(Datum) * n);
+	Datum	   *retailers = palloc(sizeof(Datum) * n);
+	Datum	   *dates = palloc(sizeof(Datum) * n);
 	Datum		args[3];
-	int			n;
 
-	if (n_held == 0)
-		return 0;
-	summaries = summaries_to_write(only, &n);
-	if (n == 0)
-		return 0;
-	orders = palloc(sizeof(Datum) * n);
-	retailers = palloc(sizeof(Datum) * n);
-	dates = palloc(sizeof(Datum) * n);
 	for (int i = 0; i < n; i++)
 	{
 		orders[i] = UUIDPGetDatum(&summaries[i]->order_uuid);
@@ -297,15 +287,52 @@ write_held(ArrayType *only)
 											  TYPALIGN_CHAR));
 	args[2] = PointerGetDatum(construct_array(dates, n, TIMESTAMPTZOID, sizeof(TimestampTz),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (uncounted)
+	{
+		SPIPlanPtr	counting = crux_kept_plan(&counting_plan,
+											  INSERT_EMPTY_SUMMARIES_COUNTED(HELD_ROWS),
+											  3, types, 0);
+
+		if (SPI_execute_plan(counting, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "inserting and counting held order summaries failed");
+	}
+	else if (SPI_execute_plan(crux_kept_plan(&plan, INSERT_EMPTY_SUMMARIES(HELD_ROWS),
+											 3, types, 0),
+							  args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "inserting held order summaries failed");
+}
+
+/*
+ * Inserts the summaries still held (all, or those of the orders in only),
+ * empty, counting the orders not counted yet, and marks them taken; how many.
+ */
+static int64
+write_held(ArrayType *only)
+{
+	HeldSummary **summaries;
+	int			n;
+	int			n_uncounted = 0;
+
+	if (n_held == 0)
+		return 0;
+	summaries = summaries_to_write(only, &n);
+	if (n == 0)
+		return 0;
+	/* the uncounted first */
+	for (int i = 0; i < n; i++)
+		if (summaries[i]->uncounted)
+		{
+			HeldSummary *s = summaries[i];
+
+			summaries[i] = summaries[n_uncounted];
+			summaries[n_uncounted++] = s;
+		}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (held_uncounted ?
-		SPI_execute_plan(crux_kept_plan(&counted_plan,
-										INSERT_EMPTY_SUMMARIES_COUNTED(HELD_ROWS), 3, types, 0),
-						 args, NULL, false, 0) != SPI_OK_SELECT :
-		SPI_execute_plan(crux_kept_plan(&plan, INSERT_EMPTY_SUMMARIES(HELD_ROWS), 3, types, 0),
-						 args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "inserting held order summaries failed");
+	if (n_uncounted > 0)
+		insert_held(summaries, n_uncounted, true);
+	if (n_uncounted < n)
+		insert_held(summaries + n_uncounted, n - n_uncounted, false);
 	SPI_finish();
 	CommandCounterIncrement();
 	seen_from = GetCurrentCommandId(false);
@@ -343,9 +370,12 @@ column_number(TupleDesc desc, const char *name)
 	return (AttrNumber) attno;
 }
 
-/* Holds the summaries of the statement's new orders (new_rows). */
+/*
+ * Holds the summaries of the statement's new orders (new_rows); uncounted: their
+ * orders are counted when the summaries are written.
+ */
 static void
-hold_new_orders(TriggerData *trigdata)
+hold_new_orders(TriggerData *trigdata, bool uncounted)
 {
 	Tuplestorestate *rows = trigdata->tg_newtable;
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
@@ -379,6 +409,7 @@ hold_new_orders(TriggerData *trigdata)
 		s->retailer_uuid = *DatumGetUUIDP(retailer);
 		s->created_date = DatumGetTimestampTz(date);
 		s->taken_in = InvalidSubTransactionId;
+		s->uncounted = uncounted;
 	}
 	ExecDropSingleTupleTableSlot(slot);
 }
@@ -406,16 +437,22 @@ static void
 insert_empty_summaries(TriggerData *trigdata, bool counted)
 {
 	static SPIPlanPtr plan = NULL;
-	static SPIPlanPtr counted_plan = NULL;
+	static SPIPlanPtr counting_plan = NULL;
 
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
-	if (counted ?
-		SPI_execute_plan(crux_kept_plan(&counted_plan, INSERT_EMPTY_SUMMARIES_COUNTED(NEW_ROWS),
-										0, NULL, 0),
-						 NULL, NULL, false, 0) != SPI_OK_SELECT :
-		SPI_execute_plan(crux_kept_plan(&plan, INSERT_EMPTY_SUMMARIES(NEW_ROWS), 0, NULL, 0),
-						 NULL, NULL, false, 0) != SPI_OK_INSERT)
+	if (counted)
+	{
+		SPIPlanPtr	counting = crux_kept_plan(&counting_plan,
+											  INSERT_EMPTY_SUMMARIES_COUNTED(NEW_ROWS),
+											  0, NULL, 0);
+
+		if (SPI_execute_plan(counting, NULL, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "inserting and counting order summaries failed");
+	}
+	else if (SPI_execute_plan(crux_kept_plan(&plan, INSERT_EMPTY_SUMMARIES(NEW_ROWS),
+											 0, NULL, 0),
+							  NULL, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "inserting order summaries failed");
 }
 
@@ -443,8 +480,7 @@ hold_summaries(FunctionCallInfo fcinfo, bool counts_orders)
 		 * this writer holding the counts only.
 		 */
 		LockRelationOid(crux_table_oid("order_summaries"), RowExclusiveLock);
-		hold_new_orders(trigdata);
-		held_uncounted = counts_orders;
+		hold_new_orders(trigdata, counts_orders);
 		queue_write_at_commit();
 	}
 	else

@@ -1,12 +1,13 @@
--- Summaries held for their line items (version 1.14): a top-level statement's
--- new orders' summaries wait in memory and are written once, with their line
--- items' counts, and the orders are counted then, with their masks (1.15); whatever reads or changes the summaries first writes those still
--- held; the deferred trigger of crux.pending_summaries writes the rest at commit,
--- or at SET CONSTRAINTS ... IMMEDIATE, as here (pg_prove runs this file in one
+-- Summaries held for their line items (versions 1.14 and 1.15): a top-level
+-- statement's new orders' summaries wait in memory and are written once, with
+-- their line items' counts, and their orders are counted then (1.15); whatever
+-- reads or changes the summaries first writes those still held; the deferred
+-- trigger of crux.pending_summaries writes the rest at commit, or at SET
+-- CONSTRAINTS ... IMMEDIATE, as here (pg_prove runs this file in one
 -- transaction). Savepoints, subtransactions, work_mem, immediate constraints, a
 -- writer through row-level security, and the functions' guards.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 -- the summaries of the orders of a purchase_order_id prefix, and those among them
 -- that differ from their line items (a missing summary is not counted here)
@@ -199,6 +200,13 @@ FOR EACH STATEMENT EXECUTE FUNCTION crux.orders_hold_summaries();
 SELECT throws_ok($$INSERT INTO t_fake VALUES (md5('fake')::uuid, md5('org-1')::uuid, now())$$,
                  '39P01', 'function called in a context it was not declared for',
                  'on another table, even a superuser''s, the trigger refuses to run');
+SAVEPOINT count_insert;
+CREATE TRIGGER t_count_insert AFTER INSERT ON crux.orders REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION crux.orders_count();
+SELECT throws_ok($$SELECT pg_temp.new_orders('HZ', 1)$$, '39P01',
+                 'function crux.orders_count() called in a context it was not declared for',
+                 'crux.orders_count() put back on inserts refuses to run: the holding trigger counts them (1.15)');
+ROLLBACK TO SAVEPOINT count_insert;
 
 SET CONSTRAINTS ALL IMMEDIATE;
 SELECT is(crux.recount_summaries(), 0::bigint, 'after all of it, every summary and count is exact');

@@ -84,7 +84,7 @@ wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 # (crux.export_csv writes the worker's CSV), 1.5 (indexes that lead with the retailer
 # for every sort, jit off for the API, line items' and tracking numbers' policies probe),
 # 1.6 (the summaries carry their order's created_date, in the day indexes), 1.7 (exports:
-# cancel, expiry, the CSV in the API's forms), and 1.8 to 1.13 (which this library
+# cancel, expiry, the CSV in the API's forms), and 1.8 to 1.14 (which this library
 # still serves: they answer before the update too; 1.9 adds the export across
 # shards, 1.10 the order in the line items' sku_id index, 1.11 the tracking numbers'
 # policy's first test, 1.12 crux.sku_orders, filled by the update, 1.13 the triggers
@@ -118,8 +118,8 @@ for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13 1.14; do
 done
 
 # an update from 1.14 inside a transaction whose new orders' summaries 1.14 holds
-# (counted at insert): the update writes them first, and their line items, after it,
-# count nothing twice
+# (counted at insert): the update writes them first; their line items, and orders
+# held after it (counted when written), count nothing twice or not at all
 q postgres -q -c "DROP DATABASE IF EXISTS held_1_14" -c "CREATE DATABASE held_1_14"
 q held_1_14 -q -c "CREATE EXTENSION crux_orders VERSION '1.14'" &&
     q held_1_14 -q -v orders=200 -f test/generate.sql >/dev/null &&
@@ -127,10 +127,15 @@ q held_1_14 -q -c "CREATE EXTENSION crux_orders VERSION '1.14'" &&
         -c "INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id)
             SELECT md5('UP' || g)::uuid, md5('org-2')::uuid, 'UP-' || g FROM generate_series(1, 20) g" \
         -c "ALTER EXTENSION crux_orders UPDATE" \
+        -c "INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id)
+            SELECT md5('UP' || g)::uuid, md5('org-2')::uuid, 'UP-' || g FROM generate_series(21, 40) g" \
         -c "INSERT INTO crux.line_items (order_uuid, status, sku_id, quantity_ordered)
-            SELECT md5('UP' || g)::uuid, 'allocated', 'UP-1', 1 FROM generate_series(1, 10) g" \
+            SELECT md5('UP' || g)::uuid, 'allocated', 'UP-1', 1 FROM generate_series(1, 30) g" \
         -c "COMMIT"
-wrong=$(q held_1_14 -c "SELECT crux.recount_summaries()")
-[ "$wrong" = 0 ]
-tap $? "an update from 1.14 in a transaction that holds summaries: every summary and count exact (found $wrong wrong)"
+rc=$?
+state=$(q held_1_14 -c "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'crux_orders'),
+                               (SELECT count(*) FROM crux.orders WHERE purchase_order_id LIKE 'UP-%'),
+                               crux.recount_summaries()")
+[ $rc = 0 ] && [ "$state" = "1.15|40|0" ]
+tap $? "an update from 1.14 in a transaction that holds summaries, then more orders and line items: at 1.15, 40 orders, every summary and count exact (version|orders|wrong: $state)"
 q postgres -q -c "DROP DATABASE held_1_14"
