@@ -261,14 +261,30 @@ summaries_to_write(ArrayType *only, int *n)
 }
 
 /*
+ * Runs the kept plan of sql, an INSERT of empty summaries, or when counting, of
+ * counting_sql, which also counts their orders (plans: the two kept plans).
+ */
+static void
+insert_summaries(SPIPlanPtr plans[2], const char *sql, const char *counting_sql,
+				 int nargs, Oid *types, Datum *args, bool counting)
+{
+	SPIPlanPtr	plan = counting ?
+		crux_kept_plan(&plans[1], counting_sql, nargs, types, 0) :
+		crux_kept_plan(&plans[0], sql, nargs, types, 0);
+
+	if (SPI_execute_plan(plan, args, NULL, false, 0) !=
+		(counting ? SPI_OK_SELECT : SPI_OK_INSERT))
+		elog(ERROR, "inserting order summaries failed");
+}
+
+/*
  * Inserts n held summaries, empty; uncounted, also counts their orders, with
  * mask 0. Within SPI.
  */
 static void
 insert_held(HeldSummary **summaries, int n, bool uncounted)
 {
-	static SPIPlanPtr plan = NULL;
-	static SPIPlanPtr counting_plan = NULL;
+	static SPIPlanPtr plans[2] = {NULL, NULL};
 	Oid			types[3] = {UUIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID};
 	Datum	   *orders = palloc(sizeof(Datum) * n);
 	Datum	   *retailers = palloc(sizeof(Datum) * n);
@@ -287,19 +303,8 @@ insert_held(HeldSummary **summaries, int n, bool uncounted)
 											  TYPALIGN_CHAR));
 	args[2] = PointerGetDatum(construct_array(dates, n, TIMESTAMPTZOID, sizeof(TimestampTz),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (uncounted)
-	{
-		SPIPlanPtr	counting = crux_kept_plan(&counting_plan,
-											  INSERT_EMPTY_SUMMARIES_COUNTED(HELD_ROWS),
-											  3, types, 0);
-
-		if (SPI_execute_plan(counting, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "inserting and counting held order summaries failed");
-	}
-	else if (SPI_execute_plan(crux_kept_plan(&plan, INSERT_EMPTY_SUMMARIES(HELD_ROWS),
-											 3, types, 0),
-							  args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "inserting held order summaries failed");
+	insert_summaries(plans, INSERT_EMPTY_SUMMARIES(HELD_ROWS),
+					 INSERT_EMPTY_SUMMARIES_COUNTED(HELD_ROWS), 3, types, args, uncounted);
 }
 
 /*
@@ -436,24 +441,12 @@ queue_write_at_commit(void)
 static void
 insert_empty_summaries(TriggerData *trigdata, bool counted)
 {
-	static SPIPlanPtr plan = NULL;
-	static SPIPlanPtr counting_plan = NULL;
+	static SPIPlanPtr plans[2] = {NULL, NULL};
 
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
-	if (counted)
-	{
-		SPIPlanPtr	counting = crux_kept_plan(&counting_plan,
-											  INSERT_EMPTY_SUMMARIES_COUNTED(NEW_ROWS),
-											  0, NULL, 0);
-
-		if (SPI_execute_plan(counting, NULL, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "inserting and counting order summaries failed");
-	}
-	else if (SPI_execute_plan(crux_kept_plan(&plan, INSERT_EMPTY_SUMMARIES(NEW_ROWS),
-											 0, NULL, 0),
-							  NULL, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "inserting order summaries failed");
+	insert_summaries(plans, INSERT_EMPTY_SUMMARIES(NEW_ROWS),
+					 INSERT_EMPTY_SUMMARIES_COUNTED(NEW_ROWS), 0, NULL, NULL, counted);
 }
 
 /*
