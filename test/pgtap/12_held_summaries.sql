@@ -52,16 +52,15 @@ LANGUAGE sql AS $$
            'HS-' || ((g * 7 + k) % 13), 1
       FROM generate_series(first, last) g, generate_series(1, 2) k
 $$;
--- retailer 2's orders in crux.order_counts: all of them, and those with mask 0
-CREATE FUNCTION pg_temp.counted() RETURNS text LANGUAGE sql AS $$
-    SELECT (sum(c.n), sum(c.n) FILTER (WHERE c.mask = 1))::text
-      FROM crux.order_counts k, unnest(k.counts) WITH ORDINALITY AS c(n, mask)
-     WHERE k.retailer_uuid = md5('org-2')::uuid
-$$;
+-- retailer 2's orders in crux.order_counts, all of them and those with mask 0,
+-- plus more and more_mask_0; counted(): as they are
 CREATE FUNCTION pg_temp.counted_plus(more int, more_mask_0 int) RETURNS text LANGUAGE sql AS $$
     SELECT (sum(c.n) + more, sum(c.n) FILTER (WHERE c.mask = 1) + more_mask_0)::text
       FROM crux.order_counts k, unnest(k.counts) WITH ORDINALITY AS c(n, mask)
      WHERE k.retailer_uuid = md5('org-2')::uuid
+$$;
+CREATE FUNCTION pg_temp.counted() RETURNS text LANGUAGE sql AS $$
+    SELECT pg_temp.counted_plus(0, 0)
 $$;
 CREATE TEMP VIEW summary_writes AS
 SELECT n_tup_ins AS inserted, n_tup_upd AS updated
