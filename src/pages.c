@@ -27,20 +27,26 @@ append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
 					 crux_add_param(qb, INT8OID, Int64GetDatum(count), count < 0));
 }
 
-/* The sku_id sort walks its index only with enable_sort off (crux_run_query_walking_index). */
-static void
-run_page_query(QueryBuilder *qb, const CruxRequest *req, uint32 shape)
+/*
+ * Whether the uuid sort with a status filter walks the summaries' index by
+ * retailer and order (version 1.16 on) instead of the orders: the index holds
+ * each order's status mask, so the walk tests it index-only, where walking the
+ * orders probes each one's summary. Not with dates or a term, which the index
+ * does not hold, nor for an export, which reads the orders' ctids.
+ */
+static bool
+uuid_sort_walks_summaries(const CruxRequest *req, bool with_ctids)
 {
-	if (req->sort_key == CRUX_SORT_SKU_ID)
-		crux_run_query_walking_index(qb, shape);
-	else
-		crux_run_query(qb, shape);
+	return req->sort_key == CRUX_SORT_UUID && req->status_mask != 0 &&
+		req->term == NULL && !req->has_start_date && !req->has_end_date && !with_ctids &&
+		OidIsValid(crux_table_oid("order_summaries_retailer_order_uuid_idx"));
 }
 
 /*
  * Where a page reads its orders: the sku_id sort walks the
  * summaries' index, joined to the orders only when a filter (dates, term) or an
- * export (their ctids) needs the orders' own columns. A term's matches are looked
+ * export (their ctids) needs the orders' own columns; so does the uuid sort with
+ * a status filter (uuid_sort_walks_summaries). A term's matches are looked
  * up in the summaries alone unless the status sort or an export needs the orders.
  */
 static CruxSource
@@ -48,11 +54,47 @@ page_source(const CruxRequest *req, bool with_ctids)
 {
 	if (req->term != NULL && !with_ctids && req->sort_key != CRUX_SORT_STATUS)
 		return CRUX_FROM_SUMMARIES;
+	if (uuid_sort_walks_summaries(req, with_ctids))
+		return CRUX_FROM_SUMMARIES;
 	if (req->sort_key != CRUX_SORT_SKU_ID)
 		return CRUX_FROM_ORDERS;
 	if (with_ctids || req->has_start_date || req->has_end_date || req->term != NULL)
 		return CRUX_FROM_ORDERS_AND_SUMMARIES;
 	return CRUX_FROM_SUMMARIES;
+}
+
+/*
+ * A page's query by its shape, which also holds where it reads its orders. The
+ * summaries' indexes are walked only with enable_sort off
+ * (crux_run_query_walking_index): the sku_id sort's, and the uuid sort's.
+ */
+static void
+run_page_query(QueryBuilder *qb, const CruxRequest *req, CruxSource source, uint32 shape)
+{
+	shape |= (uint32) source << 26;
+	if (req->sort_key == CRUX_SORT_SKU_ID ||
+		(req->sort_key == CRUX_SORT_UUID && source == CRUX_FROM_SUMMARIES))
+		crux_run_query_walking_index(qb, shape);
+	else
+		crux_run_query(qb, shape);
+}
+
+/*
+ * " ORDER BY <the sort>" of a page that reads one organization's orders. The uuid
+ * sort that walks the summaries orders by the retailer first, a constant there, so
+ * that only the index that leads with it serves the order: given the uuid alone, a
+ * generic plan may walk the summaries' primary key instead and test every order's
+ * retailer.
+ */
+static void
+append_one_org_order_by(QueryBuilder *qb, const CruxRequest *req, CruxSource source)
+{
+	const char *dir = req->sort_asc ? "ASC NULLS LAST" : "DESC NULLS FIRST";
+
+	if (req->sort_key == CRUX_SORT_UUID && source == CRUX_FROM_SUMMARIES)
+		appendStringInfo(&qb->sql, " ORDER BY s.retailer_uuid %s, o.uuid %s", dir, dir);
+	else
+		crux_append_order_by(qb, req, crux_sort_expression(req), "o.uuid");
 }
 
 /*
@@ -85,14 +127,14 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 						 org > 0 ? " UNION ALL " : "", with_ctids ? ", o.ctid" : "",
 						 crux_sort_expression(req));
 		crux_append_filters(&qb, req, source, org);
-		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+		append_one_org_order_by(&qb, req, source);
 		appendStringInfo(&qb.sql, " LIMIT $%d)", end);
 	}
 	appendStringInfoString(&qb.sql, ") p");
 	crux_append_order_by(&qb, req, "p.sort_key", "p.uuid");
 	append_offset_limit(&qb, offset, count);
 	/* the planner guesses each organization at a few rows, enough to sort them all */
-	crux_run_query_walking_index(&qb, shape);
+	crux_run_query_walking_index(&qb, shape | (uint32) source << 26);
 }
 
 /* Whether the request's date bounds, if any, are finite (the day indexes' days). */
@@ -245,6 +287,7 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 {
 	QueryBuilder qb = {.cursor = cursor};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
+	CruxSource	source = page_source(req, with_ctids);
 
 	if (!with_ctids && status_filter_is_sparse(req))
 	{
@@ -258,10 +301,13 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 	}
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
-	crux_append_filters(&qb, req, page_source(req, with_ctids), CRUX_ALL_ORGS);
-	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+	crux_append_filters(&qb, req, source, CRUX_ALL_ORGS);
+	if (req->n_org_uuids == 1)
+		append_one_org_order_by(&qb, req, source);
+	else
+		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, offset, count);
-	run_page_query(&qb, req, shape);
+	run_page_query(&qb, req, source, shape);
 }
 
 /* The range's count, cut to the request's limit (count < 0: to the limit, if any). */
@@ -381,7 +427,8 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
  * summaries' day index (every entry of the caller's orders tested index-only, the
  * matches read for their status) and sorted; chosen when that costs less, the
  * index entry counted at a twentieth of a probe. Both counts come from the count
- * tables.
+ * tables. The uuid sort that walks the summaries (uuid_sort_walks_summaries)
+ * already tests each entry index-only, in order, and stops at the page's end.
  */
 static bool
 matches_can_be_collected(const CruxRequest *req)
@@ -389,6 +436,8 @@ matches_can_be_collected(const CruxRequest *req)
 	if (req->status_mask == 0 || req->term != NULL)
 		return false;
 	if (req->sort_key != CRUX_SORT_STATUS && req->sort_key != CRUX_SORT_UUID)
+		return false;
+	if (uuid_sort_walks_summaries(req, false))
 		return false;
 	return date_range_is_finite(req);
 }

@@ -75,6 +75,7 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	/* bit 23: a small date range under another sort (run_small_date_range_query) */
 	/* bit 24: a status filter's matches collected and sorted (run_collected_matches_query) */
 	/* bit 25: a part of a day before a later page's buckets (count_status_filter_in) */
+	/* bits 26-27: where a page reads its orders (CruxSource, pages.c's page_source) */
 	return shape;
 }
 

@@ -34,7 +34,7 @@
 
 PG_FUNCTION_INFO_V1(crux_tracked_skus_now);
 
-/* The table crux.<name>, or InvalidOid. */
+/* The table (or index) crux.<name>, or InvalidOid. */
 Oid
 crux_table_oid(const char *name)
 {
