@@ -4,6 +4,7 @@ sets up the server and calls this).
 
     workload.py generate --seed S [--per-class N] --out requests.tsv
     workload.py run requests.tsv [--repeat R] [--baseline-sample N] [--csv calls.csv] [--md report.md]
+    workload.py compare smaller.csv bigger.csv [--sizes 1M 10M]
 
 Both connect as a superuser through libpq's PG* variables. The database holds the
 sample data (test/generate.sh) and the plain-SQL baseline (test/baseline.sql).
@@ -48,6 +49,12 @@ the baseline (check and timing). It prints a markdown report (per class: request
 crux_get_orders and baseline p50/p95/p99 in ms, the ratio of the medians,
 mismatches; then the classes that miss a target, and the slowest requests) and
 writes every timed call to a CSV.
+
+compare reads the CSVs of two runs (1M and 10M orders) and prints their per-class
+table side by side (markdown): p50, p95, p99, the baseline's p50 and the ratio at
+each size ("≥" where a baseline call was stopped), the growth of the median, and
+the targets each class misses, the growth of its median (at most 1.5 times) among
+them.
 """
 import argparse
 import collections
@@ -83,6 +90,8 @@ ADMIN_ROLE = "crux_wl_admin"
 # 1 ms: then p95 <= 2 ms
 P95_MS, P50_MS, PAGE1000_P95_MS = 10.0, 3.0, 50.0
 MIN_RATIO, FAST_BASELINE_MS, FAST_BASELINE_P95_MS = 10.0, 1.0, 2.0
+# and from 1M to 10M orders, no class's median grows more than 1.5 times
+MAX_GROWTH = 1.5
 
 
 # ---------------------------------------------------------------- generate
@@ -471,6 +480,28 @@ def keep_client_memory(megabytes):
     return f"{megabytes} MB of freed memory retained"
 
 
+def missed_targets(cls, c50, c95, b50):
+    """The targets a class misses, given its p50 and p95 and the baseline's p50 (ms)."""
+    missed = []
+    if cls.endswith("/page1000"):
+        if c95 is not None and c95 > PAGE1000_P95_MS:
+            missed.append(f"p95 {c95:.2f} ms > {PAGE1000_P95_MS:g} ms")
+    else:
+        if c95 is not None and c95 > P95_MS:
+            missed.append(f"p95 {c95:.2f} ms > {P95_MS:g} ms")
+        if c50 is not None and c50 > P50_MS:
+            missed.append(f"p50 {c50:.2f} ms > {P50_MS:g} ms")
+    ratio = b50 / c50 if b50 is not None and c50 else None
+    if ratio is not None:
+        if b50 < FAST_BASELINE_MS:
+            if c95 > FAST_BASELINE_P95_MS:
+                missed.append(f"baseline median {b50:.2f} ms < {FAST_BASELINE_MS:g} ms and "
+                              f"p95 {c95:.2f} ms > {FAST_BASELINE_P95_MS:g} ms")
+        elif ratio < MIN_RATIO:
+            missed.append(f"ratio {ratio:.1f}x < {MIN_RATIO:g}x")
+    return missed
+
+
 def run(args):
     wall = time.perf_counter()
     client_memory = keep_client_memory(args.client_retained_memory)
@@ -565,22 +596,7 @@ def run(args):
         ratio = b50 / c50 if b50 is not None and c50 else None
         lines.append(f"| {cls} | {counts[cls]} | {fmt(c50)} | {fmt(c95)} | {fmt(c99)} | {fmt(b50)} | {fmt(b95)} "
                      f"| {fmt(b99)} | {'-' if ratio is None else f'{ratio:.1f}x'} | {len(mismatches[cls])} | {timeouts[cls]} |")
-        missed = []
-        if cls.endswith("/page1000"):
-            if c95 is not None and c95 > PAGE1000_P95_MS:
-                missed.append(f"p95 {c95:.2f} ms > {PAGE1000_P95_MS:g} ms")
-        else:
-            if c95 is not None and c95 > P95_MS:
-                missed.append(f"p95 {c95:.2f} ms > {P95_MS:g} ms")
-            if c50 is not None and c50 > P50_MS:
-                missed.append(f"p50 {c50:.2f} ms > {P50_MS:g} ms")
-        if ratio is not None:
-            if b50 < FAST_BASELINE_MS:
-                if c95 > FAST_BASELINE_P95_MS:
-                    missed.append(f"baseline median {b50:.2f} ms < {FAST_BASELINE_MS:g} ms and "
-                                  f"p95 {c95:.2f} ms > {FAST_BASELINE_P95_MS:g} ms")
-            elif ratio < MIN_RATIO:
-                missed.append(f"ratio {ratio:.1f}x < {MIN_RATIO:g}x")
+        missed = missed_targets(cls, c50, c95, b50)
         if mismatches[cls]:
             missed.append(f"{len(mismatches[cls])} mismatches with the baseline")
         if errors[cls]:
@@ -609,6 +625,50 @@ def run(args):
     return 1 if all_mismatches or all_errors else 0
 
 
+# ---------------------------------------------------------------- compare
+
+def read_calls(path):
+    """Per class, from a run's CSV: crux_get_orders' times, the baseline's, and
+    whether a baseline call was stopped (its total_results is empty)."""
+    crux, base, stopped = collections.defaultdict(list), collections.defaultdict(list), set()
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            cls, ms = row["class"], float(row["ms"])
+            if row["side"] == "crux":
+                crux[cls].append(ms)
+            else:
+                base[cls].append(ms)
+                if row["total_results"] == "":
+                    stopped.add(cls)
+    return crux, base, stopped
+
+
+def compare(args):
+    """The per-class table of two runs (the smaller size first) side by side, with
+    the growth of the median from one to the other and the targets each misses."""
+    small, big = read_calls(args.smaller), read_calls(args.bigger)
+    a, b = args.sizes
+    print(f"| class | {a} p50 | {a} p95 | {a} p99 | {a} baseline p50 | {a} ratio "
+          f"| {b} p50 | {b} p95 | {b} p99 | {b} baseline p50 | {b} ratio | p50 {b} / {a} | targets missed |")
+    print("| --- |" + " ---: |" * 11 + " --- |")
+    for cls in dict.fromkeys(list(small[0]) + list(big[0])):
+        cells, missed, medians = [], [], []
+        for size, (crux, base, stopped) in ((a, small), (b, big)):
+            c50, c95, c99 = (percentile(crux[cls], p) for p in (0.5, 0.95, 0.99))
+            b50 = percentile(base[cls], 0.5)
+            at_least = "≥ " if cls in stopped else ""
+            ratio = f"{at_least}{b50 / c50:.1f}x" if b50 is not None and c50 else "-"
+            cells += [f"{v:.2f}" if v is not None else "-" for v in (c50, c95, c99)]
+            cells += [f"{at_least}{b50:.2f}" if b50 is not None else "-", ratio]
+            missed += [f"{size}: {m}" for m in missed_targets(cls, c50, c95, None if at_least else b50)]
+            medians.append(c50)
+        growth = medians[1] / medians[0] if None not in medians and medians[0] else None
+        if growth is not None and growth > MAX_GROWTH:
+            missed.append(f"p50 grows {growth:.2f}x > {MAX_GROWTH:g}x")
+        print(f"| {cls} | " + " | ".join(cells) + f" | {'-' if growth is None else f'{growth:.2f}'} | "
+              + ("; ".join(missed) or "none") + " |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -629,9 +689,16 @@ def main():
     r.add_argument("--caller-host", default="localhost", help="where callers connect (TCP, password)")
     r.add_argument("--csv", help="every timed call")
     r.add_argument("--md", help="the report, also printed")
+    c = sub.add_parser("compare", help="the per-class table of two runs side by side")
+    c.add_argument("smaller", help="the CSV of the run on fewer orders")
+    c.add_argument("bigger", help="the CSV of the run on more orders")
+    c.add_argument("--sizes", nargs=2, default=["1M", "10M"], metavar=("SMALLER", "BIGGER"),
+                   help="the columns' names (default 1M 10M)")
     args = parser.parse_args()
     if args.command == "generate":
         generate(args)
+    elif args.command == "compare":
+        compare(args)
     else:
         sys.exit(run(args))
 

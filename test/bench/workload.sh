@@ -25,6 +25,10 @@
 #       workload-ORDERS.tsv, every timed call to workload-ORDERS.csv.
 #   bash test/bench/workload.sh drop ORDERS
 #       Stops the cluster and deletes it with its data.
+#   bash test/bench/workload.sh compare SMALLER BIGGER
+#       Prints the per-class table of the last runs at both sizes side by side
+#       (test/bench/results/workload-SMALLER.csv and -BIGGER.csv), with the growth of
+#       each class's median and the targets it misses.
 #
 # Run as root or as a user with sudo: the cluster commands run as root, and the
 # clients as the user running this script, connected over the unix socket as a
@@ -37,12 +41,18 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 usage() {
-    sed -n '5,25p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,31p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 [ $# -ge 2 ] || usage
 step=$1 orders=$2
 shift 2
+bigger=
+if [ "$step" = compare ]; then
+    [ $# -ge 1 ] || usage
+    bigger=$1
+    shift
+fi
 [[ $orders =~ ^[1-9][0-9]*$ ]] || usage
 force=0 seed=1 per_class=8 repeat=10 baseline_sample=()
 while [ $# -gt 0 ]; do
@@ -137,6 +147,12 @@ run)
         --csv "$out.csv" --md "$out.md" || rc=$?
     echo "workload generated and run in $(($(date +%s) - begin)) s; report in $out.md, calls in $out.csv"
     exit $rc
+    ;;
+compare)
+    [[ $bigger =~ ^[1-9][0-9]*$ ]] || usage
+    name() { awk -v n="$1" 'BEGIN { if (n % 1000000 == 0) print n / 1000000 "M"; else print n }'; }
+    exec /usr/bin/python3 test/bench/workload.py compare test/bench/results/workload-"$orders".csv \
+        test/bench/results/workload-"$bigger".csv --sizes "$(name "$orders")" "$(name "$bigger")"
     ;;
 drop)
     [ -n "$(port)" ] || { echo "no cluster $cluster" >&2; exit 1; }
