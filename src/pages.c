@@ -17,6 +17,9 @@
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
+/* the organizations of org_uuids read on one walk each, merged (run_per_org_page_query) */
+#define MAX_MERGED_ORGS 16
+
 /* " OFFSET $o LIMIT $c": count < 0 is no limit (LIMIT NULL). */
 static void
 append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
@@ -28,26 +31,38 @@ append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
 }
 
 /*
- * Whether the uuid sort with a status filter walks the summaries' index by
- * retailer and order (version 1.16 on) instead of the orders: the index holds
- * each order's status mask, so the walk tests it index-only, where walking the
- * orders probes each one's summary. Not with dates or a term, which the index
- * does not hold, nor for an export, which reads the orders' ctids.
+ * Whether the uuid sort with a status filter walks the summaries instead of the
+ * orders (version 1.16 on, which has their index by retailer and order): a tenant
+ * and each organization of org_uuids walk that index, which holds each order's
+ * status mask, and test it index-only; an admin without org_uuids walks their
+ * primary key and reads each mask from the summary, where walking the orders
+ * probes each order's summary by that key. Not with dates or a term, which the
+ * summaries' indexes do not hold, nor for an export (the orders' ctids), nor for
+ * more organizations than are merged one walk each.
  */
 static bool
 uuid_sort_walks_summaries(const CruxRequest *req, bool with_ctids)
 {
 	return req->sort_key == CRUX_SORT_UUID && req->status_mask != 0 &&
 		req->term == NULL && !req->has_start_date && !req->has_end_date && !with_ctids &&
+		req->n_org_uuids <= MAX_MERGED_ORGS &&
 		OidIsValid(crux_table_oid("order_summaries_retailer_order_uuid_idx"));
+}
+
+/* Whether that walk leads with the retailer: a tenant's, or an organization's of org_uuids. */
+static bool
+summaries_walk_leads_with_retailer(const CruxRequest *req)
+{
+	return req->n_org_uuids > 0 || !crux_caller_sees_all_orders();
 }
 
 /*
  * Where a page reads its orders: the sku_id sort walks the
  * summaries' index, joined to the orders only when a filter (dates, term) or an
- * export (their ctids) needs the orders' own columns; so does the uuid sort with
- * a status filter (uuid_sort_walks_summaries). A term's matches are looked
- * up in the summaries alone unless the status sort or an export needs the orders.
+ * export (their ctids) needs the orders' own columns; the uuid sort with a status
+ * filter walks the summaries alone when uuid_sort_walks_summaries says so. A
+ * term's matches are looked up in the summaries alone unless the status sort or an
+ * export needs the orders.
  */
 static CruxSource
 page_source(const CruxRequest *req, bool with_ctids)
@@ -69,32 +84,13 @@ page_source(const CruxRequest *req, bool with_ctids)
  * (crux_run_query_walking_index): the sku_id sort's, and the uuid sort's.
  */
 static void
-run_page_query(QueryBuilder *qb, const CruxRequest *req, CruxSource source, uint32 shape)
+run_page_query(QueryBuilder *qb, const CruxRequest *req, bool with_ctids, uint32 shape)
 {
-	shape |= (uint32) source << 26;
-	if (req->sort_key == CRUX_SORT_SKU_ID ||
-		(req->sort_key == CRUX_SORT_UUID && source == CRUX_FROM_SUMMARIES))
+	shape |= (uint32) page_source(req, with_ctids) << 26;
+	if (req->sort_key == CRUX_SORT_SKU_ID || uuid_sort_walks_summaries(req, with_ctids))
 		crux_run_query_walking_index(qb, shape);
 	else
 		crux_run_query(qb, shape);
-}
-
-/*
- * " ORDER BY <the sort>" of a page that reads one organization's orders. The uuid
- * sort that walks the summaries orders by the retailer first, a constant there, so
- * that only the index that leads with it serves the order: given the uuid alone, a
- * generic plan may walk the summaries' primary key instead and test every order's
- * retailer.
- */
-static void
-append_one_org_order_by(QueryBuilder *qb, const CruxRequest *req, CruxSource source)
-{
-	const char *dir = req->sort_asc ? "ASC NULLS LAST" : "DESC NULLS FIRST";
-
-	if (req->sort_key == CRUX_SORT_UUID && source == CRUX_FROM_SUMMARIES)
-		appendStringInfo(&qb->sql, " ORDER BY s.retailer_uuid %s, o.uuid %s", dir, dir);
-	else
-		crux_append_order_by(qb, req, crux_sort_expression(req), "o.uuid");
 }
 
 /*
@@ -104,8 +100,6 @@ append_one_org_order_by(QueryBuilder *qb, const CruxRequest *req, CruxSource sou
  * read about as many orders as the page's end. Up to MAX_MERGED_ORGS of them; more
  * are read as one list (= ANY).
  */
-#define MAX_MERGED_ORGS 16
-
 static void
 run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 					   bool with_ctids, Portal *cursor)
@@ -127,7 +121,7 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 						 org > 0 ? " UNION ALL " : "", with_ctids ? ", o.ctid" : "",
 						 crux_sort_expression(req));
 		crux_append_filters(&qb, req, source, org);
-		append_one_org_order_by(&qb, req, source);
+		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 		appendStringInfo(&qb.sql, " LIMIT $%d)", end);
 	}
 	appendStringInfoString(&qb.sql, ") p");
@@ -174,8 +168,9 @@ status_filter_is_sparse(const CruxRequest *req)
 /*
  * Whether walking the orders in date order to the page's end would probe many
  * summaries: the page's end divided by the share of orders the filter keeps, which
- * the filter's count (total) and the count without it give; both come from the
- * count tables, at about the cost of a few probes. Past MANY_PROBES the day index
+ * the filter's count (total) and the count without it give; the first comes from
+ * the count tables, the second is estimated from their whole months
+ * (crux_estimate_orders), at about the cost of a few probes. Past MANY_PROBES the day index
  * is read instead: its walk tests masks index-only, and reads or sorts at most a
  * day's matches beyond the page.
  */
@@ -187,7 +182,7 @@ count_without_status_filter(const CruxRequest *req)
 	CruxRequest unfiltered = *req;
 
 	unfiltered.status_mask = 0;
-	return crux_count_orders(&unfiltered);
+	return crux_estimate_orders(&unfiltered);
 }
 
 static bool
@@ -302,12 +297,9 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
 	crux_append_filters(&qb, req, source, CRUX_ALL_ORGS);
-	if (req->n_org_uuids == 1)
-		append_one_org_order_by(&qb, req, source);
-	else
-		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 	append_offset_limit(&qb, offset, count);
-	run_page_query(&qb, req, source, shape);
+	run_page_query(&qb, req, with_ctids, shape);
 }
 
 /* The range's count, cut to the request's limit (count < 0: to the limit, if any). */
@@ -427,8 +419,11 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
  * summaries' day index (every entry of the caller's orders tested index-only, the
  * matches read for their status) and sorted; chosen when that costs less, the
  * index entry counted at a twentieth of a probe. Both counts come from the count
- * tables. The uuid sort that walks the summaries (uuid_sort_walks_summaries)
- * already tests each entry index-only, in order, and stops at the page's end.
+ * tables (the one without the filter estimated: crux_estimate_orders). The uuid
+ * sort's walk of the summaries' index by retailer and order
+ * (uuid_sort_walks_summaries) tests each entry index-only too, so it is collected
+ * only when the page's end lies past the matches; counted first, an empty
+ * selection walks nothing.
  */
 static bool
 matches_can_be_collected(const CruxRequest *req)
@@ -436,8 +431,6 @@ matches_can_be_collected(const CruxRequest *req)
 	if (req->status_mask == 0 || req->term != NULL)
 		return false;
 	if (req->sort_key != CRUX_SORT_STATUS && req->sort_key != CRUX_SORT_UUID)
-		return false;
-	if (uuid_sort_walks_summaries(req, false))
 		return false;
 	return date_range_is_finite(req);
 }
@@ -448,6 +441,8 @@ collecting_costs_less(const CruxRequest *req, int64 total)
 	double		unfiltered = (double) count_without_status_filter(req);
 	double		walked = (double) req->limit * unfiltered / Max(total, 1);
 
+	if (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))
+		walked /= 20;
 	return unfiltered / 20 + total < walked;
 }
 

@@ -140,7 +140,8 @@ crux_status_mask_expression(const CruxRequest *req, bool joined_summaries)
  * " FROM crux.orders o", joined to the orders' summaries for the
  * sku_id sort, which walks their index on min_sku_id: every order has its summary
  * row, so the join keeps every order. Without a filter on the orders' own columns
- * the sku_id sort reads the summaries alone: the same orders (a summary row is
+ * the sku_id sort reads the summaries alone, and so do the uuid sort with a status
+ * filter (pages.c) and a term's matches: the same orders (a summary row is
  * visible exactly when its order is), none of them read.
  */
 void
@@ -526,10 +527,11 @@ run_query_with_setting(QueryBuilder *qb, uint32 shape, const char *name, const c
 
 /*
  * Runs a query with enable_sort off, so that its rows come in the order of an
- * index walk: the sku_id sort. Row-level security's retailer test is a
+ * index walk: the sku_id sort's, the uuid sort's over the summaries, each
+ * organization's of a merged page. Row-level security's retailer test is a
  * parameter the planner guesses at 1% of the rows; it then prefers reading all
- * of a retailer's order summaries and sorting them to walking the index on
- * min_sku_id and stopping at the page's end.
+ * of a retailer's order summaries and sorting them to walking the index and
+ * stopping at the page's end.
  */
 void
 crux_run_query_walking_index(QueryBuilder *qb, uint32 shape)

@@ -69,5 +69,6 @@ extern void crux_run_query_walking_index(QueryBuilder *qb, uint32 shape);
 /* totals.c */
 extern DateADT crux_day_floor(TimestampTz t);
 extern bool crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page);
+extern bool crux_caller_sees_all_orders(void);
 
 #endif							/* CRUX_QUERY_H */

@@ -154,8 +154,8 @@ split_date_range(const CruxRequest *req, CountRanges *r)
  * else reads crux.order_counts, where row-level security leaves exactly the
  * buckets of the orders they see.
  */
-static bool
-caller_sees_all_orders(void)
+bool
+crux_caller_sees_all_orders(void)
 {
 	Oid			user = GetUserId();
 	Oid			admin = get_role_oid("crux_admin", true);
@@ -168,7 +168,7 @@ caller_sees_all_orders(void)
 static bool
 counts_over_all_retailers(const CruxRequest *req)
 {
-	return caller_sees_all_orders() && req->n_org_uuids == 0;
+	return crux_caller_sees_all_orders() && req->n_org_uuids == 0;
 }
 
 /*
@@ -391,6 +391,35 @@ crux_count_orders(const CruxRequest *req)
 	if (req->term == NULL && split_date_range(req, &ranges))
 		return count_orders_from_buckets(req, &ranges);
 	return count_orders_directly(req);
+}
+
+/*
+ * About how many orders a request matches, for choosing how to walk a page: its
+ * date range widened to whole UTC months, which the count tables sum from their
+ * buckets alone (a range with partial months counts the orders of its other days
+ * one by one), scaled back to the range's length when both of its ends are
+ * given. Exact without a date range; a term's, an infinite bound's and an empty
+ * range's counted as crux_count_orders counts them.
+ */
+int64
+crux_estimate_orders(const CruxRequest *req)
+{
+	CruxRequest widened = *req;
+	double		share = 1.0;
+
+	if (req->term != NULL ||
+		(req->has_start_date && !IS_VALID_TIMESTAMP(req->start_date)) ||
+		(req->has_end_date && !IS_VALID_TIMESTAMP(req->end_date)) ||
+		(req->has_start_date && req->has_end_date && req->end_date <= req->start_date))
+		return crux_count_orders(req);
+	if (req->has_start_date)
+		widened.start_date = midnight(month_floor(crux_day_floor(req->start_date)));
+	if (req->has_end_date)
+		widened.end_date = midnight(month_ceil(day_ceil(req->end_date)));
+	if (req->has_start_date && req->has_end_date)
+		share = (double) (req->end_date - req->start_date) /
+			(double) (widened.end_date - widened.start_date);
+	return (int64) (share * (double) crux_count_orders(&widened) + 0.5);
 }
 
 /*
