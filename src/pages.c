@@ -79,6 +79,25 @@ page_source(const CruxRequest *req, bool with_ctids)
 }
 
 /*
+ * " ORDER BY <the sort>" of a page. The uuid sort's walk of the summaries for the
+ * one organization of org_uuids tests it as "= ANY" of one uuid and orders by
+ * the retailer first: an equality would make the retailer a constant of the sort,
+ * which the summaries' primary key then serves too, and a generic plan may walk it
+ * and test every order's retailer; this order only the index by retailer and order
+ * serves (with enable_sort off).
+ */
+static void
+append_page_order_by(QueryBuilder *qb, const CruxRequest *req)
+{
+	const char *dir = req->sort_asc ? "ASC NULLS LAST" : "DESC NULLS FIRST";
+
+	if (qb->org_as_list)
+		appendStringInfo(&qb->sql, " ORDER BY s.retailer_uuid %s, o.uuid %s", dir, dir);
+	else
+		crux_append_order_by(qb, req, crux_sort_expression(req), "o.uuid");
+}
+
+/*
  * A page's query by its shape, which also holds where it reads its orders. The
  * summaries' indexes are walked only with enable_sort off
  * (crux_run_query_walking_index): the sku_id sort's, and the uuid sort's.
@@ -121,7 +140,7 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 						 org > 0 ? " UNION ALL " : "", with_ctids ? ", o.ctid" : "",
 						 crux_sort_expression(req));
 		crux_append_filters(&qb, req, source, org);
-		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+		append_page_order_by(&qb, req);
 		appendStringInfo(&qb.sql, " LIMIT $%d)", end);
 	}
 	appendStringInfoString(&qb.sql, ") p");
@@ -294,10 +313,11 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 		run_per_org_page_query(req, offset, count, with_ctids, cursor);
 		return;
 	}
+	qb.org_as_list = req->n_org_uuids == 1 && uuid_sort_walks_summaries(req, with_ctids);
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
 	crux_append_filters(&qb, req, source, CRUX_ALL_ORGS);
-	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
+	append_page_order_by(&qb, req);
 	append_offset_limit(&qb, offset, count);
 	run_page_query(&qb, req, with_ctids, shape);
 }

@@ -180,11 +180,15 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
 
 	if (req->n_org_uuids == 0)
 		return;
-	if (org != CRUX_ALL_ORGS || req->n_org_uuids == 1)
+	if ((org != CRUX_ALL_ORGS || req->n_org_uuids == 1) && !qb->org_as_list)
 		appendStringInfo(&qb->sql, " AND %s = $%d", retailer,
 						 crux_add_param(qb, UUIDOID,
 										UUIDPGetDatum(&req->org_uuids[org == CRUX_ALL_ORGS ? 0 : org]),
 										false));
+	else if (org != CRUX_ALL_ORGS)
+		appendStringInfo(&qb->sql, " AND %s = ANY ($%d)", retailer,
+						 crux_add_param(qb, UUIDARRAYOID,
+										crux_uuid_array_datum(&req->org_uuids[org], 1), false));
 	else
 		appendStringInfo(&qb->sql, " AND %s = ANY ($%d)", retailer,
 						 crux_add_param(qb, UUIDARRAYOID,
