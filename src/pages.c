@@ -189,9 +189,9 @@ status_filter_is_sparse(const CruxRequest *req)
  * summaries: the page's end divided by the share of orders the filter keeps, which
  * the filter's count (total) and the count without it give; the first comes from
  * the count tables, the second is estimated from their whole months
- * (crux_estimate_orders), at about the cost of a few probes. Past MANY_PROBES the day index
- * is read instead: its walk tests masks index-only, and reads or sorts at most a
- * day's matches beyond the page.
+ * (crux_estimate_orders), at about the cost of a few probes. Past MANY_PROBES the
+ * day index is read instead: its walk tests masks index-only, and reads or sorts
+ * at most a day's matches beyond the page.
  */
 #define MANY_PROBES 1000
 
