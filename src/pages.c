@@ -140,7 +140,7 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 						 org > 0 ? " UNION ALL " : "", with_ctids ? ", o.ctid" : "",
 						 crux_sort_expression(req));
 		crux_append_filters(&qb, req, source, org);
-		append_page_order_by(&qb, req);
+		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
 		appendStringInfo(&qb.sql, " LIMIT $%d)", end);
 	}
 	appendStringInfoString(&qb.sql, ") p");

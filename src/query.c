@@ -168,9 +168,10 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
  * equality, so that the page walks the index that leads with the retailer in the
  * sort's order, as row-level security's retailer test does; a generic plan of
  * "= ANY" cannot, even for an array of one. The sku_id sort tests the summary's
- * retailer (the same as its order's), which leads its index. org: the one
- * organization of org_uuids to test (a branch of run_per_org_page_query), or
- * CRUX_ALL_ORGS.
+ * retailer (the same as its order's), which leads its index. With
+ * qb->org_as_list one organization is "= ANY" too (the uuid sort's walk of the
+ * summaries, pages.c). org: the one organization of org_uuids to test (a branch
+ * of run_per_org_page_query), or CRUX_ALL_ORGS.
  */
 void
 crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source, int org)
@@ -185,10 +186,6 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
 						 crux_add_param(qb, UUIDOID,
 										UUIDPGetDatum(&req->org_uuids[org == CRUX_ALL_ORGS ? 0 : org]),
 										false));
-	else if (org != CRUX_ALL_ORGS)
-		appendStringInfo(&qb->sql, " AND %s = ANY ($%d)", retailer,
-						 crux_add_param(qb, UUIDARRAYOID,
-										crux_uuid_array_datum(&req->org_uuids[org], 1), false));
 	else
 		appendStringInfo(&qb->sql, " AND %s = ANY ($%d)", retailer,
 						 crux_add_param(qb, UUIDARRAYOID,

@@ -44,7 +44,7 @@ typedef struct QueryBuilder
 	Portal	   *cursor;			/* set: the query is opened as a cursor here */
 	const char *retailer;		/* set: where the FROM clause has the retailer */
 	const char *status_mask;	/* set: where it has the order's status mask */
-	bool		org_as_list;	/* an organization of org_uuids tested as "= ANY" of one */
+	bool		org_as_list;	/* the one organization of org_uuids tested as "= ANY" */
 } QueryBuilder;
 
 extern uint32 crux_query_shape(const CruxRequest *req, QueryKind kind);
