@@ -4,8 +4,10 @@
  *		counts the triggers keep (crux.order_counts per retailer and month,
  *		crux.order_counts_all over all retailers by day and month, a count per
  *		status mask in each bucket). Whole months and days of the date range are
- *		summed from bucket rows, a tenant's other whole days counted index-only from
- *		its summaries, and only the partial days at the range's ends order by order.
+ *		summed from bucket rows; per retailer, a month the range covers in part is
+ *		counted index-only from the summaries, by its days in the range or, when
+ *		fewer lie outside it, as its bucket less those; the parts of a day at the
+ *		range's ends are counted order by order.
  */
 #include "postgres.h"
 
@@ -236,24 +238,24 @@ append_bucket_sum(QueryBuilder *qb, const CruxRequest *req, bool all_retailers,
 }
 
 /*
- * " + (the caller's orders of the whole days [$from, $to))", counted index-only:
- * the counts per retailer keep months only. With a status filter from
- * crux.order_summaries' index (retailer_uuid, created_day, status_mask), which
- * row-level security's retailer test leads into; it holds only orders with line
- * items (status_mask <> 0), which every status filter implies.
- * Without one from crux.orders' index (retailer_uuid, created_date, uuid), between
- * the days' UTC midnights.
+ * " + (the caller's orders of the whole days [$from, $to))", or " - (...)" when
+ * sign is '-', counted index-only: the counts per retailer keep months only. With
+ * a status filter from crux.order_summaries' index (retailer_uuid, created_day,
+ * status_mask), which row-level security's retailer test leads into; it holds
+ * only orders with line items (status_mask <> 0), which every status filter
+ * implies. Without one from crux.orders' index (retailer_uuid, created_date,
+ * uuid), between the days' UTC midnights.
  */
 static void
-append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, int from, int to,
+append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, char sign, int from, int to,
 						 int mask, int orgs)
 {
 	if (mask > 0)
 	{
 		appendStringInfo(&qb->sql,
-						 " + (SELECT count(*) FROM crux.order_summaries s"
+						 " %c (SELECT count(*) FROM crux.order_summaries s"
 						 " WHERE s.created_day >= $%d AND s.created_day < $%d"
-						 " AND s.status_mask <> 0", from, to);
+						 " AND s.status_mask <> 0", sign, from, to);
 		crux_append_status_test(qb, req, "s.status_mask", mask);
 		if (orgs > 0)
 			appendStringInfo(&qb->sql, " AND s.retailer_uuid = ANY ($%d)", orgs);
@@ -261,13 +263,120 @@ append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, int from, int
 	else
 	{
 		appendStringInfo(&qb->sql,
-						 " + (SELECT count(*) FROM crux.orders o"
+						 " %c (SELECT count(*) FROM crux.orders o"
 						 " WHERE o.created_date >= ($%d::timestamp AT TIME ZONE 'UTC')"
-						 " AND o.created_date < ($%d::timestamp AT TIME ZONE 'UTC')", from, to);
+						 " AND o.created_date < ($%d::timestamp AT TIME ZONE 'UTC')",
+						 sign, from, to);
 		if (orgs > 0)
 			appendStringInfo(&qb->sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
 	}
 	appendStringInfoChar(&qb->sql, ')');
+}
+
+/*
+ * How the whole days [day_from, day_to) of a range are counted per retailer,
+ * whose buckets are months: the months [months_from, months_to) from their
+ * buckets, and each month the days cover in part either by those days, counted
+ * one by one (add), or, when fewer of its days lie outside them, as its bucket
+ * less the days outside (subtract). No more than half of a month at either end
+ * of the range is then counted one by one. Unused pieces are empty.
+ */
+typedef struct RetailerDays
+{
+	DateADT		months_from;
+	DateADT		months_to;
+	DateADT		add[2][2];
+	DateADT		subtract[2][2];
+} RetailerDays;
+
+static RetailerDays
+plan_retailer_days(const CountRanges *r)
+{
+	DateADT		from = r->day_from;
+	DateADT		to = r->day_to;
+	RetailerDays p = {0};
+
+	if (!DATE_NOT_FINITE(from) && !DATE_NOT_FINITE(to) && month_floor(from) == month_floor(to - 1))
+	{
+		DateADT		month = month_floor(from);
+		DateADT		month_end = month_ceil(month + 1);
+
+		if ((from - month) + (month_end - to) < to - from)
+		{
+			p.months_from = month;
+			p.months_to = month_end;
+			p.subtract[0][0] = month, p.subtract[0][1] = from;
+			p.subtract[1][0] = to, p.subtract[1][1] = month_end;
+		}
+		else
+			p.add[0][0] = from, p.add[0][1] = to;
+		return p;
+	}
+	p.months_from = DATE_NOT_FINITE(from) ? from : month_ceil(from);
+	p.months_to = DATE_NOT_FINITE(to) ? to : month_floor(to);
+	if (!DATE_NOT_FINITE(from) && from < p.months_from)
+	{
+		if (from - month_floor(from) < p.months_from - from)
+		{
+			p.subtract[0][0] = p.months_from = month_floor(from);
+			p.subtract[0][1] = from;
+		}
+		else
+			p.add[0][0] = from, p.add[0][1] = p.months_from;
+	}
+	if (!DATE_NOT_FINITE(to) && p.months_to < to)
+	{
+		if (month_ceil(to) - to < to - p.months_to)
+		{
+			p.subtract[1][0] = to;
+			p.subtract[1][1] = p.months_to = month_ceil(to);
+		}
+		else
+			p.add[1][0] = p.months_to, p.add[1][1] = to;
+	}
+	return p;
+}
+
+static int
+date_param(QueryBuilder *qb, DateADT day)
+{
+	return crux_add_param(qb, DATEOID, DateADTGetDatum(day), false);
+}
+
+/*
+ * " + (the whole months and days of the range)", per retailer (the caller's, or
+ * those of org_uuids) as plan_retailer_days splits them, or over all retailers
+ * from the day and month buckets of crux.order_counts_all.
+ */
+static void
+append_whole_day_counts(QueryBuilder *qb, const CruxRequest *req, const CountRanges *r,
+						bool all_retailers, int mask, int orgs)
+{
+	/* without an end date, the months run to infinity, the orders dated there included */
+	if (all_retailers)
+	{
+		int			month_from = date_param(qb, r->month_from);
+		int			month_to = date_param(qb, r->month_to);
+
+		append_bucket_sum(qb, req, true, 'm', month_from, month_to, mask, orgs, !req->has_end_date);
+		append_bucket_sum(qb, req, true, 'd', date_param(qb, r->day_from), month_from, mask, orgs,
+						  false);
+		append_bucket_sum(qb, req, true, 'd', month_to, date_param(qb, r->day_to), mask, orgs,
+						  false);
+	}
+	else
+	{
+		RetailerDays p = plan_retailer_days(r);
+
+		append_bucket_sum(qb, req, false, 'm', date_param(qb, p.months_from),
+						  date_param(qb, p.months_to), mask, orgs, !req->has_end_date);
+		for (int i = 0; i < 2; i++)
+			append_summary_day_count(qb, req, '+', date_param(qb, p.add[i][0]),
+									 date_param(qb, p.add[i][1]), mask, orgs);
+		for (int i = 0; i < 2; i++)
+			append_summary_day_count(qb, req, '-', date_param(qb, p.subtract[i][0]),
+									 date_param(qb, p.subtract[i][1]), mask, orgs);
+	}
 }
 
 /*
@@ -322,9 +431,9 @@ append_partial_day_summary_count(QueryBuilder *qb, const CruxRequest *req,
 
 /*
  * The count from the buckets the triggers keep (crux.order_counts): whole months
- * and days summed from a few hundred bucket rows (a tenant's whole days counted
- * index-only from its order summaries), the partial days at the ends
- * of the range counted from crux.orders. Exact: the buckets change in the same
+ * and days summed from a few hundred bucket rows (per retailer, the months the
+ * range covers in part as plan_retailer_days says), the partial days at the ends
+ * of the range counted order by order. Exact: the buckets change in the same
  * transactions as the orders, and this runs in the same snapshot as the page.
  */
 static int64
@@ -332,37 +441,16 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 {
 	QueryBuilder qb = {0};
 	bool		all_retailers = counts_over_all_retailers(req);
-	int			month_from,
-				month_to,
-				day_from,
-				day_to,
-				mask,
+	int			mask,
 				orgs;
 	bool		isnull;
 	Datum		count;
 	uint32		shape;
 
 	initStringInfo(&qb.sql);
-	month_from = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->month_from), false);
-	month_to = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->month_to), false);
-	day_from = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->day_from), false);
-	day_to = crux_add_param(&qb, DATEOID, DateADTGetDatum(r->day_to), false);
 	add_bucket_filter_params(&qb, req, &mask, &orgs);
-
 	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
-	/* without an end date, the months run to infinity, the orders dated there included */
-	append_bucket_sum(&qb, req, all_retailers, 'm', month_from, month_to, mask, orgs,
-					  !req->has_end_date);
-	if (all_retailers)
-	{
-		append_bucket_sum(&qb, req, all_retailers, 'd', day_from, month_from, mask, orgs, false);
-		append_bucket_sum(&qb, req, all_retailers, 'd', month_to, day_to, mask, orgs, false);
-	}
-	else
-	{
-		append_summary_day_count(&qb, req, day_from, month_from, mask, orgs);
-		append_summary_day_count(&qb, req, month_to, day_to, mask, orgs);
-	}
+	append_whole_day_counts(&qb, req, r, all_retailers, mask, orgs);
 
 	if (mask > 0)
 	{
