@@ -5,9 +5,9 @@
  *		crux.order_counts_all over all retailers by day and month, a count per
  *		status mask in each bucket). Whole months and days of the date range are
  *		summed from bucket rows; per retailer, a month the range covers in part is
- *		counted index-only from the summaries, by its days in the range or, when
- *		fewer lie outside it, as its bucket less those; the parts of a day at the
- *		range's ends are counted order by order.
+ *		counted from an index, by its days in the range or, when fewer lie outside
+ *		it, as its bucket less those; the parts of a day at the range's ends are
+ *		counted from an index too.
  */
 #include "postgres.h"
 
@@ -40,11 +40,13 @@ count_orders_directly(const CruxRequest *req)
 }
 
 /*
- * How a date range [start, end) splits for the count tables: whole months
- * [month_from, month_to) from the month buckets, whole days [day_from, month_from)
- * and [month_to, day_to) from the day buckets, and the parts of a day at either
- * end, [start, first_midnight) and [last_midnight, end), from crux.orders. Days
- * and months are UTC, as the buckets are. A missing bound is infinite.
+ * How a date range [start, end) splits for the count tables: whole days
+ * [day_from, day_to), of which over all retailers the whole months [month_from,
+ * month_to) come from the month buckets and the other days [day_from, month_from)
+ * and [month_to, day_to) from the day buckets (per retailer, plan_retailer_days
+ * splits the whole days), and the parts of a day at either end, [start,
+ * first_midnight) and [last_midnight, end). Days and months are UTC, as the
+ * buckets are. A missing bound is infinite.
  */
 typedef struct CountRanges
 {
@@ -107,6 +109,13 @@ month_ceil(DateADT day)
 		return day;
 	return (month == 12 ? date2j(year + 1, 1, 1) : date2j(year, month + 1, 1))
 		- POSTGRES_EPOCH_JDATE;
+}
+
+/* The first day of the month after day's. */
+static DateADT
+next_month(DateADT day)
+{
+	return month_ceil(day + 1);
 }
 
 /*
@@ -250,6 +259,7 @@ static void
 append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, char sign, int from, int to,
 						 int mask, int orgs)
 {
+	Assert(sign == '+' || sign == '-');
 	if (mask > 0)
 	{
 		appendStringInfo(&qb->sql,
@@ -279,7 +289,8 @@ append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, char sign, in
  * buckets, and each month the days cover in part either by those days, counted
  * one by one (add), or, when fewer of its days lie outside them, as its bucket
  * less the days outside (subtract). No more than half of a month at either end
- * of the range is then counted one by one. Unused pieces are empty.
+ * of the range is then counted one by one. Unused pieces are empty ([0, 0), the
+ * day 2000-01-01 not included).
  */
 typedef struct RetailerDays
 {
@@ -299,44 +310,62 @@ plan_retailer_days(const CountRanges *r)
 	if (!DATE_NOT_FINITE(from) && !DATE_NOT_FINITE(to) && month_floor(from) == month_floor(to - 1))
 	{
 		DateADT		month = month_floor(from);
-		DateADT		month_end = month_ceil(month + 1);
+		DateADT		month_end = next_month(month);
 
 		if ((from - month) + (month_end - to) < to - from)
 		{
 			p.months_from = month;
 			p.months_to = month_end;
-			p.subtract[0][0] = month, p.subtract[0][1] = from;
-			p.subtract[1][0] = to, p.subtract[1][1] = month_end;
+			p.subtract[0][0] = month;
+			p.subtract[0][1] = from;
+			p.subtract[1][0] = to;
+			p.subtract[1][1] = month_end;
 		}
 		else
-			p.add[0][0] = from, p.add[0][1] = to;
+		{
+			p.add[0][0] = from;
+			p.add[0][1] = to;
+		}
 		return p;
 	}
 	p.months_from = DATE_NOT_FINITE(from) ? from : month_ceil(from);
 	p.months_to = DATE_NOT_FINITE(to) ? to : month_floor(to);
 	if (!DATE_NOT_FINITE(from) && from < p.months_from)
 	{
-		if (from - month_floor(from) < p.months_from - from)
+		DateADT		month = month_floor(from);
+
+		if (from - month < p.months_from - from)
 		{
-			p.subtract[0][0] = p.months_from = month_floor(from);
+			p.subtract[0][0] = month;
 			p.subtract[0][1] = from;
+			p.months_from = month;
 		}
 		else
-			p.add[0][0] = from, p.add[0][1] = p.months_from;
+		{
+			p.add[0][0] = from;
+			p.add[0][1] = p.months_from;
+		}
 	}
 	if (!DATE_NOT_FINITE(to) && p.months_to < to)
 	{
-		if (month_ceil(to) - to < to - p.months_to)
+		DateADT		month_end = month_ceil(to);
+
+		if (month_end - to < to - p.months_to)
 		{
 			p.subtract[1][0] = to;
-			p.subtract[1][1] = p.months_to = month_ceil(to);
+			p.subtract[1][1] = month_end;
+			p.months_to = month_end;
 		}
 		else
-			p.add[1][0] = p.months_to, p.add[1][1] = to;
+		{
+			p.add[1][0] = p.months_to;
+			p.add[1][1] = to;
+		}
 	}
 	return p;
 }
 
+/* A date parameter of the query: its number. */
 static int
 date_param(QueryBuilder *qb, DateADT day)
 {
@@ -357,25 +386,30 @@ append_whole_day_counts(QueryBuilder *qb, const CruxRequest *req, const CountRan
 	{
 		int			month_from = date_param(qb, r->month_from);
 		int			month_to = date_param(qb, r->month_to);
+		int			day_from = date_param(qb, r->day_from);
+		int			day_to = date_param(qb, r->day_to);
 
 		append_bucket_sum(qb, req, true, 'm', month_from, month_to, mask, orgs, !req->has_end_date);
-		append_bucket_sum(qb, req, true, 'd', date_param(qb, r->day_from), month_from, mask, orgs,
-						  false);
-		append_bucket_sum(qb, req, true, 'd', month_to, date_param(qb, r->day_to), mask, orgs,
-						  false);
+		append_bucket_sum(qb, req, true, 'd', day_from, month_from, mask, orgs, false);
+		append_bucket_sum(qb, req, true, 'd', month_to, day_to, mask, orgs, false);
 	}
 	else
 	{
 		RetailerDays p = plan_retailer_days(r);
+		int			months_from = date_param(qb, p.months_from);
+		int			months_to = date_param(qb, p.months_to);
 
-		append_bucket_sum(qb, req, false, 'm', date_param(qb, p.months_from),
-						  date_param(qb, p.months_to), mask, orgs, !req->has_end_date);
-		for (int i = 0; i < 2; i++)
-			append_summary_day_count(qb, req, '+', date_param(qb, p.add[i][0]),
-									 date_param(qb, p.add[i][1]), mask, orgs);
-		for (int i = 0; i < 2; i++)
-			append_summary_day_count(qb, req, '-', date_param(qb, p.subtract[i][0]),
-									 date_param(qb, p.subtract[i][1]), mask, orgs);
+		Assert(DATE_IS_NOEND(p.months_to) == !req->has_end_date);
+		append_bucket_sum(qb, req, false, 'm', months_from, months_to, mask, orgs,
+						  !req->has_end_date);
+		for (int i = 0; i < 4; i++)
+		{
+			const DateADT *piece = i < 2 ? p.add[i] : p.subtract[i - 2];
+			int			from = date_param(qb, piece[0]);
+			int			to = date_param(qb, piece[1]);
+
+			append_summary_day_count(qb, req, i < 2 ? '+' : '-', from, to, mask, orgs);
+		}
 	}
 }
 
@@ -484,8 +518,8 @@ crux_count_orders(const CruxRequest *req)
 /*
  * About how many orders a request matches, for choosing how to walk a page: its
  * date range widened to whole UTC months, which the count tables sum from their
- * buckets alone (a range with partial months counts the orders of its other days
- * one by one), scaled back to the range's length when both of its ends are
+ * buckets alone (a range with partial months counts the orders of some of its
+ * days one by one), scaled back to the range's length when both of its ends are
  * given. Exact without a date range; a term's, an infinite bound's and an empty
  * range's counted as crux_count_orders counts them.
  */
@@ -545,7 +579,7 @@ run_bucket_counts_query(const CruxRequest *req, bool all_retailers, DateADT from
 static DateADT
 next_bucket(DateADT day, bool all_retailers)
 {
-	return all_retailers ? day + 1 : month_ceil(day + 1);
+	return all_retailers ? day + 1 : next_month(day);
 }
 
 /*

@@ -7,7 +7,8 @@
 -- a midnight, on the first of a month, or not at all, over orders dated at
 -- midnights and on the first of months too. And the walk to such a page reads the
 -- summaries of about a day, not of every order before it; the count of a range
--- that covers most of its end months reads the orders of the days outside it.
+-- that covers most of its end months reads the orders of the days outside it, and
+-- is exact over ranges ending on every kind of day of a month.
 BEGIN;
 
 -- 4,500 more orders, one every 6 hours from 2016 to 2019 (at 00, 06, 12 and 18 UTC),
@@ -67,7 +68,7 @@ SET LOCAL ROLE t_deep;
 UPDATE tenant_pages SET answer = crux_get_orders(req);
 RESET ROLE;
 
-SELECT plan(13);
+SELECT plan(14);
 
 SELECT cmp_ok((SELECT count(*) FROM requests
                 WHERE (crux_baseline.get_orders(req) -> 'total_results')::int > (req ->> 'start')::int),
@@ -197,6 +198,37 @@ SELECT is((SELECT count(*) FROM infinity_pages
 SELECT cmp_ok(pg_temp.day_index_reads('{"line_item_status": ["cancelled", "rejected"], "status_conjunction": "and",
                                          "sort": {"key": "date", "dir": "desc"}, "start": 1400, "limit": 1410}'),
               '<', 100::bigint, 'a deep page walks from the day before it past orders dated at infinity');
+
+-- total_results per retailer equals the baseline's over ranges that start and end
+-- on many days of months (the 1st, 2nd, 15th, 16th and last ones, at midnight and
+-- at noon; across a leap February and a new year; or not at all, with orders dated
+-- at infinity): both ends in one month, counted by its days or as its month less
+-- the days outside, or in different months, each end either way; for org_uuids and
+-- for a tenant, with and without a status filter
+CREATE TEMP TABLE month_edges AS
+SELECT d FROM unnest(ARRAY[
+    '2016-01-01T00:00:00Z', '2016-01-02T12:00:00Z', '2016-01-16T00:00:00Z', '2016-01-30T12:00:00Z',
+    '2016-02-01T12:00:00Z', '2016-02-15T00:00:00Z', '2016-02-28T00:00:00Z', '2016-02-29T12:00:00Z',
+    '2016-03-01T00:00:00Z', '2016-03-03T00:00:00Z', '2016-12-02T00:00:00Z', '2016-12-31T12:00:00Z',
+    '2017-01-02T00:00:00Z', '2017-01-31T00:00:00Z']) d;
+CREATE TEMP TABLE edge_counts AS
+SELECT r.req, (crux_baseline.get_orders(r.req || jsonb_build_object('org_uuids', jsonb_build_array(md5('org-1')::uuid))) -> 'total_results') AS expected,
+       NULL::jsonb AS tenant_answer
+  FROM (SELECT jsonb_strip_nulls(jsonb_build_object('start_date', a, 'end_date', b,
+                                                    'line_item_status', s, 'limit', 1)) AS req
+          FROM (SELECT a.d AS a, b.d AS b FROM month_edges a JOIN month_edges b ON a.d < b.d
+                UNION ALL SELECT NULL, d FROM month_edges
+                UNION ALL SELECT d, NULL FROM month_edges) e,
+               (VALUES (NULL), ('rejected')) s(s)) r;
+GRANT SELECT, UPDATE ON edge_counts TO t_deep;
+SET LOCAL ROLE t_deep;
+UPDATE edge_counts SET tenant_answer = crux_get_orders(req) -> 'total_results';
+RESET ROLE;
+SELECT is((SELECT count(*) FROM edge_counts
+            WHERE crux_get_orders(req || jsonb_build_object('org_uuids', jsonb_build_array(md5('org-1')::uuid)))
+                      -> 'total_results' IS DISTINCT FROM expected
+               OR tenant_answer IS DISTINCT FROM expected),
+          0::bigint, 'total_results per retailer over ranges ending on every kind of day of a month (238 ranges)');
 
 SELECT * FROM finish();
 ROLLBACK;
