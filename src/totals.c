@@ -502,16 +502,49 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 }
 
 /*
- * The number of matching orders: from the count tables' buckets unless the
- * request searches a term, whose matches are few and are counted directly.
+ * The orders that a status filter keeps in a date range that holds no whole day
+ * (within one day, or across one midnight): index-only from the summaries' day
+ * indexes, a day at a time, as the parts of a day at the ends of a longer range.
+ */
+static int64
+count_status_filter_without_whole_days(const CruxRequest *req)
+{
+	QueryBuilder qb = {0};
+	TimestampTz last_midnight = midnight(crux_day_floor(req->end_date - 1));
+	TimestampTz split = Max(req->start_date, last_midnight);
+	int			mask,
+				orgs;
+	bool		isnull;
+
+	initStringInfo(&qb.sql);
+	add_bucket_filter_params(&qb, req, &mask, &orgs);
+	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
+	append_partial_day_summary_count(&qb, req, req->start_date, split, mask, orgs);
+	append_partial_day_summary_count(&qb, req, split, req->end_date, mask, orgs);
+	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | 1u << 25);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									   &isnull));
+}
+
+/*
+ * The number of matching orders: from the count tables' buckets, or, for a
+ * status filter over less than a whole day, from the summaries' day indexes;
+ * counted directly when the request searches a term, whose matches are few, and
+ * for other ranges without a whole day.
  */
 int64
 crux_count_orders(const CruxRequest *req)
 {
 	CountRanges ranges;
 
-	if (req->term == NULL && split_date_range(req, &ranges))
+	if (req->term != NULL)
+		return count_orders_directly(req);
+	if (split_date_range(req, &ranges))
 		return count_orders_from_buckets(req, &ranges);
+	if (req->status_mask != 0 && req->has_start_date && req->has_end_date &&
+		IS_VALID_TIMESTAMP(req->start_date) && IS_VALID_TIMESTAMP(req->end_date) &&
+		req->start_date < req->end_date)
+		return count_status_filter_without_whole_days(req);
 	return count_orders_directly(req);
 }
 
@@ -632,31 +665,18 @@ walk_buckets(const CruxRequest *req, bool all_retailers, WalkBuckets *w)
 }
 
 /*
- * The orders of [from, to) that the request's status filter keeps: within a day,
- * index-only from the summaries' day index (as the partial days of total_results);
- * across days, as total_results counts a range.
+ * The orders of [from, to) that the request's status filter keeps, as
+ * total_results counts a range.
  */
 static int64
 count_status_filter_in(const CruxRequest *req, TimestampTz from, TimestampTz to)
 {
 	CruxRequest part = *req;
-	QueryBuilder qb = {0};
-	int			mask,
-				orgs;
-	bool		isnull;
 
 	part.has_start_date = part.has_end_date = true;
 	part.start_date = from;
 	part.end_date = to;
-	if (req->status_mask == 0 || crux_day_floor(from) != crux_day_floor(to - 1))
-		return crux_count_orders(&part);
-	initStringInfo(&qb.sql);
-	add_bucket_filter_params(&qb, req, &mask, &orgs);
-	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
-	append_partial_day_summary_count(&qb, req, from, to, mask, orgs);
-	crux_run_query(&qb, crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | 1u << 25);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									   &isnull));
+	return crux_count_orders(&part);
 }
 
 /* The rows of run_bucket_counts_query: their periods and counts, in the walk's order. */

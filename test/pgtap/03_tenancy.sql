@@ -144,7 +144,7 @@ RESET ROLE;
 -- equals the plain-SQL baseline's count run as the same role, for date ranges with
 -- partial days and whole months, ranges that cover most of a month at either end or
 -- inside one month (counted as the month's bucket less its other days), status
--- filters and org_uuids (own, other, both)
+-- filters (also over parts of one or two days) and org_uuids (own, other, both)
 CREATE TEMP TABLE t_requests AS
 SELECT r::jsonb AS r FROM unnest(ARRAY[
     '{}',
@@ -164,7 +164,10 @@ SELECT r::jsonb AS r FROM unnest(ARRAY[
     '{"start_date": "2016-04-03T05:00:00Z", "end_date": "2016-09-27T13:00:00Z", "line_item_status": ["allocated", "delivered"], "status_conjunction": "and"}',
     '{"start_date": "2016-04-28T05:00:00Z", "end_date": "2016-09-02T13:00:00Z", "line_item_status": "allocated"}',
     '{"start_date": "2016-11-02T00:00:00Z", "line_item_status": "cancelled"}',
-    '{"end_date": "2017-01-30T00:00:00Z"}'
+    '{"end_date": "2017-01-30T00:00:00Z"}',
+    '{"start_date": "2017-05-05T01:00:00Z", "end_date": "2017-05-05T23:00:00Z", "line_item_status": "delivered", "status_conjunction": "only"}',
+    '{"start_date": "2017-05-05T13:00:00Z", "end_date": "2017-05-06T11:00:00Z", "line_item_status": ["allocated", "unallocated"], "status_conjunction": "and"}',
+    '{"start_date": "2017-05-05T13:00:00Z", "end_date": "2017-05-06T00:00:00Z", "line_item_status": ["rejected", "delivered"]}'
 ]) r
 UNION ALL
 SELECT jsonb_strip_nulls(jsonb_build_object('org_uuids', o, 'start_date', sd, 'end_date', ed,
@@ -181,7 +184,7 @@ CREATE FUNCTION pg_temp.count_mismatches() RETURNS bigint LANGUAGE sql AS $$
            IS DISTINCT FROM (crux_baseline.get_orders(r) -> 'total_results')
 $$;
 SET LOCAL ROLE t_alice;
-SELECT is(pg_temp.count_mismatches(), 0::bigint, 'a tenant''s totals from the counts equal its own count of orders (27 requests)');
+SELECT is(pg_temp.count_mismatches(), 0::bigint, 'a tenant''s totals from the counts equal its own count of orders (30 requests)');
 RESET ROLE;
 SET LOCAL ROLE t_boss;
 SELECT is(pg_temp.count_mismatches(), 0::bigint, 'crux_admin''s totals equal the count of every order');
