@@ -74,7 +74,7 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	/* bits 18-22: the organizations of a merged page (run_per_org_page_query) */
 	/* bit 23: a small date range under another sort (run_small_date_range_query) */
 	/* bit 24: a status filter's matches collected and sorted (run_collected_matches_query) */
-	/* bit 25: a part of a day before a later page's buckets (count_status_filter_in) */
+	/* bit 25: a status filter's range without a whole day (count_status_filter_without_whole_days) */
 	/* bits 26-27: where a page reads its orders (CruxSource, pages.c's page_source) */
 	return shape;
 }
