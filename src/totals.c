@@ -468,8 +468,8 @@ append_partial_day_summary_count(QueryBuilder *qb, const CruxRequest *req,
  * and days summed from a few hundred bucket rows (per retailer, the months the
  * range covers in part as plan_retailer_days says), the partial days at the ends
  * of the range from an index (with a status filter, the summaries' day indexes).
- * Exact: the buckets change in the same
- * transactions as the orders, and this runs in the same snapshot as the page.
+ * Exact: the buckets change in the same transactions as the orders, and this runs
+ * in the same snapshot as the page.
  */
 static int64
 count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
