@@ -1,12 +1,12 @@
 /*
  * details.c
  *		The rows of a page's order details: everything the response shows of the
- *		given orders, read by two kept queries (the orders with their line items,
- *		then those line items' tracking numbers) and collected by a receiver of
- *		this file as column values, with no intermediate tuples; then joined and
- *		put in the response's order here (page position, line item, tracking
- *		number) instead of by a sort in the query, which would copy every wide row
- *		once more.
+ *		given orders, read by three kept queries (the orders with their line
+ *		items; the names of their retailers and users, once per page; the line
+ *		items' tracking numbers) and collected by a receiver of this file as
+ *		column values, with no intermediate tuples; then joined and put in the
+ *		response's order here (page position, line item, tracking number) instead
+ *		of by a sort in the query, which would copy every wide row once more.
  */
 #include "postgres.h"
 
@@ -21,17 +21,19 @@
 #include "utils/timestamp.h"
 
 /*
- * The columns are those of CruxDetailColumn up to the line items'; one row per
- * line item, or per order without line items. The queries run as the caller:
- * row-level security applies to every table they read; line items are read only
- * through their orders, and tracking numbers only by the uuids of line items the
- * first query has read.
+ * The columns are those of CruxDetailColumn up to the line items', then the
+ * order's user; one row per line item, or per order without line items. The
+ * retailer's name and the user's name and email come empty: names_sql reads them
+ * once per page, not once per row. The queries run as the caller: row-level
+ * security applies to every table they read; line items are read only through
+ * their orders, and tracking numbers only by the uuids of line items the first
+ * query has read.
  */
 static const char *const details_sql =
 "SELECT p.n, o.uuid, o.status,"
 "       o.purchase_order_id, o.created_date, o.notes,"
 "       o.estimated_shipping_cost, o.drop_ship_fee, o.order_fee,"
-"       r.name, o.retailer_uuid, u.name, u.email,"
+"       NULL::pg_catalog.text, o.retailer_uuid, NULL::pg_catalog.text, NULL::pg_catalog.text,"
 "       o.address_name, o.address_business_name, o.address_address1,"
 "       o.address_address2, o.address_city, o.address_state,"
 "       o.address_postal_code, o.address_phone_number,"
@@ -39,15 +41,29 @@ static const char *const details_sql =
 "       li.uuid, li.position, li.status::pg_catalog.text, li.item_uuid, li.item_name,"
 "       li.sku_uuid, li.sku_id, li.sku_name, li.cost, li.supplier_uuid, li.supplier_name,"
 "       li.quantity_ordered, li.quantity_allocated, li.quantity_backordered,"
-"       li.quantity_rejected, li.backorder_date"
+"       li.quantity_rejected, li.backorder_date, o.user_uuid"
 "  FROM pg_catalog.unnest($1::pg_catalog.uuid[]) WITH ORDINALITY AS p(uuid, n)"
 "  JOIN crux.orders o ON o.uuid OPERATOR(pg_catalog.=) p.uuid"
-"  LEFT JOIN crux.organizations r ON r.uuid OPERATOR(pg_catalog.=) o.retailer_uuid"
-"  LEFT JOIN crux.users u ON u.uuid OPERATOR(pg_catalog.=) o.user_uuid"
 "  LEFT JOIN crux.line_items li ON li.order_uuid OPERATOR(pg_catalog.=) o.uuid";
 
 #define N_ORDER_COLUMNS DC_LI_BACKORDER_DATE
+#define ORDER_USER_UUID (N_ORDER_COLUMNS + 1)
 #define N_TRACKING_COLUMNS (DC_N_COLUMNS - N_ORDER_COLUMNS)
+
+/*
+ * The names of the page's retailers and users (false and true in the first
+ * column), given their uuids: a page's orders share few of them.
+ */
+static const char *const names_sql =
+"SELECT false, r.uuid, r.name, NULL::pg_catalog.text"
+"  FROM crux.organizations r"
+" WHERE r.uuid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.uuid[])"
+" UNION ALL "
+"SELECT true, u.uuid, u.name, u.email"
+"  FROM crux.users u"
+" WHERE u.uuid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.uuid[])";
+
+#define N_NAMES_COLUMNS 4
 
 /*
  * The line item's uuid, then the columns of CruxDetailColumn from DC_TN_UUID on:
@@ -65,6 +81,7 @@ static const char *const tracking_sql =
 
 static SPIPlanPtr details_plan = NULL;
 static SPIPlanPtr tracking_plan = NULL;
+static SPIPlanPtr names_plan = NULL;
 
 /* A query's rows as column values: natts per row, row after row, in fetch order. */
 typedef struct CollectedRows
@@ -244,10 +261,31 @@ compare_rows(const void *a, const void *b, void *arg)
 	return c;
 }
 
+/* SPI_execute_plan_extended with uuids saved as kind (tenancy.c) while it runs. */
+static int
+execute_with_page_rows(SPIPlanPtr plan, const SPIExecuteOptions *options, CruxPageKind kind,
+					   Datum *uuids, int n)
+{
+	CruxPageRows before = crux_set_page_rows(kind, uuids, n);
+	volatile int rc = 0;
+
+	PG_TRY();
+	{
+		rc = SPI_execute_plan_extended(plan, options);
+	}
+	PG_FINALLY();
+	{
+		crux_restore_page_rows(kind, before);
+	}
+	PG_END_TRY();
+	return rc;
+}
+
 /*
  * Runs a kept details query on an array of uuids (the page's orders, or their
  * line items) into rows of natts columns, in the current memory context, with
- * those uuids saved as kind (tenancy.c) while it runs: always on its generic
+ * those uuids saved as kind (tenancy.c; none for CRUX_PAGE_N_KINDS) while it
+ * runs: always on its generic
  * plan, which probes each uuid by index; a custom plan knows the array's size but
  * not the caller's retailer, and may hash all of a big retailer's orders instead.
  */
@@ -259,8 +297,7 @@ run_details_query(SPIPlanPtr *plan, const char *sql, CruxPageKind kind,
 	CollectedRows *rows = palloc0(sizeof(CollectedRows));
 	DetailsReceiver r;
 	SPIExecuteOptions options = {0};
-	volatile int rc = 0;
-	CruxPageRows before;
+	int			rc;
 	int			nest_level;
 
 	crux_kept_plan(plan, sql, 1, &argtype, 0);
@@ -287,16 +324,8 @@ run_details_query(SPIPlanPtr *plan, const char *sql, CruxPageKind kind,
 	options.read_only = true;
 	options.dest = &r.pub;
 	nest_level = crux_set_for_a_query("plan_cache_mode", "force_generic_plan");
-	before = crux_set_page_rows(kind, uuids, n);
-	PG_TRY();
-	{
-		rc = SPI_execute_plan_extended(*plan, &options);
-	}
-	PG_FINALLY();
-	{
-		crux_restore_page_rows(kind, before);
-	}
-	PG_END_TRY();
+	rc = kind == CRUX_PAGE_N_KINDS ? SPI_execute_plan_extended(*plan, &options) :
+		execute_with_page_rows(*plan, &options, kind, uuids, n);
 	crux_restore_settings(nest_level);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
@@ -334,6 +363,124 @@ line_item_uuids(const CollectedRows *orders, int *n)
 	return uuids;
 }
 
+static int
+compare_uuid_datums(const void *a, const void *b)
+{
+	return memcmp(DatumGetUUIDP(*(const Datum *) a), DatumGetUUIDP(*(const Datum *) b),
+				  UUID_LEN);
+}
+
+/* The retailers' and users' uuids in the orders' rows, each once (*n of them). */
+static Datum *
+name_uuids(const CollectedRows *orders, int *n)
+{
+	Datum	   *uuids = palloc_extended(sizeof(Datum) * Max(orders->n_rows * 2, 1),
+										MCXT_ALLOC_HUGE);
+	int			all = 0;
+
+	for (uint64 i = 0; i < orders->n_rows; i++)
+	{
+		if (collected_uuid(orders, i, DC_RETAILER_UUID) != NULL)
+			uuids[all++] = UUIDPGetDatum(collected_uuid(orders, i, DC_RETAILER_UUID));
+		if (collected_uuid(orders, i, ORDER_USER_UUID) != NULL)
+			uuids[all++] = UUIDPGetDatum(collected_uuid(orders, i, ORDER_USER_UUID));
+	}
+	qsort(uuids, all, sizeof(Datum), compare_uuid_datums);
+	*n = 0;
+	for (int i = 0; i < all; i++)
+		if (*n == 0 || compare_uuid_datums(&uuids[*n - 1], &uuids[i]) != 0)
+			uuids[(*n)++] = uuids[i];
+	return uuids;
+}
+
+/* The row of names for (is_user, uuid), or -1: binary search of the rows in sorted. */
+static int64
+names_row(const CollectedRows *names, const uint64 *sorted, bool is_user,
+		  const pg_uuid_t *uuid)
+{
+	uint64		lo = 0,
+				hi = names->n_rows;
+
+	while (lo < hi)
+	{
+		uint64		mid = lo + (hi - lo) / 2;
+		uint64		row = sorted[mid];
+		bool		row_is_user = DatumGetBool(names->values[row * names->natts]);
+		int			c = row_is_user != is_user ? (int) row_is_user - (int) is_user :
+			memcmp(collected_uuid(names, row, 2), uuid, UUID_LEN);
+
+		if (c == 0)
+			return (int64) row;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int
+compare_names_rows(const void *a, const void *b, void *arg)
+{
+	const CollectedRows *names = arg;
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+	bool		xu = DatumGetBool(names->values[x * names->natts]);
+	bool		yu = DatumGetBool(names->values[y * names->natts]);
+
+	if (xu != yu)
+		return (int) xu - (int) yu;
+	return memcmp(collected_uuid(names, x, 2), collected_uuid(names, y, 2), UUID_LEN);
+}
+
+/* Sets column col of row i of rows to column from of row src of names (-1: NULL). */
+static void
+copy_name(CollectedRows *rows, uint64 i, int col, const CollectedRows *names, int64 src,
+		  int from)
+{
+	bool		isnull = src < 0 || names->nulls[src * names->natts + from - 1];
+
+	rows->nulls[i * rows->natts + col - 1] = isnull;
+	rows->values[i * rows->natts + col - 1] =
+		isnull ? (Datum) 0 : names->values[src * names->natts + from - 1];
+}
+
+/*
+ * Fills the orders' rows' retailer names and user names and emails, read once
+ * per page by names_sql (as the caller, as a join would: a name row-level
+ * security hides stays NULL).
+ */
+static void
+fill_names(CollectedRows *orders)
+{
+	int			n;
+	Datum	   *uuids = name_uuids(orders, &n);
+	CollectedRows *names;
+	uint64	   *sorted;
+
+	if (n == 0)
+		return;
+	names = run_details_query(&names_plan, names_sql, CRUX_PAGE_N_KINDS, uuids, n,
+							  N_NAMES_COLUMNS);
+	sorted = palloc(sizeof(uint64) * Max(names->n_rows, 1));
+	for (uint64 i = 0; i < names->n_rows; i++)
+		sorted[i] = i;
+	qsort_arg(sorted, names->n_rows, sizeof(uint64), compare_names_rows, names);
+	for (uint64 i = 0; i < orders->n_rows; i++)
+	{
+		const pg_uuid_t *retailer = collected_uuid(orders, i, DC_RETAILER_UUID);
+		const pg_uuid_t *user = collected_uuid(orders, i, ORDER_USER_UUID);
+		int64		r = retailer ? names_row(names, sorted, false, retailer) : -1;
+		int64		u = user ? names_row(names, sorted, true, user) : -1;
+
+		copy_name(orders, i, DC_RETAILER_NAME, names, r, 3);
+		copy_name(orders, i, DC_USER_NAME, names, u, 3);
+		copy_name(orders, i, DC_USER_EMAIL, names, u, 4);
+	}
+	pfree(sorted);
+	pfree(uuids);
+}
+
 /* Appends to d the row of an order's row and a tracking number's (or none, -1). */
 static void
 append_joined_row(CruxDetails *d, const CollectedRows *orders, uint64 o,
@@ -342,8 +489,8 @@ append_joined_row(CruxDetails *d, const CollectedRows *orders, uint64 o,
 	Datum	   *values = d->values + d->n_rows * DC_N_COLUMNS;
 	bool	   *nulls = d->nulls + d->n_rows * DC_N_COLUMNS;
 
-	memcpy(values, orders->values + o * N_ORDER_COLUMNS, sizeof(Datum) * N_ORDER_COLUMNS);
-	memcpy(nulls, orders->nulls + o * N_ORDER_COLUMNS, sizeof(bool) * N_ORDER_COLUMNS);
+	memcpy(values, orders->values + o * orders->natts, sizeof(Datum) * N_ORDER_COLUMNS);
+	memcpy(nulls, orders->nulls + o * orders->natts, sizeof(bool) * N_ORDER_COLUMNS);
 	if (t < 0)
 		memset(nulls + N_ORDER_COLUMNS, true, N_TRACKING_COLUMNS);
 	else
@@ -445,7 +592,8 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	int			n_line_items;
 
 	orders = run_details_query(&details_plan, details_sql, CRUX_PAGE_ORDERS,
-							   uuids, n_uuids, N_ORDER_COLUMNS);
+							   uuids, n_uuids, N_ORDER_COLUMNS + 1);
+	fill_names(orders);
 	line_items = line_item_uuids(orders, &n_line_items);
 	if (n_line_items > 0)
 		tracking = run_details_query(&tracking_plan, tracking_sql, CRUX_PAGE_LINE_ITEMS,

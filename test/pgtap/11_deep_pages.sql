@@ -8,7 +8,8 @@
 -- midnights and on the first of months too. And the walk to such a page reads the
 -- summaries of about a day, not of every order before it; the count of a range
 -- that covers most of its end months reads the orders of the days outside it, and
--- is exact over ranges ending on every kind of day of a month.
+-- is exact over ranges ending on every kind of day of a month; a page reads each of
+-- its retailers' and users' names once.
 BEGIN;
 
 -- 4,500 more orders, one every 6 hours from 2016 to 2019 (at 00, 06, 12 and 18 UTC),
@@ -68,7 +69,7 @@ SET LOCAL ROLE t_deep;
 UPDATE tenant_pages SET answer = crux_get_orders(req);
 RESET ROLE;
 
-SELECT plan(16);
+SELECT plan(17);
 
 SELECT cmp_ok((SELECT count(*) FROM requests
                 WHERE (crux_baseline.get_orders(req) -> 'total_results')::int > (req ->> 'start')::int),
@@ -128,6 +129,14 @@ SELECT cmp_ok(pg_temp.index_reads(jsonb_build_object(
                   'org_uuids', jsonb_build_array(md5('org-1')::uuid), 'line_item_status', 'cancelled',
                   'start_date', '2016-01-02T03:00:00Z', 'end_date', '2016-01-31T21:00:00Z', 'limit', 10)),
               '<', 300::bigint, 'a page of a status filter in partial months does not count the range''s orders one by one twice');
+
+-- a page reads the names of its retailers and users once each, not once per order:
+-- a page of 60 of org-1's orders (one retailer, three users) reads at most 4 entries
+-- of the organizations' and users' primary keys (one per order before: 64)
+SELECT cmp_ok(pg_temp.index_reads(jsonb_build_object('org_uuids', jsonb_build_array(md5('org-1')::uuid),
+                                                     'start', 700, 'limit', 760),
+                                  '{crux.users, crux.organizations}'),
+              '<=', 4::bigint, 'a page reads each of its retailers'' and users'' names once');
 
 -- total_results of a range that covers most of the months at its ends counts each
 -- of those months as its bucket less the days of it outside the range: a page past
