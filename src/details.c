@@ -51,8 +51,8 @@ static const char *const details_sql =
 #define N_TRACKING_COLUMNS (DC_N_COLUMNS - N_ORDER_COLUMNS)
 
 /*
- * The names of the page's retailers and users (false and true in the first
- * column), given their uuids: a page's orders share few of them.
+ * The names of the page's retailers ($1) and users ($2), each once (a page's
+ * orders share few of them), told apart by the first column (true: a user's).
  */
 static const char *const names_sql =
 "SELECT false, r.uuid, r.name, NULL::pg_catalog.text"
@@ -61,9 +61,16 @@ static const char *const names_sql =
 " UNION ALL "
 "SELECT true, u.uuid, u.name, u.email"
 "  FROM crux.users u"
-" WHERE u.uuid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.uuid[])";
+" WHERE u.uuid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.uuid[])";
 
+#define NAMES_IS_USER 1
+#define NAMES_UUID 2
+#define NAMES_NAME 3
+#define NAMES_EMAIL 4
 #define N_NAMES_COLUMNS 4
+
+/* run_details_query's kind when it saves no rows for the policies' tests */
+#define CRUX_PAGE_NONE CRUX_PAGE_N_KINDS
 
 /*
  * The line item's uuid, then the columns of CruxDetailColumn from DC_TN_UUID on:
@@ -264,10 +271,10 @@ compare_rows(const void *a, const void *b, void *arg)
 /* SPI_execute_plan_extended with uuids saved as kind (tenancy.c) while it runs. */
 static int
 execute_with_page_rows(SPIPlanPtr plan, const SPIExecuteOptions *options, CruxPageKind kind,
-					   Datum *uuids, int n)
+					   const Datum *uuids, int n)
 {
 	CruxPageRows before = crux_set_page_rows(kind, uuids, n);
-	volatile int rc = 0;
+	int			rc = 0;
 
 	PG_TRY();
 	{
@@ -282,25 +289,27 @@ execute_with_page_rows(SPIPlanPtr plan, const SPIExecuteOptions *options, CruxPa
 }
 
 /*
- * Runs a kept details query on an array of uuids (the page's orders, or their
- * line items) into rows of natts columns, in the current memory context, with
- * those uuids saved as kind (tenancy.c; none for CRUX_PAGE_N_KINDS) while it
- * runs: always on its generic
- * plan, which probes each uuid by index; a custom plan knows the array's size but
- * not the caller's retailer, and may hash all of a big retailer's orders instead.
+ * Runs a kept details query on an array of uuids (the page's orders, their line
+ * items, or, split in two at split, its retailers and users) into rows of natts
+ * columns, in the current memory context, with those uuids saved as kind
+ * (tenancy.c; none for CRUX_PAGE_NONE) while it runs. split < 0: one array, $1;
+ * else $1 the uuids before split, $2 the others. Always on its generic plan, which
+ * probes each uuid by index; a custom plan knows the array's size but not the
+ * caller's retailer, and may hash all of a big retailer's orders instead.
  */
 static CollectedRows *
 run_details_query(SPIPlanPtr *plan, const char *sql, CruxPageKind kind,
-				  Datum *uuids, int n, int natts)
+				  Datum *uuids, int n, int split, int natts)
 {
-	Oid			argtype = UUIDARRAYOID;
+	Oid			argtypes[2] = {UUIDARRAYOID, UUIDARRAYOID};
+	int			nargs = split < 0 ? 1 : 2;
 	CollectedRows *rows = palloc0(sizeof(CollectedRows));
 	DetailsReceiver r;
 	SPIExecuteOptions options = {0};
 	int			rc;
 	int			nest_level;
 
-	crux_kept_plan(plan, sql, 1, &argtype, 0);
+	crux_kept_plan(plan, sql, nargs, argtypes, 0);
 	memset(&r, 0, sizeof(r));
 	r.pub.receiveSlot = details_receive;
 	r.pub.rStartup = details_startup;
@@ -314,17 +323,23 @@ run_details_query(SPIPlanPtr *plan, const char *sql, CruxPageKind kind,
 	rows->values = palloc_extended(sizeof(Datum) * natts * r.capacity, MCXT_ALLOC_HUGE);
 	rows->nulls = palloc_extended(sizeof(bool) * natts * r.capacity, MCXT_ALLOC_HUGE);
 
-	options.params = makeParamList(1);
-	options.params->params[0].value =
-		PointerGetDatum(construct_array(uuids, n, UUIDOID, UUID_LEN, false,
-										TYPALIGN_CHAR));
-	options.params->params[0].isnull = false;
-	options.params->params[0].pflags = PARAM_FLAG_CONST;
-	options.params->params[0].ptype = UUIDARRAYOID;
+	options.params = makeParamList(nargs);
+	for (int i = 0; i < nargs; i++)
+	{
+		int			from = i == 0 ? 0 : split;
+		int			to = nargs == 1 || i == 1 ? n : split;
+
+		options.params->params[i].value =
+			PointerGetDatum(construct_array(uuids + from, to - from, UUIDOID, UUID_LEN,
+											false, TYPALIGN_CHAR));
+		options.params->params[i].isnull = false;
+		options.params->params[i].pflags = PARAM_FLAG_CONST;
+		options.params->params[i].ptype = UUIDARRAYOID;
+	}
 	options.read_only = true;
 	options.dest = &r.pub;
 	nest_level = crux_set_for_a_query("plan_cache_mode", "force_generic_plan");
-	rc = kind == CRUX_PAGE_N_KINDS ? SPI_execute_plan_extended(*plan, &options) :
+	rc = kind == CRUX_PAGE_NONE ? SPI_execute_plan_extended(*plan, &options) :
 		execute_with_page_rows(*plan, &options, kind, uuids, n);
 	crux_restore_settings(nest_level);
 	if (rc != SPI_OK_SELECT)
@@ -370,26 +385,37 @@ compare_uuid_datums(const void *a, const void *b)
 				  UUID_LEN);
 }
 
-/* The retailers' and users' uuids in the orders' rows, each once (*n of them). */
+/* The uuids in column col of the orders' rows, each once, into uuids: how many. */
+static int
+distinct_uuids(const CollectedRows *orders, int col, Datum *uuids)
+{
+	int			all = 0,
+				n = 0;
+
+	for (uint64 i = 0; i < orders->n_rows; i++)
+		if (collected_uuid(orders, i, col) != NULL &&
+			(all == 0 || memcmp(DatumGetUUIDP(uuids[all - 1]), collected_uuid(orders, i, col),
+								UUID_LEN) != 0))
+			uuids[all++] = UUIDPGetDatum(collected_uuid(orders, i, col));
+	qsort(uuids, all, sizeof(Datum), compare_uuid_datums);
+	for (int i = 0; i < all; i++)
+		if (n == 0 || compare_uuid_datums(&uuids[n - 1], &uuids[i]) != 0)
+			uuids[n++] = uuids[i];
+	return n;
+}
+
+/*
+ * The retailers' uuids in the orders' rows, then their users' (from *split on),
+ * each once (*n in all).
+ */
 static Datum *
-name_uuids(const CollectedRows *orders, int *n)
+name_uuids(const CollectedRows *orders, int *n, int *split)
 {
 	Datum	   *uuids = palloc_extended(sizeof(Datum) * Max(orders->n_rows * 2, 1),
 										MCXT_ALLOC_HUGE);
-	int			all = 0;
 
-	for (uint64 i = 0; i < orders->n_rows; i++)
-	{
-		if (collected_uuid(orders, i, DC_RETAILER_UUID) != NULL)
-			uuids[all++] = UUIDPGetDatum(collected_uuid(orders, i, DC_RETAILER_UUID));
-		if (collected_uuid(orders, i, ORDER_USER_UUID) != NULL)
-			uuids[all++] = UUIDPGetDatum(collected_uuid(orders, i, ORDER_USER_UUID));
-	}
-	qsort(uuids, all, sizeof(Datum), compare_uuid_datums);
-	*n = 0;
-	for (int i = 0; i < all; i++)
-		if (*n == 0 || compare_uuid_datums(&uuids[*n - 1], &uuids[i]) != 0)
-			uuids[(*n)++] = uuids[i];
+	*split = distinct_uuids(orders, DC_RETAILER_UUID, uuids);
+	*n = *split + distinct_uuids(orders, ORDER_USER_UUID, uuids + *split);
 	return uuids;
 }
 
@@ -405,9 +431,10 @@ names_row(const CollectedRows *names, const uint64 *sorted, bool is_user,
 	{
 		uint64		mid = lo + (hi - lo) / 2;
 		uint64		row = sorted[mid];
-		bool		row_is_user = DatumGetBool(names->values[row * names->natts]);
+		bool		row_is_user = DatumGetBool(names->values[row * names->natts +
+															 NAMES_IS_USER - 1]);
 		int			c = row_is_user != is_user ? (int) row_is_user - (int) is_user :
-			memcmp(collected_uuid(names, row, 2), uuid, UUID_LEN);
+			memcmp(collected_uuid(names, row, NAMES_UUID), uuid, UUID_LEN);
 
 		if (c == 0)
 			return (int64) row;
@@ -425,12 +452,13 @@ compare_names_rows(const void *a, const void *b, void *arg)
 	const CollectedRows *names = arg;
 	uint64		x = *(const uint64 *) a;
 	uint64		y = *(const uint64 *) b;
-	bool		xu = DatumGetBool(names->values[x * names->natts]);
-	bool		yu = DatumGetBool(names->values[y * names->natts]);
+	bool		xu = DatumGetBool(names->values[x * names->natts + NAMES_IS_USER - 1]);
+	bool		yu = DatumGetBool(names->values[y * names->natts + NAMES_IS_USER - 1]);
 
 	if (xu != yu)
 		return (int) xu - (int) yu;
-	return memcmp(collected_uuid(names, x, 2), collected_uuid(names, y, 2), UUID_LEN);
+	return memcmp(collected_uuid(names, x, NAMES_UUID), collected_uuid(names, y, NAMES_UUID),
+				  UUID_LEN);
 }
 
 /* Sets column col of row i of rows to column from of row src of names (-1: NULL). */
@@ -453,14 +481,18 @@ copy_name(CollectedRows *rows, uint64 i, int col, const CollectedRows *names, in
 static void
 fill_names(CollectedRows *orders)
 {
-	int			n;
-	Datum	   *uuids = name_uuids(orders, &n);
+	int			n,
+				split;
+	Datum	   *uuids = name_uuids(orders, &n, &split);
 	CollectedRows *names;
 	uint64	   *sorted;
 
 	if (n == 0)
+	{
+		pfree(uuids);
 		return;
-	names = run_details_query(&names_plan, names_sql, CRUX_PAGE_N_KINDS, uuids, n,
+	}
+	names = run_details_query(&names_plan, names_sql, CRUX_PAGE_NONE, uuids, n, split,
 							  N_NAMES_COLUMNS);
 	sorted = palloc(sizeof(uint64) * Max(names->n_rows, 1));
 	for (uint64 i = 0; i < names->n_rows; i++)
@@ -473,10 +505,13 @@ fill_names(CollectedRows *orders)
 		int64		r = retailer ? names_row(names, sorted, false, retailer) : -1;
 		int64		u = user ? names_row(names, sorted, true, user) : -1;
 
-		copy_name(orders, i, DC_RETAILER_NAME, names, r, 3);
-		copy_name(orders, i, DC_USER_NAME, names, u, 3);
-		copy_name(orders, i, DC_USER_EMAIL, names, u, 4);
+		copy_name(orders, i, DC_RETAILER_NAME, names, r, NAMES_NAME);
+		copy_name(orders, i, DC_USER_NAME, names, u, NAMES_NAME);
+		copy_name(orders, i, DC_USER_EMAIL, names, u, NAMES_EMAIL);
 	}
+	/* the rows point into the names' values, not their arrays */
+	pfree(names->values);
+	pfree(names->nulls);
 	pfree(sorted);
 	pfree(uuids);
 }
@@ -592,12 +627,12 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	int			n_line_items;
 
 	orders = run_details_query(&details_plan, details_sql, CRUX_PAGE_ORDERS,
-							   uuids, n_uuids, N_ORDER_COLUMNS + 1);
+							   uuids, n_uuids, -1, N_ORDER_COLUMNS + 1);
 	fill_names(orders);
 	line_items = line_item_uuids(orders, &n_line_items);
 	if (n_line_items > 0)
 		tracking = run_details_query(&tracking_plan, tracking_sql, CRUX_PAGE_LINE_ITEMS,
-									 line_items, n_line_items, 1 + N_TRACKING_COLUMNS);
+									 line_items, n_line_items, -1, 1 + N_TRACKING_COLUMNS);
 	else
 		tracking = palloc0(sizeof(CollectedRows));
 	join_tracking_numbers(d, orders, tracking);
