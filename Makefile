@@ -4,7 +4,7 @@
 
 EXTENSION = crux_orders crux_orders_proxy
 MODULE_big = crux_orders
-OBJS = src/crux_orders.o src/request.o src/formats.o src/query.o src/totals.o src/pages.o src/tenancy.o src/output.o src/export.o src/summaries.o src/counts.o src/tracking.o src/csv.o src/csv_cells.o src/export_columns.o src/versions.o src/timeout.o src/merge.o src/details.o src/skus.o src/pending_summaries.o
+OBJS = src/crux_orders.o src/request.o src/formats.o src/query.o src/totals.o src/count_ranges.o src/pages.o src/tenancy.o src/output.o src/export.o src/summaries.o src/counts.o src/tracking.o src/csv.o src/csv_cells.o src/export_columns.o src/versions.o src/timeout.o src/merge.o src/details.o src/skus.o src/pending_summaries.o
 DATA = $(wildcard src/crux_orders--*.sql) $(wildcard src/crux_orders_proxy--*.sql)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -19,7 +19,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared header
-$(OBJS): src/crux_orders.h src/query.h src/csv.h
+$(OBJS): src/crux_orders.h src/query.h src/csv.h src/count_ranges.h
 
 # The export worker, a client program: its own build rule, installed next to
 # PostgreSQL's programs (pg_config --bindir).

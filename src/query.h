@@ -7,6 +7,7 @@
 #ifndef CRUX_QUERY_H
 #define CRUX_QUERY_H
 
+#include "count_ranges.h"
 #include "crux_orders.h"
 #include "lib/stringinfo.h"
 #include "utils/portal.h"
@@ -68,7 +69,6 @@ extern void crux_run_query(QueryBuilder *qb, uint32 shape);
 extern void crux_run_query_walking_index(QueryBuilder *qb, uint32 shape);
 
 /* totals.c */
-extern DateADT crux_day_floor(TimestampTz t);
 extern bool crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page);
 extern bool crux_caller_sees_all_orders(void);
 

@@ -40,125 +40,6 @@ count_orders_directly(const CruxRequest *req)
 }
 
 /*
- * How a date range [start, end) splits for the count tables: whole days
- * [day_from, day_to), of which over all retailers the whole months [month_from,
- * month_to) come from the month buckets and the other days [day_from, month_from)
- * and [month_to, day_to) from the day buckets (per retailer, plan_retailer_days
- * splits the whole days), and the parts of a day at either end, [start,
- * first_midnight) and [last_midnight, end). Days and months are UTC, as the
- * buckets are. A missing bound is infinite.
- */
-typedef struct CountRanges
-{
-	DateADT		month_from;
-	DateADT		month_to;
-	DateADT		day_from;
-	DateADT		day_to;
-	TimestampTz start;
-	TimestampTz first_midnight;
-	TimestampTz last_midnight;
-	TimestampTz end;
-} CountRanges;
-
-DateADT
-crux_day_floor(TimestampTz t)
-{
-	int64		day = t / USECS_PER_DAY;
-
-	if (t % USECS_PER_DAY < 0)
-		day--;
-	return (DateADT) day;
-}
-
-/* The first instant of a finite day, UTC. */
-static TimestampTz
-midnight(DateADT day)
-{
-	Assert(!DATE_NOT_FINITE(day));
-	return (TimestampTz) day * USECS_PER_DAY;
-}
-
-static DateADT
-day_ceil(TimestampTz t)
-{
-	DateADT		day = crux_day_floor(t);
-
-	return midnight(day) < t ? day + 1 : day;
-}
-
-static DateADT
-month_floor(DateADT day)
-{
-	int			year,
-				month,
-				mday;
-
-	j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
-	return date2j(year, month, 1) - POSTGRES_EPOCH_JDATE;
-}
-
-static DateADT
-month_ceil(DateADT day)
-{
-	int			year,
-				month,
-				mday;
-
-	j2date(day + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
-	if (mday == 1)
-		return day;
-	return (month == 12 ? date2j(year + 1, 1, 1) : date2j(year, month + 1, 1))
-		- POSTGRES_EPOCH_JDATE;
-}
-
-/* The first day of the month after day's. */
-static DateADT
-next_month(DateADT day)
-{
-	return month_ceil(day + 1);
-}
-
-/*
- * Splits the request's date range; false when the count tables would not help
- * (a range within one day, or an empty one).
- */
-static bool
-split_date_range(const CruxRequest *req, CountRanges *r)
-{
-	DateADT		first_day = DATEVAL_NOBEGIN;
-	DateADT		last_day = DATEVAL_NOEND;
-
-	r->start = req->has_start_date ? req->start_date : DT_NOBEGIN;
-	r->end = req->has_end_date ? req->end_date : DT_NOEND;
-	if ((req->has_start_date && !IS_VALID_TIMESTAMP(r->start)) ||
-		(req->has_end_date && !IS_VALID_TIMESTAMP(r->end)))
-		return false;
-
-	r->first_midnight = r->start;
-	r->last_midnight = r->end;
-	if (req->has_start_date)
-	{
-		first_day = day_ceil(r->start);
-		r->first_midnight = midnight(first_day);
-	}
-	if (req->has_end_date)
-	{
-		last_day = crux_day_floor(r->end);
-		r->last_midnight = midnight(last_day);
-	}
-	if (req->has_start_date && req->has_end_date && first_day >= last_day)
-		return false;
-
-	r->day_from = first_day;
-	r->day_to = last_day;
-	r->month_from = req->has_start_date ? month_ceil(first_day) : DATEVAL_NOBEGIN;
-	r->month_to = req->has_end_date ? month_floor(last_day) : DATEVAL_NOEND;
-	if (r->month_from >= r->month_to)
-		r->month_from = r->month_to = last_day;	/* no whole month: days only */
-	return true;
-}
-
-/*
  * Whether the caller sees every order: then the counts over all retailers apply.
  * Mirrors row-level security on crux.orders: superusers and BYPASSRLS roles skip
  * it, and the "admin" policy lets crux_admin's members see every row. Anyone
@@ -283,88 +164,6 @@ append_summary_day_count(QueryBuilder *qb, const CruxRequest *req, char sign, in
 	appendStringInfoChar(&qb->sql, ')');
 }
 
-/*
- * How the whole days [day_from, day_to) of a range are counted per retailer,
- * whose buckets are months: the months [months_from, months_to) from their
- * buckets, and each month the days cover in part either by those days, counted
- * one by one (add), or, when fewer of its days lie outside them, as its bucket
- * less the days outside (subtract). No more than half of a month at either end
- * of the range is then counted one by one. Unused pieces are empty ([0, 0), the
- * day 2000-01-01 not included).
- */
-typedef struct RetailerDays
-{
-	DateADT		months_from;
-	DateADT		months_to;
-	DateADT		add[2][2];
-	DateADT		subtract[2][2];
-} RetailerDays;
-
-static RetailerDays
-plan_retailer_days(const CountRanges *r)
-{
-	DateADT		from = r->day_from;
-	DateADT		to = r->day_to;
-	RetailerDays p = {0};
-
-	if (!DATE_NOT_FINITE(from) && !DATE_NOT_FINITE(to) && month_floor(from) == month_floor(to - 1))
-	{
-		DateADT		month = month_floor(from);
-		DateADT		month_end = next_month(month);
-
-		if ((from - month) + (month_end - to) < to - from)
-		{
-			p.months_from = month;
-			p.months_to = month_end;
-			p.subtract[0][0] = month;
-			p.subtract[0][1] = from;
-			p.subtract[1][0] = to;
-			p.subtract[1][1] = month_end;
-		}
-		else
-		{
-			p.add[0][0] = from;
-			p.add[0][1] = to;
-		}
-		return p;
-	}
-	p.months_from = DATE_NOT_FINITE(from) ? from : month_ceil(from);
-	p.months_to = DATE_NOT_FINITE(to) ? to : month_floor(to);
-	if (!DATE_NOT_FINITE(from) && from < p.months_from)
-	{
-		DateADT		month = month_floor(from);
-
-		if (from - month < p.months_from - from)
-		{
-			p.subtract[0][0] = month;
-			p.subtract[0][1] = from;
-			p.months_from = month;
-		}
-		else
-		{
-			p.add[0][0] = from;
-			p.add[0][1] = p.months_from;
-		}
-	}
-	if (!DATE_NOT_FINITE(to) && p.months_to < to)
-	{
-		DateADT		month_end = month_ceil(to);
-
-		if (month_end - to < to - p.months_to)
-		{
-			p.subtract[1][0] = to;
-			p.subtract[1][1] = month_end;
-			p.months_to = month_end;
-		}
-		else
-		{
-			p.add[1][0] = p.months_to;
-			p.add[1][1] = to;
-		}
-	}
-	return p;
-}
-
 /* A date parameter of the query: its number. */
 static int
 date_param(QueryBuilder *qb, DateADT day)
@@ -374,7 +173,7 @@ date_param(QueryBuilder *qb, DateADT day)
 
 /*
  * " + (the whole months and days of the range)", per retailer (the caller's, or
- * those of org_uuids) as plan_retailer_days splits them, or over all retailers
+ * those of org_uuids) as crux_plan_retailer_days splits them, or over all retailers
  * from the day and month buckets of crux.order_counts_all.
  */
 static void
@@ -395,7 +194,7 @@ append_whole_day_counts(QueryBuilder *qb, const CruxRequest *req, const CountRan
 	}
 	else
 	{
-		RetailerDays p = plan_retailer_days(r);
+		RetailerDays p = crux_plan_retailer_days(r);
 		int			months_from = date_param(qb, p.months_from);
 		int			months_to = date_param(qb, p.months_to);
 
@@ -466,7 +265,7 @@ append_partial_day_summary_count(QueryBuilder *qb, const CruxRequest *req,
 /*
  * The count from the buckets the triggers keep (crux.order_counts): whole months
  * and days summed from a few hundred bucket rows (per retailer, the months the
- * range covers in part as plan_retailer_days says), the partial days at the ends
+ * range covers in part as crux_plan_retailer_days says), the partial days at the ends
  * of the range from an index (with a status filter, the summaries' day indexes).
  * Exact: the buckets change in the same transactions as the orders, and this runs
  * in the same snapshot as the page.
@@ -531,7 +330,7 @@ static int64
 count_status_filter_without_whole_days(const CruxRequest *req)
 {
 	QueryBuilder qb = {0};
-	TimestampTz last_midnight = midnight(crux_day_floor(req->end_date - 1));
+	TimestampTz last_midnight = crux_midnight(crux_day_floor(req->end_date - 1));
 	TimestampTz split = Max(req->start_date, last_midnight);
 	int			mask,
 				orgs;
@@ -560,7 +359,7 @@ crux_count_orders(const CruxRequest *req)
 
 	if (req->term != NULL)
 		return count_orders_directly(req);
-	if (split_date_range(req, &ranges))
+	if (crux_split_date_range(req, &ranges))
 		return count_orders_from_buckets(req, &ranges);
 	if (status_filter_covers_much_of_its_days(req))
 		return count_status_filter_without_whole_days(req);
@@ -587,9 +386,9 @@ crux_estimate_orders(const CruxRequest *req)
 		(req->has_start_date && req->has_end_date && req->end_date <= req->start_date))
 		return crux_count_orders(req);
 	if (req->has_start_date)
-		widened.start_date = midnight(month_floor(crux_day_floor(req->start_date)));
+		widened.start_date = crux_midnight(crux_month_floor(crux_day_floor(req->start_date)));
 	if (req->has_end_date)
-		widened.end_date = midnight(month_ceil(day_ceil(req->end_date)));
+		widened.end_date = crux_midnight(crux_month_ceil(crux_day_ceil(req->end_date)));
 	if (req->has_start_date && req->has_end_date)
 		share = (double) (req->end_date - req->start_date) /
 			(double) (widened.end_date - widened.start_date);
@@ -631,7 +430,7 @@ run_bucket_counts_query(const CruxRequest *req, bool all_retailers, DateADT from
 static DateADT
 next_bucket(DateADT day, bool all_retailers)
 {
-	return all_retailers ? day + 1 : next_month(day);
+	return all_retailers ? day + 1 : crux_next_month(day);
 }
 
 /*
@@ -656,11 +455,11 @@ walk_buckets(const CruxRequest *req, bool all_retailers, WalkBuckets *w)
 {
 	CountRanges r;
 
-	if (!split_date_range(req, &r))
+	if (!crux_split_date_range(req, &r))
 		return false;
-	w->from = req->has_start_date ? (all_retailers ? r.day_from : month_ceil(r.day_from))
+	w->from = req->has_start_date ? (all_retailers ? r.day_from : crux_month_ceil(r.day_from))
 		: DATEVAL_NOBEGIN;
-	w->to = req->has_end_date ? (all_retailers ? r.day_to : month_floor(r.day_to))
+	w->to = req->has_end_date ? (all_retailers ? r.day_to : crux_month_floor(r.day_to))
 		: DATEVAL_NOEND;
 	if (w->from >= w->to)
 		return false;
@@ -668,14 +467,14 @@ walk_buckets(const CruxRequest *req, bool all_retailers, WalkBuckets *w)
 	if (req->sort_asc && req->has_start_date)
 	{
 		w->edge_from = r.start;
-		w->edge_to = midnight(w->from);
+		w->edge_to = crux_midnight(w->from);
 		w->edge_bucket = all_retailers ? crux_day_floor(r.start) :
-			month_floor(crux_day_floor(r.start));
+			crux_month_floor(crux_day_floor(r.start));
 		w->has_edge = w->edge_to > w->edge_from;
 	}
 	else if (!req->sort_asc && req->has_end_date)
 	{
-		w->edge_from = midnight(w->to);
+		w->edge_from = crux_midnight(w->to);
 		w->edge_to = r.end;
 		w->edge_bucket = w->to;
 		w->has_edge = w->edge_to > w->edge_from;
@@ -773,7 +572,7 @@ crux_skip_whole_buckets(const CruxRequest *req, CruxRequest *page)
 	{
 		skipped += b.counts[i];
 		cut = true;
-		cut_at = midnight(req->sort_asc ? next_bucket(b.periods[i], all_retailers)
+		cut_at = crux_midnight(req->sort_asc ? next_bucket(b.periods[i], all_retailers)
 						  : b.periods[i]);
 	}
 	if (!cut)					/* the count tables disagree with the summaries */
