@@ -393,9 +393,7 @@ distinct_uuids(const CollectedRows *orders, int col, Datum *uuids)
 				n = 0;
 
 	for (uint64 i = 0; i < orders->n_rows; i++)
-		if (collected_uuid(orders, i, col) != NULL &&
-			(all == 0 || memcmp(DatumGetUUIDP(uuids[all - 1]), collected_uuid(orders, i, col),
-								UUID_LEN) != 0))
+		if (collected_uuid(orders, i, col) != NULL)
 			uuids[all++] = UUIDPGetDatum(collected_uuid(orders, i, col));
 	qsort(uuids, all, sizeof(Datum), compare_uuid_datums);
 	for (int i = 0; i < all; i++)
@@ -419,6 +417,17 @@ name_uuids(const CollectedRows *orders, int *n, int *split)
 	return uuids;
 }
 
+/* Row row of names against the key (is_user, uuid): users after retailers, then by uuid. */
+static int
+compare_name_key(const CollectedRows *names, uint64 row, bool is_user, const pg_uuid_t *uuid)
+{
+	bool		row_is_user = DatumGetBool(names->values[row * names->natts + NAMES_IS_USER - 1]);
+
+	if (row_is_user != is_user)
+		return (int) row_is_user - (int) is_user;
+	return memcmp(collected_uuid(names, row, NAMES_UUID), uuid, UUID_LEN);
+}
+
 /* The row of names for (is_user, uuid), or -1: binary search of the rows in sorted. */
 static int64
 names_row(const CollectedRows *names, const uint64 *sorted, bool is_user,
@@ -431,10 +440,7 @@ names_row(const CollectedRows *names, const uint64 *sorted, bool is_user,
 	{
 		uint64		mid = lo + (hi - lo) / 2;
 		uint64		row = sorted[mid];
-		bool		row_is_user = DatumGetBool(names->values[row * names->natts +
-															 NAMES_IS_USER - 1]);
-		int			c = row_is_user != is_user ? (int) row_is_user - (int) is_user :
-			memcmp(collected_uuid(names, row, NAMES_UUID), uuid, UUID_LEN);
+		int			c = compare_name_key(names, row, is_user, uuid);
 
 		if (c == 0)
 			return (int64) row;
@@ -450,15 +456,11 @@ static int
 compare_names_rows(const void *a, const void *b, void *arg)
 {
 	const CollectedRows *names = arg;
-	uint64		x = *(const uint64 *) a;
 	uint64		y = *(const uint64 *) b;
-	bool		xu = DatumGetBool(names->values[x * names->natts + NAMES_IS_USER - 1]);
-	bool		yu = DatumGetBool(names->values[y * names->natts + NAMES_IS_USER - 1]);
 
-	if (xu != yu)
-		return (int) xu - (int) yu;
-	return memcmp(collected_uuid(names, x, NAMES_UUID), collected_uuid(names, y, NAMES_UUID),
-				  UUID_LEN);
+	return compare_name_key(names, *(const uint64 *) a,
+							DatumGetBool(names->values[y * names->natts + NAMES_IS_USER - 1]),
+							collected_uuid(names, y, NAMES_UUID));
 }
 
 /* Sets column col of row i of rows to column from of row src of names (-1: NULL). */
