@@ -443,6 +443,22 @@ crux_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
 	return *plan;
 }
 
+/*
+ * Whether a shape's kept plan is planned again for each call's values: a page with
+ * a date range. Its generic plan guesses the range to hold a small fixed share of
+ * the rows. After five custom plans the plan cache takes the generic plan whenever
+ * it is costed below them, as it is for a wide range, whose custom plans are costed
+ * for the many rows it holds; the generic plan then reads the whole range to sort
+ * it. At 1M orders, a status filter under the uuid sort over most of the big
+ * retailer's orders read about 950,000 buffers from its sixth call on, against
+ * 23,000 for its custom plan.
+ */
+static bool
+plans_for_each_call(uint32 shape)
+{
+	return (shape & 1 << 6) != 0 && (shape & (1 << 2 | 1 << 3)) != 0;
+}
+
 /* The kept plan for this shape, prepared the first time the shape is seen. */
 static SPIPlanPtr
 plan_for_shape(uint32 shape, QueryBuilder *qb)
@@ -466,7 +482,8 @@ plan_for_shape(uint32 shape, QueryBuilder *qb)
 	{
 		SPIPlanPtr	plan = NULL;
 
-		crux_kept_plan(&plan, qb->sql.data, qb->nparams, qb->types, 0);
+		crux_kept_plan(&plan, qb->sql.data, qb->nparams, qb->types,
+					   plans_for_each_call(shape) ? CURSOR_OPT_CUSTOM_PLAN : 0);
 		entry = hash_search(plan_cache, &shape, HASH_ENTER, &found);
 		entry->plan = plan;
 		return plan;
