@@ -140,9 +140,10 @@ crux_status_mask_expression(const CruxRequest *req, bool joined_summaries)
  * " FROM crux.orders o", joined to the orders' summaries for the
  * sku_id sort, which walks their index on min_sku_id: every order has its summary
  * row, so the join keeps every order. Without a filter on the orders' own columns
- * the sku_id sort reads the summaries alone, and so do the uuid sort with a status
- * filter (pages.c) and a term's matches: the same orders (a summary row is
- * visible exactly when its order is), none of them read.
+ * the sku_id sort reads the summaries alone (a date range tests the summary's
+ * created_date, its order's), and so do the uuid sort with a status filter
+ * (pages.c) and a term's matches: the same orders (a summary row is visible
+ * exactly when its order is), none of them read.
  */
 void
 crux_append_from(QueryBuilder *qb, CruxSource source)
@@ -158,7 +159,7 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
 			break;
 		case CRUX_FROM_SUMMARIES:
 			appendStringInfoString(&qb->sql, " FROM crux.order_summaries s,"
-								   " LATERAL (SELECT s.order_uuid AS uuid) o");
+								   " LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o");
 			break;
 	}
 }
