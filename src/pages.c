@@ -70,9 +70,8 @@ summaries_walk_leads_with_retailer(const CruxRequest *req)
  * order's); it is joined to the orders when a term or an export (their ctids)
  * needs their own columns, and for a date range with a status filter, which the
  * index tests before the join. Joined for a date range alone, the planner, which
- * guesses a tenant's orders at a hundredth of all, would rescan the range for
- * every summary walked (at 1M orders, six seconds for a page of the big retailer's
- * 40 days). The uuid sort with a status
+ * guesses a tenant's orders at a hundredth of all, may rescan the range for every
+ * summary walked. The uuid sort with a status
  * filter walks the summaries alone when uuid_sort_walks_summaries says so. A
  * term's matches are looked up in the summaries alone unless the status sort or an
  * export needs the orders.
@@ -115,15 +114,17 @@ append_page_order_by(QueryBuilder *qb, const CruxRequest *req)
  * A page's query by its shape, which also holds where it reads its orders. The
  * summaries' indexes are walked only with enable_sort off
  * (crux_run_query_walking_index): the sku_id sort's, and the uuid sort's; so is the
- * sort's index of a page's date range that the count chose to walk
- * (reading_the_range_costs_less).
+ * sort's index of a page's date range, which crux_count_and_page chose to walk
+ * (reading_the_range_costs_less). An export's selection (a cursor), read whole,
+ * leaves that choice to the planner; such shapes are planned on every call, with
+ * the setting of that call (query.c).
  */
 static void
 run_page_query(QueryBuilder *qb, const CruxRequest *req, bool with_ctids, uint32 shape)
 {
 	shape |= (uint32) page_source(req, with_ctids) << 26;
 	if (req->sort_key == CRUX_SORT_SKU_ID || uuid_sort_walks_summaries(req, with_ctids) ||
-		(sorts_a_date_range(req) && !with_ctids))
+		(sorts_a_date_range(req) && qb->cursor == NULL))
 		crux_run_query_walking_index(qb, shape);
 	else
 		crux_run_query(qb, shape);
@@ -427,10 +428,12 @@ run_term_page_query(const CruxRequest *req, int64 *total)
  * than the walk would skip, which is the page's end divided by the share of the
  * caller's orders that match (both without the filter estimated from the count
  * tables' months: crux_estimate_orders). Without a status filter the range is read
- * index-only, while the walk reads each order it skips (its date): an order of the
- * range counts as a tenth of a walked one. The planner cannot choose: it guesses a
- * tenant's orders at a hundredth of all, and at 1M orders read the big retailer's
- * three years to sort them for a page of 50. OFFSET 0 keeps the sort out of the
+ * index-only under the uuid sort, while the walk reads each order it skips (its
+ * date): there an order of the range counts as a tenth of a walked one (the status
+ * sort reads each order's status, the sku_id sort its summary). More organizations
+ * than are merged one walk each are walked over every retailer's orders. The
+ * planner cannot choose: it guesses a tenant's orders at a hundredth of all, and
+ * may read a wide range whole to sort it. OFFSET 0 keeps the sort out of the
  * range's inner query, whose plan is then the range's; the walk runs with
  * enable_sort off.
  */
@@ -447,9 +450,14 @@ reading_the_range_costs_less(const CruxRequest *req, int64 total)
 		return true;
 	everything.has_start_date = everything.has_end_date = false;
 	everything.status_mask = 0;
-	in_range = (double) count_without_status_filter(req);
+	if (req->n_org_uuids > MAX_MERGED_ORGS)
+		everything.n_org_uuids = 0;
+	in_range = req->status_mask == 0 ? (double) total :
+		(double) count_without_status_filter(req);
 	walked = (double) req->limit * (double) crux_estimate_orders(&everything) / Max(total, 1);
-	return in_range <= (req->status_mask != 0 ? 1 : 10) * walked;
+	if (req->sort_key == CRUX_SORT_UUID && req->status_mask == 0)
+		walked *= 10;
+	return in_range <= walked;
 }
 
 /*

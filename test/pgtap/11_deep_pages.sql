@@ -9,8 +9,7 @@
 -- summaries of about a day, not of every order before it; the count of a range
 -- that covers most of its end months reads the orders of the days outside it, and
 -- is exact over ranges ending on every kind of day of a month; a page reads each of
--- its retailers' and users' names once; a wide date range under another sort is
--- walked on every call, not read whole once the plan cache turns generic.
+-- its retailers' and users' names once.
 BEGIN;
 
 -- 4,500 more orders, one every 6 hours from 2016 to 2019 (at 00, 06, 12 and 18 UTC),
@@ -70,7 +69,7 @@ SET LOCAL ROLE t_deep;
 UPDATE tenant_pages SET answer = crux_get_orders(req);
 RESET ROLE;
 
-SELECT plan(21);
+SELECT plan(17);
 
 SELECT cmp_ok((SELECT count(*) FROM requests
                 WHERE (crux_baseline.get_orders(req) -> 'total_results')::int > (req ->> 'start')::int),
@@ -281,76 +280,6 @@ SELECT is((SELECT count(*) FROM edge_counts
                       -> 'total_results' IS DISTINCT FROM expected
                OR tenant_answer IS DISTINCT FROM expected),
           0::bigint, 'total_results per retailer over ranges ending on every kind of day of a month (238 ranges)');
-
--- a page of a date range under another sort, for a retailer with most of the
--- orders (20,000 of them over three years), position 500 of those three years:
--- the count chooses to walk the sort's index to the page rather than read the
--- whole range and sort it, whatever the planner guesses of the retailer
-INSERT INTO crux.organizations (uuid, name) VALUES (md5('org-wide')::uuid, 'Wide');
-INSERT INTO crux.orders (retailer_uuid, purchase_order_id, created_date)
-SELECT md5('org-wide')::uuid, 'WIDE-' || g, timestamptz '2016-01-01 00:30:00Z' + g * interval '1 hour'
-  FROM generate_series(1, 20000) g;
-ANALYZE crux.orders;
-CREATE ROLE t_wide NOLOGIN;
-GRANT crux_reader TO t_wide;
-INSERT INTO crux.role_organizations (role_name, organization_uuid) VALUES ('t_wide', md5('org-wide')::uuid);
--- the index entries of crux.orders that each of seven calls of req reads
-CREATE FUNCTION pg_temp.reads_by_call(req jsonb) RETURNS bigint[] LANGUAGE plpgsql AS $$
-DECLARE
-    reads bigint[] := '{}';
-    before bigint;
-BEGIN
-    FOR i IN 1..7 LOOP
-        before := (SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index
-                    WHERE indrelid = 'crux.orders'::regclass);
-        PERFORM crux_get_orders(req);
-        reads := reads || ((SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index
-                             WHERE indrelid = 'crux.orders'::regclass) - before);
-    END LOOP;
-    RETURN reads;
-END
-$$;
-GRANT EXECUTE ON FUNCTION pg_temp.reads_by_call(jsonb) TO t_wide;
-CREATE TEMP TABLE wide_requests AS
-SELECT k, jsonb_build_object('sort', jsonb_build_object('key', k, 'dir', 'asc'),
-                             'start_date', '2016-01-01T00:00:00Z', 'end_date', '2019-01-01T00:00:00Z',
-                             'start', 500, 'limit', 510) AS req
-  FROM unnest(ARRAY['status', 'uuid', 'sku_id']) k;
-GRANT SELECT ON wide_requests TO t_wide;
--- the planner guesses a retailer at a hundredth of the orders, and would read the
--- range (20,000 orders) to sort it
-SET LOCAL ROLE t_wide;
-CREATE TEMP TABLE guessed_small AS SELECT k, pg_temp.reads_by_call(req) AS reads FROM wide_requests;
-RESET ROLE;
-SELECT is((SELECT string_agg(k || ' ' || reads::text, ', ' ORDER BY k) FROM guessed_small
-            WHERE reads[1] > 2000), NULL,
-          'a wide date range under another sort walks to its page, not through the range');
--- the planner sees the retailer's size (n_distinct = 2, as a platform's big retailer
--- is seen at 1M orders): each call is planned for its range, where the plan cache,
--- from the sixth call on, would take a generic plan that guesses the range small and
--- reads all of it to sort it
-ALTER TABLE crux.orders ALTER COLUMN retailer_uuid SET (n_distinct = 2);
-ANALYZE crux.orders;
-SET LOCAL ROLE t_wide;
-CREATE TEMP TABLE wide_range_reads AS SELECT k, pg_temp.reads_by_call(req) AS reads FROM wide_requests;
-RESET ROLE;
-SELECT is((SELECT string_agg(k || ' ' || reads::text, ', ' ORDER BY k) FROM wide_range_reads
-            WHERE reads[7] > reads[2] + 10 OR reads[2] > 2000), NULL,
-          'a wide date range under another sort: the seventh call walks as the second does');
--- the sku_id sort tests the range on the summaries it walks: of the orders it reads
--- only the page's (joined to the orders, the walk read the range's 510 orders before
--- the page, or every one of them for each summary walked)
-SELECT cmp_ok((SELECT reads[7] FROM wide_range_reads WHERE k = 'sku_id'), '<', 100::bigint,
-              'a wide date range under the sku_id sort reads of the orders only its page''s');
-SELECT is((SELECT count(*) FROM wide_requests w
-            WHERE crux_get_orders(w.req || jsonb_build_object('org_uuids', jsonb_build_array(md5('org-wide')::uuid)))
-                  IS DISTINCT FROM crux_baseline.get_orders(w.req || jsonb_build_object('org_uuids', jsonb_build_array(md5('org-wide')::uuid)))),
-          0::bigint, 'those pages are the baseline''s');
--- ANALYZE writes the table's size in place, which the rollback does not undo: it is
--- written again for the orders that stay, so that the next tests plan as before
-ALTER TABLE crux.orders ALTER COLUMN retailer_uuid RESET (n_distinct);
-DELETE FROM crux.orders WHERE retailer_uuid = md5('org-wide')::uuid OR purchase_order_id LIKE 'DEEP-%';
-ANALYZE crux.orders;
 
 SELECT * FROM finish();
 ROLLBACK;
