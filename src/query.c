@@ -38,6 +38,11 @@ typedef struct PlanCacheEntry
 
 static HTAB *plan_cache = NULL;
 
+/* The bits of a shape that plans_for_each_call reads (crux_query_shape sets them). */
+#define SHAPE_START_DATE (1 << 2)
+#define SHAPE_END_DATE (1 << 3)
+#define SHAPE_PAGE (1 << 6)
+#define SHAPE_SORT_KEY_SHIFT 7		/* 2 bits: CruxSortKey */
 
 /*
  * Everything that changes the SQL text, packed into one integer: which filters are
@@ -50,18 +55,21 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 
 	if (req->status_mask != 0)
 		shape |= 1 + (uint32) req->conjunction;	/* 1..3 */
-	shape |= (req->has_start_date ? 1 : 0) << 2;
-	shape |= (req->has_end_date ? 1 : 0) << 3;
+	shape |= req->has_start_date ? SHAPE_START_DATE : 0;
+	shape |= req->has_end_date ? SHAPE_END_DATE : 0;
 	shape |= (req->term != NULL ? 1 : 0) << 4;
 	shape |= (req->n_org_uuids > 0 ? 1 : 0) << 5;
 	if (kind == QUERY_PAGE)
 	{
-		shape |= 1 << 6;
-		shape |= (uint32) req->sort_key << 7;	/* 2 bits */
+		shape |= SHAPE_PAGE;
+		shape |= (uint32) req->sort_key << SHAPE_SORT_KEY_SHIFT;	/* 2 bits */
 		shape |= (req->sort_asc ? 1 : 0) << 9;
 	}
 	else if (req->term != NULL && req->sort_key == CRUX_SORT_SKU_ID)
-		shape |= (uint32) req->sort_key << 7;	/* its matches' smallest sku_id probed */
+	{
+		/* its matches' smallest sku_id probed */
+		shape |= (uint32) req->sort_key << SHAPE_SORT_KEY_SHIFT;
+	}
 	if (kind == QUERY_COUNT_FROM_COUNTS)
 		shape |= 1 << 10;
 	/* bit 11: all-retailer counts (count_orders_from_buckets) */
@@ -446,18 +454,17 @@ crux_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
 
 /*
  * Whether a shape's kept plan is planned again for each call's values: a page with
- * a date range under another sort than the date (crux_query_shape: bit 6 a page,
- * bits 2 and 3 the range's ends, bits 7 and 8 the sort key). Its generic plan
- * guesses the range to hold a small fixed share of the rows; the plan cache, after
- * five custom plans, takes it whenever it is costed below them, as it is for a
- * wide range, and it then reads the whole range to sort it. The date sort walks
- * the range in its own order on either plan.
+ * a date range under another sort than the date, with or without a term. Its
+ * generic plan guesses the range to hold a small fixed share of the rows; the plan
+ * cache, after five custom plans, takes it whenever it is costed below them, as it
+ * is for a wide range, and it then reads the whole range to sort it. The date sort
+ * walks the range in its own order on either plan.
  */
 static bool
 plans_for_each_call(uint32 shape)
 {
-	return (shape & 1 << 6) != 0 && (shape & (1 << 2 | 1 << 3)) != 0 &&
-		(shape >> 7 & 3) != CRUX_SORT_DATE;
+	return (shape & SHAPE_PAGE) != 0 && (shape & (SHAPE_START_DATE | SHAPE_END_DATE)) != 0 &&
+		(shape >> SHAPE_SORT_KEY_SHIFT & 3) != CRUX_SORT_DATE;
 }
 
 /* The kept plan for this shape, prepared the first time the shape is seen. */
