@@ -170,6 +170,8 @@ extern bool crux_parse_uuid(const char *s, int len, pg_uuid_t *uuid);
 #define CRUX_TIMESTAMP_LEN 64
 extern int	crux_format_timestamp(TimestampTz ts, char *buf);
 extern int	crux_format_date(DateADT date, char *buf);
+#define CRUX_UUID_TEXT_LEN (2 * UUID_LEN + 4)
+extern int	crux_format_uuid(const pg_uuid_t *uuid, char *buf);
 
 /* request.c */
 extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,

@@ -84,24 +84,12 @@ append_output(StringInfo buf, FmgrInfo *out, Datum value, bool single_column)
 	csv_append_value_quoted(buf, text, strlen(text), single_column);
 }
 
-/* A uuid as uuid_out writes it: lower-case hex, grouped 8-4-4-4-12. */
+/* A uuid as the API writes it (crux_format_uuid). */
 static void
 append_uuid(StringInfo buf, const pg_uuid_t *uuid)
 {
-	static const char hex[] = "0123456789abcdef";
-	char	   *p;
-
-	enlargeStringInfo(buf, 2 * UUID_LEN + 4);
-	p = buf->data + buf->len;
-	for (int i = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[uuid->data[i] >> 4];
-		*p++ = hex[uuid->data[i] & 0x0F];
-	}
-	buf->len += 2 * UUID_LEN + 4;
-	buf->data[buf->len] = '\0';
+	enlargeStringInfo(buf, CRUX_UUID_TEXT_LEN);
+	buf->len += crux_format_uuid(uuid, buf->data + buf->len);
 }
 
 /* An enum's label, from the output function the first time each value is met. */

@@ -3,7 +3,8 @@
  *		The textual values of a request that PostgreSQL's own input functions would
  *		read too leniently or raise errors for: strict ISO 8601 timestamps and uuids
  *		(with or without hyphens). Each answers false instead of raising, so that the
- *		caller reports the request key that held the value.
+ *		caller reports the request key that held the value. And the forms the API
+ *		writes timestamps, dates and uuids in.
  */
 #include "postgres.h"
 
@@ -199,4 +200,25 @@ crux_format_date(DateADT date, char *buf)
 		return sprintf(buf, "%s", DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity");
 	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
 	return sprintf(buf, "%04d-%02d-%02d", year, month, day);
+}
+
+/*
+ * A uuid as uuid_out writes it (lower-case hex, grouped 8-4-4-4-12) into buf, which
+ * holds CRUX_UUID_TEXT_LEN + 1 bytes; without uuid_out's string building.
+ */
+int
+crux_format_uuid(const pg_uuid_t *uuid, char *buf)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *p = buf;
+
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid->data[i] >> 4];
+		*p++ = hex[uuid->data[i] & 0x0F];
+	}
+	*p = '\0';
+	return CRUX_UUID_TEXT_LEN;
 }

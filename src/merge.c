@@ -96,8 +96,8 @@ push_key(JsonbParseState **state, text *value, Datum uuid)
 	}
 	pushJsonbValue(state, WJB_ELEM, &v);
 	v.type = jbvString;
-	v.val.string.val = DatumGetCString(DirectFunctionCall1(uuid_out, uuid));
-	v.val.string.len = strlen(v.val.string.val);
+	v.val.string.val = palloc(CRUX_UUID_TEXT_LEN + 1);
+	v.val.string.len = crux_format_uuid(DatumGetUUIDP(uuid), v.val.string.val);
 	pushJsonbValue(state, WJB_ELEM, &v);
 	pushJsonbValue(state, WJB_END_ARRAY, NULL);
 }

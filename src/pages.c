@@ -421,17 +421,35 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 }
 
 /*
+ * How many orders a walk of the sort's index reads to the page's end when total of
+ * them match: the page's end divided by the share of the caller's orders that
+ * match, all of them, since the walk skips those outside a date range too
+ * (estimated from the count tables' months: crux_estimate_orders). More
+ * organizations than are merged one walk each are walked over every retailer's
+ * orders.
+ */
+static double
+orders_walked_to_page_end(const CruxRequest *req, int64 total)
+{
+	CruxRequest everything = *req;
+
+	everything.has_start_date = everything.has_end_date = false;
+	everything.status_mask = 0;
+	if (req->n_org_uuids > MAX_MERGED_ORGS)
+		everything.n_org_uuids = 0;
+	return (double) req->limit * (double) crux_estimate_orders(&everything) / Max(total, 1);
+}
+
+/*
  * A date range under another sort: either its orders are read through the date
  * index and sorted, or the sort's index is walked, skipping every order outside
  * the range or the status filter, to the page's end. The count decides (total,
  * counted first): the range is read when it holds few orders, or not many more
- * than the walk would skip, which is the page's end divided by the share of the
- * caller's orders that match (both without the filter estimated from the count
- * tables' months: crux_estimate_orders). Without a status filter the range is read
- * index-only under the uuid sort, while the walk reads each order it skips (its
- * date): there an order of the range counts as a tenth of a walked one (the status
- * sort reads each order's status, the sku_id sort its summary). More organizations
- * than are merged one walk each are walked over every retailer's orders. The
+ * than the walk would read (orders_walked_to_page_end; the range without the
+ * filter estimated from the count tables' months). Without a status filter the
+ * range is read index-only under the uuid sort, while the walk reads each order it
+ * skips (its date): there an order of the range counts as a tenth of a walked one
+ * (the status sort reads each order's status, the sku_id sort its summary). The
  * planner cannot choose: it guesses a tenant's orders at a hundredth of all, and
  * may read a wide range whole to sort it. OFFSET 0 keeps the sort out of the
  * range's inner query, whose plan is then the range's; the walk runs with
@@ -442,19 +460,14 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 static bool
 reading_the_range_costs_less(const CruxRequest *req, int64 total)
 {
-	CruxRequest everything = *req;
 	double		in_range,
 				walked;
 
 	if (total <= SMALL_RANGE)
 		return true;
-	everything.has_start_date = everything.has_end_date = false;
-	everything.status_mask = 0;
-	if (req->n_org_uuids > MAX_MERGED_ORGS)
-		everything.n_org_uuids = 0;
 	in_range = req->status_mask == 0 ? (double) total :
 		(double) count_without_status_filter(req);
-	walked = (double) req->limit * (double) crux_estimate_orders(&everything) / Max(total, 1);
+	walked = orders_walked_to_page_end(req, total);
 	if (req->sort_key == CRUX_SORT_UUID && req->status_mask == 0)
 		walked *= 10;
 	return in_range <= walked;
@@ -485,9 +498,12 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
  * sort's order and each one's summary probed: page_end / share probes, many for a
  * sparse filter. Its matches can instead be collected from the
  * summaries' day index (every entry of the caller's orders tested index-only, the
- * matches read for their status) and sorted; chosen when that costs less, the
- * index entry counted at a twentieth of a probe. Both counts come from the count
- * tables (the one without the filter estimated: crux_estimate_orders). The uuid
+ * matches read for their status under the status sort; the uuid sort's are the
+ * entries' order uuids) and sorted; chosen when that costs less, the index entry
+ * counted at a twentieth of a probe. Both counts come from the count
+ * tables (the one without the filter estimated: crux_estimate_orders); with a date
+ * range, the walk also skips the caller's orders outside it
+ * (orders_walked_to_page_end). The uuid
  * sort's walk of the summaries' index by retailer and order
  * (uuid_sort_walks_summaries) tests each entry index-only too, so it is collected
  * only when the page's end lies past the matches; counted first, an empty
@@ -507,11 +523,13 @@ static bool
 collecting_costs_less(const CruxRequest *req, int64 total)
 {
 	double		unfiltered = (double) count_without_status_filter(req);
-	double		walked = (double) req->limit * unfiltered / Max(total, 1);
+	double		walked = req->has_start_date || req->has_end_date ?
+		orders_walked_to_page_end(req, total) :
+		(double) req->limit * unfiltered / Max(total, 1);
 
 	if (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))
 		walked /= 20;
-	return unfiltered / 20 + total < walked;
+	return unfiltered / 20 + (req->sort_key == CRUX_SORT_STATUS ? total : 0) < walked;
 }
 
 static void

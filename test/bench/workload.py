@@ -20,9 +20,10 @@ organization through row-level security; admin_all, admin_one, admin_many: a log
 role in crux_admin, with no org_uuids, one, or 2 to 4 of mixed sizes) times a kind:
 
     first     the first page: {}, a sort, or a date range
-    sort      every sort key (date, status, sku_id, uuid), both directions
+    sort      every sort key (date, status, sku_id, uuid), both directions, some with
+              a status filter, a date range, or both
     status    each conjunction (or, and, only) with 1 to 3 statuses, rare and popular
-    date      ranges with partial days, some with a status filter or a sort
+    date      ranges with partial days, some with a status filter, a sort, or both
     term      an order uuid, a purchase order id, a rare SKU, a popular SKU; the
               caller's own (tenants) or its organizations' (admin_one, admin_many)
     deep      start between 1,000 and 10,000
@@ -279,10 +280,13 @@ class Builder:
         elif kind == "sort":
             combo = [(k, d) for k in SORT_KEYS for d in ("asc", "desc")][(i + self.offset) % 8]
             self.sort(req, *combo)
-            if extra < 0.3:
+            if extra < 0.25:
                 self.statuses(req)
-            elif extra < 0.5:
+            elif extra < 0.4:
                 self.dates(req)
+            elif extra < 0.55:
+                self.dates(req)
+                self.statuses(req)
             self.page(req, start=rng.choice([0, 0, 0, 25, 100, 500]))
         elif kind == "status":
             conjunction = ["or", "and", "only"][(i + self.offset) % 3]
@@ -294,10 +298,13 @@ class Builder:
             self.page(req, start=rng.choice([0, 0, 0, 25, 100]))
         elif kind == "date":
             self.dates(req)
-            if extra < 0.3:
+            if extra < 0.25:
                 self.statuses(req)
-            elif extra < 0.6:
+            elif extra < 0.5:
                 self.sort(req)
+            elif extra < 0.65:
+                self.sort(req)
+                self.statuses(req)
             self.page(req, start=rng.choice([0, 0, 0, 50]))
         elif kind == "term":
             which = ["uuid", "po", "rare_sku", "popular_sku"][(i + self.offset) % 4]
