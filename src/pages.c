@@ -222,6 +222,42 @@ count_without_status_filter(const CruxRequest *req)
 	return crux_estimate_orders(&unfiltered);
 }
 
+/*
+ * The estimates that choose between a page's walks, each read from the count
+ * tables once per request, when first needed (-1 until then): the request without
+ * its status filter, and every order of the caller (no filter, no dates).
+ */
+typedef struct WalkEstimates
+{
+	int64		unfiltered;
+	int64		everything;
+} WalkEstimates;
+
+static int64
+estimated_unfiltered(const CruxRequest *req, WalkEstimates *est)
+{
+	if (est->unfiltered < 0)
+		est->unfiltered = count_without_status_filter(req);
+	return est->unfiltered;
+}
+
+/* More organizations than are merged one walk each are walked over every retailer's. */
+static int64
+estimated_everything(const CruxRequest *req, WalkEstimates *est)
+{
+	if (est->everything < 0)
+	{
+		CruxRequest everything = *req;
+
+		everything.has_start_date = everything.has_end_date = false;
+		everything.status_mask = 0;
+		if (req->n_org_uuids > MAX_MERGED_ORGS)
+			everything.n_org_uuids = 0;
+		est->everything = crux_estimate_orders(&everything);
+	}
+	return est->everything;
+}
+
 static bool
 walk_would_probe_many(const CruxRequest *req, int64 total)
 {
@@ -424,20 +460,12 @@ run_term_page_query(const CruxRequest *req, int64 *total)
  * How many orders a walk of the sort's index reads to the page's end when total of
  * them match: the page's end divided by the share of the caller's orders that
  * match, all of them, since the walk skips those outside a date range too
- * (estimated from the count tables' months: crux_estimate_orders). More
- * organizations than are merged one walk each are walked over every retailer's
- * orders.
+ * (estimated from the count tables' months: crux_estimate_orders).
  */
 static double
-orders_walked_to_page_end(const CruxRequest *req, int64 total)
+orders_walked_to_page_end(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
-	CruxRequest everything = *req;
-
-	everything.has_start_date = everything.has_end_date = false;
-	everything.status_mask = 0;
-	if (req->n_org_uuids > MAX_MERGED_ORGS)
-		everything.n_org_uuids = 0;
-	return (double) req->limit * (double) crux_estimate_orders(&everything) / Max(total, 1);
+	return (double) req->limit * (double) estimated_everything(req, est) / Max(total, 1);
 }
 
 /*
@@ -458,7 +486,7 @@ orders_walked_to_page_end(const CruxRequest *req, int64 total)
 #define SMALL_RANGE 2000
 
 static bool
-reading_the_range_costs_less(const CruxRequest *req, int64 total)
+reading_the_range_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
 	double		in_range,
 				walked;
@@ -466,8 +494,8 @@ reading_the_range_costs_less(const CruxRequest *req, int64 total)
 	if (total <= SMALL_RANGE)
 		return true;
 	in_range = req->status_mask == 0 ? (double) total :
-		(double) count_without_status_filter(req);
-	walked = orders_walked_to_page_end(req, total);
+		(double) estimated_unfiltered(req, est);
+	walked = orders_walked_to_page_end(req, total, est);
 	if (req->sort_key == CRUX_SORT_UUID && req->status_mask == 0)
 		walked *= 10;
 	return in_range <= walked;
@@ -497,10 +525,11 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
  * A status filter under the status or uuid sort, whose orders are walked in the
  * sort's order and each one's summary probed: page_end / share probes, many for a
  * sparse filter. Its matches can instead be collected from the
- * summaries' day index (every entry of the caller's orders tested index-only, the
- * matches read for their status under the status sort; the uuid sort's are the
- * entries' order uuids) and sorted; chosen when that costs less, the index entry
- * counted at a twentieth of a probe. Both counts come from the count
+ * summaries' day index (every entry of the caller's orders in the date range, if
+ * any, tested index-only; the matches read for their status under the status sort,
+ * while the uuid sort's are the entries' order uuids) and sorted; chosen when that
+ * costs less, an index entry, and a match sorted under the uuid sort, counted at a
+ * twentieth of a probe. Both counts come from the count
  * tables (the one without the filter estimated: crux_estimate_orders); with a date
  * range, the walk also skips the caller's orders outside it
  * (orders_walked_to_page_end). The uuid
@@ -520,16 +549,16 @@ matches_can_be_collected(const CruxRequest *req)
 }
 
 static bool
-collecting_costs_less(const CruxRequest *req, int64 total)
+collecting_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
-	double		unfiltered = (double) count_without_status_filter(req);
+	double		unfiltered = (double) estimated_unfiltered(req, est);
 	double		walked = req->has_start_date || req->has_end_date ?
-		orders_walked_to_page_end(req, total) :
+		orders_walked_to_page_end(req, total, est) :
 		(double) req->limit * unfiltered / Max(total, 1);
 
 	if (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))
 		walked /= 20;
-	return unfiltered / 20 + (req->sort_key == CRUX_SORT_STATUS ? total : 0) < walked;
+	return (unfiltered + (req->sort_key == CRUX_SORT_STATUS ? 20 * total : total)) / 20 < walked;
 }
 
 static void
@@ -605,6 +634,7 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	int64		total;
 	CruxRequest cut;
 	const CruxRequest *page = req;
+	WalkEstimates est = {-1, -1};
 
 	*n_uuids = 0;
 	if (req->term != NULL && req->limit > req->start)
@@ -637,9 +667,9 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 			walk_would_probe_many(req, total))
 			run_sparse_status_date_query(page, page->start, page->limit - page->start, NULL);
 		else if (count_chooses_the_walk(req) && req->sort_key != CRUX_SORT_DATE &&
-				 collecting_costs_less(req, total))
+				 collecting_costs_less(req, total, &est))
 			run_collected_matches_query(req, req->start, req->limit - req->start);
-		else if (sorts_a_date_range(req) && reading_the_range_costs_less(req, total))
+		else if (sorts_a_date_range(req) && reading_the_range_costs_less(req, total, &est))
 			run_small_date_range_query(req, req->start, req->limit - req->start);
 		else
 			run_order_uuid_query(page, page->start, page->limit - page->start, false, NULL);
