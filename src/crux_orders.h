@@ -172,6 +172,7 @@ extern int	crux_format_timestamp(TimestampTz ts, char *buf);
 extern int	crux_format_date(DateADT date, char *buf);
 #define CRUX_UUID_TEXT_LEN (2 * UUID_LEN + 4)
 extern int	crux_format_uuid(const pg_uuid_t *uuid, char *buf);
+extern char *crux_uuid_text(const pg_uuid_t *uuid);
 
 /* request.c */
 extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,

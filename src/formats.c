@@ -222,3 +222,13 @@ crux_format_uuid(const pg_uuid_t *uuid, char *buf)
 	*p = '\0';
 	return CRUX_UUID_TEXT_LEN;
 }
+
+/* The same, palloc'd in the current memory context. */
+char *
+crux_uuid_text(const pg_uuid_t *uuid)
+{
+	char	   *text = palloc(CRUX_UUID_TEXT_LEN + 1);
+
+	crux_format_uuid(uuid, text);
+	return text;
+}

@@ -96,8 +96,8 @@ push_key(JsonbParseState **state, text *value, Datum uuid)
 	}
 	pushJsonbValue(state, WJB_ELEM, &v);
 	v.type = jbvString;
-	v.val.string.val = palloc(CRUX_UUID_TEXT_LEN + 1);
-	v.val.string.len = crux_format_uuid(DatumGetUUIDP(uuid), v.val.string.val);
+	v.val.string.val = crux_uuid_text(DatumGetUUIDP(uuid));
+	v.val.string.len = CRUX_UUID_TEXT_LEN;
 	pushJsonbValue(state, WJB_ELEM, &v);
 	pushJsonbValue(state, WJB_END_ARRAY, NULL);
 }

@@ -97,14 +97,8 @@ push_uuid(const RowReader *row, const char *key, int col)
 {
 	bool		isnull;
 	Datum		d = column(row, col, &isnull);
-	char	   *text = NULL;
 
-	if (!isnull)
-	{
-		text = palloc(CRUX_UUID_TEXT_LEN + 1);
-		crux_format_uuid(DatumGetUUIDP(d), text);
-	}
-	crux_push_string_member(row->state, key, text);
+	crux_push_string_member(row->state, key, isnull ? NULL : crux_uuid_text(DatumGetUUIDP(d)));
 }
 
 /* A numeric(12,2) as a JSON number without trailing zeros: 69.80 -> 69.8, 0.00 -> 0. */
