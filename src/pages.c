@@ -4,8 +4,8 @@
  *		query walks an index in the sort's order and stops at the page's end: the
  *		index that leads with the retailer for a tenant (row-level security's
  *		retailer test) and for one organization of org_uuids; one such walk per
- *		organization, merged in order, for several; the summaries' day index for a sparse
- *		status filter sorted by date. A term's matches, few, are resolved once,
+ *		organization for several, merged in order (a long list's in turn, then
+ *		sorted); the summaries' day index for a sparse status filter sorted by date. A term's matches, few, are resolved once,
  *		counted and sorted.
  */
 #include "postgres.h"
@@ -19,6 +19,33 @@
 
 /* the organizations of org_uuids read on one walk each, merged (run_per_org_page_query) */
 #define MAX_MERGED_ORGS 16
+
+/*
+ * A page read on one walk per organization has their number in its shape, or
+ * ORGS_WALKED_IN_TURN for a longer list, whose walks run in turn over the list in
+ * one query, planned once whatever the list's length (append_org_walks).
+ */
+#define ORGS_SHAPE_SHIFT 18
+#define ORGS_WALKED_IN_TURN 31
+StaticAssertDecl(MAX_MERGED_ORGS < ORGS_WALKED_IN_TURN,
+				 "a merged page's number of organizations fits below the mark of a list");
+
+static uint32
+org_walks_shape(const CruxRequest *req)
+{
+	return (uint32) (req->n_org_uuids > MAX_MERGED_ORGS ? ORGS_WALKED_IN_TURN :
+					 req->n_org_uuids) << ORGS_SHAPE_SHIFT;
+}
+
+/*
+ * How many walks each read about as many orders as the page's end: one, merged, or
+ * one per organization of a list walked in turn, each to the page's end on its own.
+ */
+static double
+walks_per_page(const CruxRequest *req)
+{
+	return req->n_org_uuids > MAX_MERGED_ORGS ? req->n_org_uuids : 1;
+}
 
 /* " OFFSET $o LIMIT $c": count < 0 is no limit (LIMIT NULL). */
 static void
@@ -37,15 +64,13 @@ append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
  * status mask, and test it index-only; an admin without org_uuids walks their
  * primary key and reads each mask from the summary, where walking the orders
  * probes each order's summary by that key. Not with dates or a term, which the
- * summaries' indexes do not hold, nor for an export (the orders' ctids), nor for
- * more organizations than are merged one walk each.
+ * summaries' indexes do not hold, nor for an export (the orders' ctids).
  */
 static bool
 uuid_sort_walks_summaries(const CruxRequest *req, bool with_ctids)
 {
 	return req->sort_key == CRUX_SORT_UUID && req->status_mask != 0 &&
 		req->term == NULL && !req->has_start_date && !req->has_end_date && !with_ctids &&
-		req->n_org_uuids <= MAX_MERGED_ORGS &&
 		OidIsValid(crux_table_oid("order_summaries_retailer_order_uuid_idx"));
 }
 
@@ -130,12 +155,71 @@ run_page_query(QueryBuilder *qb, const CruxRequest *req, bool with_ctids, uint32
 		crux_run_query(qb, shape);
 }
 
+/* One organization's walk to the page's end ($end) in a page of several. */
+typedef struct OrgWalk
+{
+	int			end;
+	bool		sparse_status_date; /* the day index's (run_sparse_status_date_query) */
+	bool		with_ctids;		/* else: the page's index (run_per_org_page_query) */
+	CruxSource	source;
+} OrgWalk;
+
+static void append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int org);
+
+/* "(SELECT ... LIMIT $end)": the walk of org, ordered as the page and limited to its end. */
+static void
+append_org_walk(QueryBuilder *qb, const CruxRequest *req, const OrgWalk *walk, int org)
+{
+	appendStringInfoChar(&qb->sql, '(');
+	if (walk->sparse_status_date)
+		append_sparse_status_date_select(qb, req, org);
+	else
+	{
+		appendStringInfo(&qb->sql, "SELECT o.uuid%s, %s AS sort_key",
+						 walk->with_ctids ? ", o.ctid" : "", crux_sort_expression(req));
+		crux_append_filters(qb, req, walk->source, org);
+		crux_append_order_by(qb, req, crux_sort_expression(req), "o.uuid");
+	}
+	appendStringInfo(&qb->sql, " LIMIT $%d)", walk->end);
+}
+
 /*
- * The page of an admin naming several organizations: one branch per organization,
- * each walking the index that leads with the retailer in the sort's order, merged
- * in that order (Merge Append) and cut to the page, so that the branches together
- * read about as many orders as the page's end. Up to MAX_MERGED_ORGS of them; more
- * are read as one list (= ANY).
+ * " FROM <each organization's walk> p": one branch per organization, merged in the
+ * page's order (Merge Append), so that the branches together read about as many
+ * orders as the page's end; or, past MAX_MERGED_ORGS, one walk run for each
+ * organization of the list in turn (LATERAL over it), whose rows the page then
+ * sorts: a plan of a branch per organization would grow with the list.
+ */
+static void
+append_org_walks(QueryBuilder *qb, const CruxRequest *req, const OrgWalk *walk)
+{
+	if (req->n_org_uuids > MAX_MERGED_ORGS)
+	{
+		appendStringInfo(&qb->sql,
+						 " FROM pg_catalog.unnest($%d::pg_catalog.uuid[]) lo(uuid) CROSS JOIN LATERAL ",
+						 crux_add_param(qb, UUIDARRAYOID,
+										crux_uuid_array_datum(req->org_uuids, req->n_org_uuids),
+										false));
+		append_org_walk(qb, req, walk, CRUX_LISTED_ORG);
+	}
+	else
+	{
+		appendStringInfoString(&qb->sql, " FROM (");
+		for (int org = 0; org < req->n_org_uuids; org++)
+		{
+			if (org > 0)
+				appendStringInfoString(&qb->sql, " UNION ALL ");
+			append_org_walk(qb, req, walk, org);
+		}
+		appendStringInfoChar(&qb->sql, ')');
+	}
+	appendStringInfoString(&qb->sql, " p");
+}
+
+/*
+ * The page of an admin naming several organizations: each organization's walk of
+ * the index that leads with the retailer, in the sort's order (append_org_walks),
+ * cut to the page.
  */
 static void
 run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
@@ -143,29 +227,19 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 {
 	QueryBuilder qb = {.cursor = cursor};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0) |
-		(uint32) req->n_org_uuids << 18;
-	CruxSource	source = page_source(req, with_ctids);
-	int			end;
+		org_walks_shape(req);
+	OrgWalk		walk = {.with_ctids = with_ctids, .source = page_source(req, with_ctids)};
 
 	initStringInfo(&qb.sql);
-	/* each branch ordered and limited, so that the merge can read it in order */
-	end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
+	/* each walk ordered and limited, so that the merge can read it in order */
+	walk.end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
 
-	appendStringInfoString(&qb.sql, with_ctids ? "SELECT p.uuid, p.ctid FROM (" : "SELECT p.uuid FROM (");
-	for (int org = 0; org < req->n_org_uuids; org++)
-	{
-		appendStringInfo(&qb.sql, "%s(SELECT o.uuid%s, %s AS sort_key",
-						 org > 0 ? " UNION ALL " : "", with_ctids ? ", o.ctid" : "",
-						 crux_sort_expression(req));
-		crux_append_filters(&qb, req, source, org);
-		crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
-		appendStringInfo(&qb.sql, " LIMIT $%d)", end);
-	}
-	appendStringInfoString(&qb.sql, ") p");
+	appendStringInfoString(&qb.sql, with_ctids ? "SELECT p.uuid, p.ctid" : "SELECT p.uuid");
+	append_org_walks(&qb, req, &walk);
 	crux_append_order_by(&qb, req, "p.sort_key", "p.uuid");
 	append_offset_limit(&qb, offset, count);
 	/* the planner guesses each organization at a few rows, enough to sort them all */
-	crux_run_query_walking_index(&qb, shape | (uint32) source << 26);
+	crux_run_query_walking_index(&qb, shape | (uint32) walk.source << 26);
 }
 
 /* Whether the request's date bounds, if any, are finite (the day indexes' days). */
@@ -181,8 +255,7 @@ day_index_can_serve(const CruxRequest *req)
 {
 	if (req->status_mask == 0)
 		return false;
-	if (req->sort_key != CRUX_SORT_DATE || req->term != NULL ||
-		req->n_org_uuids > MAX_MERGED_ORGS)
+	if (req->sort_key != CRUX_SORT_DATE || req->term != NULL)
 		return false;
 	return date_range_is_finite(req);
 }
@@ -241,7 +314,6 @@ estimated_unfiltered(const CruxRequest *req, WalkEstimates *est)
 	return est->unfiltered;
 }
 
-/* More organizations than are merged one walk each are walked over every retailer's. */
 static int64
 estimated_everything(const CruxRequest *req, WalkEstimates *est)
 {
@@ -251,8 +323,6 @@ estimated_everything(const CruxRequest *req, WalkEstimates *est)
 
 		everything.has_start_date = everything.has_end_date = false;
 		everything.status_mask = 0;
-		if (req->n_org_uuids > MAX_MERGED_ORGS)
-			everything.n_org_uuids = 0;
 		est->everything = crux_estimate_orders(&everything);
 	}
 	return est->everything;
@@ -261,7 +331,7 @@ estimated_everything(const CruxRequest *req, WalkEstimates *est)
 static bool
 walk_would_probe_many(const CruxRequest *req, int64 total)
 {
-	return (double) req->limit * count_without_status_filter(req) >
+	return (double) req->limit * walks_per_page(req) * count_without_status_filter(req) >
 		(double) MANY_PROBES * Max(total, 1);
 }
 
@@ -311,8 +381,8 @@ append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int o
 
 /*
  * The page of a sparse status filter sorted by date: one walk of the day index,
- * or, for several organizations, one per organization (each to the page's end),
- * merged in the same order.
+ * or, for several organizations, one per organization (each to the page's end:
+ * append_org_walks), in the same order.
  */
 static void
 run_sparse_status_date_query(const CruxRequest *req, int64 offset, int64 count,
@@ -320,24 +390,19 @@ run_sparse_status_date_query(const CruxRequest *req, int64 offset, int64 count,
 {
 	QueryBuilder qb = {.cursor = cursor};
 	const char *dir = req->sort_asc ? "ASC" : "DESC";
-	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 17 |
-		(uint32) req->n_org_uuids << 18;
+	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 17 | org_walks_shape(req);
 
 	initStringInfo(&qb.sql);
 	if (req->n_org_uuids <= 1)
 		append_sparse_status_date_select(&qb, req, CRUX_ALL_ORGS);
 	else
 	{
-		int			end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
+		OrgWalk		walk = {.sparse_status_date = true};
 
-		appendStringInfoString(&qb.sql, "SELECT p.uuid FROM (");
-		for (int org = 0; org < req->n_org_uuids; org++)
-		{
-			appendStringInfoString(&qb.sql, org > 0 ? " UNION ALL (" : "(");
-			append_sparse_status_date_select(&qb, req, org);
-			appendStringInfo(&qb.sql, " LIMIT $%d)", end);
-		}
-		appendStringInfo(&qb.sql, ") p ORDER BY p.created_day %s, p.created_date %s, p.uuid %s",
+		walk.end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
+		appendStringInfoString(&qb.sql, "SELECT p.uuid");
+		append_org_walks(&qb, req, &walk);
+		appendStringInfo(&qb.sql, " ORDER BY p.created_day %s, p.created_date %s, p.uuid %s",
 						 dir, dir, dir);
 	}
 	append_offset_limit(&qb, offset, count);
@@ -362,7 +427,7 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 		run_sparse_status_date_query(req, offset, count, cursor);
 		return;
 	}
-	if (req->n_org_uuids > 1 && req->n_org_uuids <= MAX_MERGED_ORGS && req->term == NULL)
+	if (req->n_org_uuids > 1 && req->term == NULL)
 	{
 		run_per_org_page_query(req, offset, count, with_ctids, cursor);
 		return;
@@ -457,15 +522,17 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 }
 
 /*
- * How many orders a walk of the sort's index reads to the page's end when total of
- * them match: the page's end divided by the share of the caller's orders that
- * match, all of them, since the walk skips those outside a date range too
- * (estimated from the count tables' months: crux_estimate_orders).
+ * How many orders the walks of the sort's index read to the page's end when total
+ * of them match: the page's end divided by the share of the caller's orders that
+ * match, all of them, since a walk skips those outside a date range too
+ * (estimated from the count tables' months: crux_estimate_orders), for each walk
+ * (walks_per_page).
  */
 static double
 orders_walked_to_page_end(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
-	return (double) req->limit * (double) estimated_everything(req, est) / Max(total, 1);
+	return (double) req->limit * walks_per_page(req) * (double) estimated_everything(req, est) /
+		Max(total, 1);
 }
 
 /*
@@ -554,7 +621,7 @@ collecting_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 	double		unfiltered = (double) estimated_unfiltered(req, est);
 	double		walked = req->has_start_date || req->has_end_date ?
 		orders_walked_to_page_end(req, total, est) :
-		(double) req->limit * unfiltered / Max(total, 1);
+		(double) req->limit * walks_per_page(req) * unfiltered / Max(total, 1);
 
 	if (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))
 		walked /= 20;

@@ -181,7 +181,8 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
  * retailer (the same as its order's), which leads its index. With
  * qb->org_as_list one organization is "= ANY" too (the uuid sort's walk of the
  * summaries, pages.c). org: the one organization of org_uuids to test (a branch
- * of run_per_org_page_query), or CRUX_ALL_ORGS.
+ * of run_per_org_page_query), CRUX_LISTED_ORG (each of the list in turn, lo.uuid)
+ * or CRUX_ALL_ORGS.
  */
 void
 crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source, int org)
@@ -191,7 +192,9 @@ crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source
 
 	if (req->n_org_uuids == 0)
 		return;
-	if ((org != CRUX_ALL_ORGS || req->n_org_uuids == 1) && !qb->org_as_list)
+	if (org == CRUX_LISTED_ORG)
+		appendStringInfo(&qb->sql, " AND %s = lo.uuid", retailer);
+	else if ((org != CRUX_ALL_ORGS || req->n_org_uuids == 1) && !qb->org_as_list)
 		appendStringInfo(&qb->sql, " AND %s = $%d", retailer,
 						 crux_add_param(qb, UUIDOID,
 										UUIDPGetDatum(&req->org_uuids[org == CRUX_ALL_ORGS ? 0 : org]),

@@ -17,6 +17,8 @@
 
 /* every organization of org_uuids (crux_append_filters) */
 #define CRUX_ALL_ORGS (-1)
+/* the organization of org_uuids that a walk per listed organization is at: lo.uuid */
+#define CRUX_LISTED_ORG (-2)
 
 /* What a query returns: the number of matching orders, or one page of uuids. */
 typedef enum QueryKind

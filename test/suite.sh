@@ -45,7 +45,7 @@ db=crux_pgtap
 PGOPTIONS="-c client_min_messages=warning" psql -X -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 psql -X -q -d $db -v ON_ERROR_STOP=1 \
      -c "CREATE EXTENSION crux_orders" -c "CREATE EXTENSION pgtap" \
-     -v orders=1000 -f test/generate.sql -f test/baseline.sql -f test/fuzz/fuzz.sql \
+     -v orders=1000 -f test/generate.sql -f test/baseline.sql -f test/fuzz/fuzz.sql -f test/fixture.sql \
      >"$log/fixture.out" 2>&1 \
     || { cat "$log/fixture.out"; count 0 1; }
 pg_prove -v -d $db test/pgtap/*.sql >"$log/pgtap.out" 2>&1

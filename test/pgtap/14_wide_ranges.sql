@@ -26,23 +26,6 @@ CREATE ROLE t_wide NOLOGIN;
 GRANT crux_reader TO t_wide;
 INSERT INTO crux.role_organizations (role_name, organization_uuid) VALUES ('t_wide', md5('org-wide')::uuid);
 
--- the index entries of crux.orders that each of seven calls of req reads
-CREATE FUNCTION pg_temp.reads_by_call(req jsonb) RETURNS bigint[] LANGUAGE plpgsql AS $$
-DECLARE
-    reads bigint[] := '{}';
-    before bigint;
-BEGIN
-    FOR i IN 1..7 LOOP
-        before := (SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index
-                    WHERE indrelid = 'crux.orders'::regclass);
-        PERFORM crux_get_orders(req);
-        reads := reads || ((SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index
-                             WHERE indrelid = 'crux.orders'::regclass) - before);
-    END LOOP;
-    RETURN reads;
-END
-$$;
-GRANT EXECUTE ON FUNCTION pg_temp.reads_by_call(jsonb) TO t_wide;
 -- position 500 of the retailer's three years, each sort both ways
 CREATE TEMP TABLE wide_requests AS
 SELECT k, d, jsonb_build_object('sort', jsonb_build_object('key', k, 'dir', d),
@@ -57,7 +40,7 @@ SELECT plan(10);
 -- range (20,000 orders) to sort it
 SET LOCAL ROLE t_wide;
 CREATE TEMP TABLE guessed_small AS
-SELECT k, pg_temp.reads_by_call(req) AS reads FROM wide_requests WHERE d = 'asc';
+SELECT k, crux_test.orders_index_reads_by_call(req) AS reads FROM wide_requests WHERE d = 'asc';
 RESET ROLE;
 SELECT is((SELECT string_agg(k || ' ' || reads::text, ', ' ORDER BY k) FROM guessed_small
             WHERE reads[1] > 2000), NULL,
@@ -73,7 +56,7 @@ SELECT cmp_ok((SELECT reads[7] FROM guessed_small WHERE k = 'sku_id'), '<', 100:
 -- the orders only for their status under the status sort
 SET LOCAL ROLE t_wide;
 CREATE TEMP TABLE rare_in_range AS
-SELECT k, pg_temp.reads_by_call(jsonb_build_object(
+SELECT k, crux_test.orders_index_reads_by_call(jsonb_build_object(
            'sort', jsonb_build_object('key', k, 'dir', 'asc'), 'line_item_status', 'rejected',
            'start_date', '2017-01-10T00:00:00Z', 'end_date', '2017-04-20T00:00:00Z',
            'limit', 10)) AS reads
@@ -90,7 +73,7 @@ ALTER TABLE crux.orders ALTER COLUMN retailer_uuid SET (n_distinct = 2);
 ANALYZE crux.orders;
 SET LOCAL ROLE t_wide;
 CREATE TEMP TABLE seen_big AS
-SELECT k, pg_temp.reads_by_call(req) AS reads FROM wide_requests WHERE d = 'desc';
+SELECT k, crux_test.orders_index_reads_by_call(req) AS reads FROM wide_requests WHERE d = 'desc';
 RESET ROLE;
 SELECT is((SELECT string_agg(k || ' ' || reads::text, ', ' ORDER BY k) FROM seen_big
             WHERE reads[7] > reads[2] + 10 OR reads[2] > 2000), NULL,

@@ -1,0 +1,104 @@
+-- Pages of an administrator naming more organizations than are merged one walk each
+-- (16): each organization's walk runs in turn over the list, to the page's end, and
+-- the page is sorted from their rows. A sparse status filter sorted by date walks
+-- each organization's day index, and the uuid sort with a status filter each one's
+-- summaries, so that neither reads every listed organization's orders (as one list
+-- tested "= ANY" did). Against the plain-SQL baseline: lists of 20 organizations
+-- (one unknown, one named twice) and of 40, every sort both ways, each conjunction,
+-- with and without a date range, first, later and past-the-end pages; an export
+-- reads the same selection.
+BEGIN;
+
+-- 20 more retailers with 200 orders each over 2017; each order has an allocated line
+-- item, every tenth a cancelled one too, and every fortieth a rejected one as well
+INSERT INTO crux.organizations (uuid, name)
+SELECT md5('org-list-' || g)::uuid, 'Listed ' || g FROM generate_series(1, 20) g;
+INSERT INTO crux.orders (retailer_uuid, purchase_order_id, created_date)
+SELECT md5('org-list-' || (1 + g % 20))::uuid, 'LIST-' || g,
+       timestamptz '2017-01-01 00:00:00Z' + g * interval '131 minutes'
+  FROM generate_series(1, 4000) g;
+INSERT INTO crux.line_items (order_uuid, position, sku_id, quantity_ordered, status)
+SELECT o.uuid, l.p, 'LIST-SKU', 1, l.s
+  FROM crux.orders o,
+       LATERAL (SELECT substr(o.purchase_order_id, 6)::int AS g) n,
+       LATERAL (VALUES (1, 'allocated'::crux.line_item_status),
+                       (2, CASE WHEN n.g % 10 = 0 THEN 'cancelled'::crux.line_item_status END),
+                       (3, CASE WHEN n.g % 40 = 0 THEN 'rejected'::crux.line_item_status END)) l(p, s)
+ WHERE o.purchase_order_id LIKE 'LIST-%' AND l.s IS NOT NULL;
+ANALYZE crux.orders, crux.order_summaries;
+
+CREATE TEMP TABLE lists (n int, orgs jsonb);
+INSERT INTO lists
+SELECT 20, (SELECT jsonb_agg(md5('org-list-' || g)::uuid) FROM generate_series(1, 18) g)
+           || jsonb_build_array(md5('no such org')::uuid, md5('org-list-3')::uuid,
+                                md5('org-1')::uuid)
+UNION ALL
+SELECT 40, (SELECT jsonb_agg(md5('org-list-' || g)::uuid) FROM generate_series(1, 20) g)
+           || (SELECT jsonb_agg(md5('org-' || g)::uuid) FROM generate_series(1, 20) g);
+
+SELECT plan(7);
+
+-- the 100 orders with a rejected and a cancelled line item, newest first, from the
+-- 26th: each organization's day index is walked to the page's end, index-only; of
+-- the orders only the page's 25 are read (their details)
+SELECT is((SELECT array_agg(r) FILTER (WHERE r > 100)
+             FROM unnest(crux_test.orders_index_reads_by_call(jsonb_build_object(
+                      'org_uuids', (SELECT orgs FROM lists WHERE n = 20),
+                      'line_item_status', '["rejected", "cancelled"]'::jsonb,
+                      'status_conjunction', 'and', 'start', 25, 'limit', 50))) r),
+          NULL, 'a sparse status filter of 20 organizations reads their day indexes, not their orders');
+-- a tenth of the orders cancelled, sorted by uuid: each organization's summaries
+-- are walked in uuid order and their masks tested index-only
+SELECT is((SELECT array_agg(r) FILTER (WHERE r > 100)
+             FROM unnest(crux_test.orders_index_reads_by_call(jsonb_build_object(
+                      'org_uuids', (SELECT orgs FROM lists WHERE n = 40),
+                      'line_item_status', 'cancelled', 'sort', '{"key": "uuid", "dir": "desc"}'::jsonb,
+                      'limit', 25))) r),
+          NULL, 'a status filter of 40 organizations sorted by uuid reads their summaries, not their orders');
+
+-- the answers
+CREATE TEMP TABLE requests AS
+SELECT l.n, jsonb_strip_nulls(jsonb_build_object(
+           'org_uuids', l.orgs, 'sort', jsonb_build_object('key', k, 'dir', d),
+           'line_item_status', s.s, 'status_conjunction', s.c,
+           'start_date', r.sd, 'end_date', r.ed, 'start', p, 'limit', p + 20)) AS req
+  FROM lists l,
+       unnest(ARRAY['date', 'status', 'sku_id', 'uuid']) k, unnest(ARRAY['asc', 'desc']) d,
+       (VALUES (NULL::jsonb, NULL), ('"cancelled"', 'or'), ('["rejected", "cancelled"]', 'and'),
+               ('"allocated"', 'only')) s(s, c),
+       (VALUES (NULL, NULL), ('2017-03-10T07:00:00Z', '2017-09-01T00:00:00Z')) r(sd, ed),
+       (VALUES (0), (60), (3000)) p(p);
+SELECT cmp_ok((SELECT count(*) FROM requests
+                WHERE jsonb_array_length(crux_get_orders(req) -> 'orders') = 20), '>=', 200::bigint,
+              'most of those pages are full');
+SELECT is((SELECT count(*) FROM requests WHERE n = 20
+              AND crux_get_orders(req) IS DISTINCT FROM crux_baseline.get_orders(req)),
+          0::bigint, 'pages of 20 organizations (one unknown, one named twice): the baseline''s answers');
+SELECT is((SELECT count(*) FROM requests WHERE n = 40
+              AND crux_get_orders(req) IS DISTINCT FROM crux_baseline.get_orders(req)),
+          0::bigint, 'pages of 40 organizations: the baseline''s answers');
+
+-- an export of a list reads the same selection in the same order
+SELECT is((SELECT array_agg(y.order_uuid ORDER BY y.first) FROM (
+               SELECT x.order_uuid, min(x.ordinality) AS first
+                 FROM crux_export_rows(jsonb_build_object(
+                          'org_uuids', (SELECT orgs FROM lists WHERE n = 40),
+                          'line_item_status', 'cancelled', 'sort', '{"key": "status", "dir": "desc"}'::jsonb))
+                      WITH ORDINALITY AS x
+                GROUP BY x.order_uuid) y),
+          (SELECT array_agg((e ->> 'uuid')::uuid ORDER BY i) FROM jsonb_array_elements(crux_get_orders(jsonb_build_object(
+               'org_uuids', (SELECT orgs FROM lists WHERE n = 40),
+               'line_item_status', 'cancelled', 'sort', '{"key": "status", "dir": "desc"}'::jsonb,
+               'limit', 1000)) -> 'orders') WITH ORDINALITY AS o(e, i)),
+          'an export of 40 organizations: the orders of their pages, in their order');
+SELECT cmp_ok((SELECT count(DISTINCT x.order_uuid) FROM crux_export_rows(jsonb_build_object(
+                   'org_uuids', (SELECT orgs FROM lists WHERE n = 40), 'line_item_status', 'cancelled')) x),
+              '>=', 400::bigint, 'that export holds every listed retailer''s cancelled orders');
+
+-- ANALYZE writes the tables' sizes in place, which the rollback does not undo: they
+-- are written again for the rows that stay
+DELETE FROM crux.orders WHERE purchase_order_id LIKE 'LIST-%';
+ANALYZE crux.orders, crux.order_summaries;
+
+SELECT * FROM finish();
+ROLLBACK;
