@@ -186,6 +186,7 @@ extern SPIPlanPtr crux_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
 								 Oid *argtypes, int cursor_options);
 extern int64 crux_count_orders(const CruxRequest *req);
 extern int64 crux_estimate_orders(const CruxRequest *req);
+extern void crux_orders_of_each_org(const CruxRequest *req, int64 *orders);
 extern int64 crux_count_and_page(const CruxRequest *req, Datum **uuids,
 								 int *n_uuids);
 extern Portal crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, int64 count,

@@ -37,16 +37,6 @@ org_walks_shape(const CruxRequest *req)
 					 req->n_org_uuids) << ORGS_SHAPE_SHIFT;
 }
 
-/*
- * How many walks each read about as many orders as the page's end: one, merged, or
- * one per organization of a list walked in turn, each to the page's end on its own.
- */
-static double
-walks_per_page(const CruxRequest *req)
-{
-	return req->n_org_uuids > MAX_MERGED_ORGS ? req->n_org_uuids : 1;
-}
-
 /* " OFFSET $o LIMIT $c": count < 0 is no limit (LIMIT NULL). */
 static void
 append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
@@ -298,12 +288,14 @@ count_without_status_filter(const CruxRequest *req)
 /*
  * The estimates that choose between a page's walks, each read from the count
  * tables once per request, when first needed (-1 until then): the request without
- * its status filter, and every order of the caller (no filter, no dates).
+ * its status filter, every order of the caller (no filter, no dates), and those of
+ * each organization of a list walked in turn.
  */
 typedef struct WalkEstimates
 {
 	int64		unfiltered;
 	int64		everything;
+	int64	   *org_orders;		/* each listed organization's (orders_walked), or NULL */
 } WalkEstimates;
 
 static int64
@@ -328,11 +320,34 @@ estimated_everything(const CruxRequest *req, WalkEstimates *est)
 	return est->everything;
 }
 
-static bool
-walk_would_probe_many(const CruxRequest *req, int64 total)
+/*
+ * How many orders the page's walks read when each would read per_walk of them: the
+ * one walk, merged or not, or, for a list walked in turn, each organization's, which
+ * stops at the page's end or at the end of that organization's orders (from the
+ * count tables, read once per request).
+ */
+static double
+orders_walked(const CruxRequest *req, WalkEstimates *est, double per_walk)
 {
-	return (double) req->limit * walks_per_page(req) * count_without_status_filter(req) >
-		(double) MANY_PROBES * Max(total, 1);
+	double		walked = 0;
+
+	if (req->n_org_uuids <= MAX_MERGED_ORGS)
+		return per_walk;
+	if (est->org_orders == NULL)
+	{
+		est->org_orders = palloc(sizeof(int64) * req->n_org_uuids);
+		crux_orders_of_each_org(req, est->org_orders);
+	}
+	for (int i = 0; i < req->n_org_uuids; i++)
+		walked += Min((double) est->org_orders[i], per_walk);
+	return walked;
+}
+
+static bool
+walk_would_probe_many(const CruxRequest *req, int64 total, WalkEstimates *est)
+{
+	return orders_walked(req, est, (double) req->limit * estimated_unfiltered(req, est) /
+						 Max(total, 1)) > MANY_PROBES;
 }
 
 /*
@@ -526,13 +541,13 @@ run_term_page_query(const CruxRequest *req, int64 *total)
  * of them match: the page's end divided by the share of the caller's orders that
  * match, all of them, since a walk skips those outside a date range too
  * (estimated from the count tables' months: crux_estimate_orders), for each walk
- * (walks_per_page).
+ * (orders_walked).
  */
 static double
 orders_walked_to_page_end(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
-	return (double) req->limit * walks_per_page(req) * (double) estimated_everything(req, est) /
-		Max(total, 1);
+	return orders_walked(req, est, (double) req->limit * (double) estimated_everything(req, est) /
+						 Max(total, 1));
 }
 
 /*
@@ -621,7 +636,7 @@ collecting_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 	double		unfiltered = (double) estimated_unfiltered(req, est);
 	double		walked = req->has_start_date || req->has_end_date ?
 		orders_walked_to_page_end(req, total, est) :
-		(double) req->limit * walks_per_page(req) * unfiltered / Max(total, 1);
+		orders_walked(req, est, (double) req->limit * unfiltered / Max(total, 1));
 
 	if (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))
 		walked /= 20;
@@ -701,7 +716,7 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	int64		total;
 	CruxRequest cut;
 	const CruxRequest *page = req;
-	WalkEstimates est = {-1, -1};
+	WalkEstimates est = {-1, -1, NULL};
 
 	*n_uuids = 0;
 	if (req->term != NULL && req->limit > req->start)
@@ -731,7 +746,7 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 			page = &cut;
 		/* the walk is chosen by the whole request's share of matches */
 		if (count_chooses_the_walk(req) && req->sort_key == CRUX_SORT_DATE &&
-			walk_would_probe_many(req, total))
+			walk_would_probe_many(req, total, &est))
 			run_sparse_status_date_query(page, page->start, page->limit - page->start, NULL);
 		else if (count_chooses_the_walk(req) && req->sort_key != CRUX_SORT_DATE &&
 				 collecting_costs_less(req, total, &est))
