@@ -16,8 +16,10 @@ most popular ones, and rare ones in at most 5), orders (uuids and purchase order
 and the range of created dates. It writes a TSV: "#caller" lines (role, kind,
 organization), then one request a line: class, caller, request json. A class is a
 caller class (tenant_tiny, tenant_small, tenant_big: a login role mapped to that
-organization through row-level security; admin_all, admin_one, admin_many: a login
-role in crux_admin, with no org_uuids, one, or 2 to 4 of mixed sizes) times a kind:
+organization through row-level security; admin_all, admin_one, admin_many,
+admin_list: a login role in crux_admin, with no org_uuids, one, 2 to 4 of mixed
+sizes, or 17 to 40: the small and tiny callers', other retailers', and sometimes the
+big one) times a kind:
 
     first     the first page: {}, a sort, or a date range
     sort      every sort key (date, status, sku_id, uuid), both directions, some with
@@ -25,7 +27,8 @@ role in crux_admin, with no org_uuids, one, or 2 to 4 of mixed sizes) times a ki
     status    each conjunction (or, and, only) with 1 to 3 statuses, rare and popular
     date      ranges with partial days, some with a status filter, a sort, or both
     term      an order uuid, a purchase order id, a rare SKU, a popular SKU; the
-              caller's own (tenants) or its organizations' (admin_one, admin_many)
+              caller's own (tenants) or its organizations' (admin_one, admin_many,
+              admin_list: of those of its organizations that are callers)
     deep      start between 1,000 and 10,000
     page1000  a page of 1,000 orders (limit - start = 1000)
 
@@ -61,6 +64,7 @@ import argparse
 import collections
 import csv
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -82,7 +86,8 @@ STATUS_SPELLINGS = {"has_tracking": ["HasTracking", "Has_Tracking"], "delivered"
 SORT_KEYS = ["date", "status", "sku_id", "uuid"]
 KINDS = ["first", "sort", "status", "date", "term", "deep", "page1000"]
 CALLER_CLASSES = ["tenant_tiny", "tenant_small", "tenant_big", "admin_all", "admin_one",
-                  "admin_many"]
+                  "admin_many", "admin_list"]
+LIST_SIZES = (17, 40)       # admin_list: more organizations than crux_orders merges (16)
 TENANTS_PER_CLASS = {"tiny": 3, "small": 3, "big": 1}
 ADMIN_ROLE = "crux_wl_admin"
 
@@ -121,6 +126,10 @@ def discover(cur, seed):
         if not d["orgs"][size]:
             print(f"workload: no {size} retailer in the data; its classes are left out",
                   file=sys.stderr)
+    callers = {org for size in d["orgs"] for org, _, _ in d["orgs"][size]}
+    # the other retailers that admin_list names, in an order of the seed
+    d["others"] = sorted((r[0] for r in retailers[1:] if r[0] not in callers),
+                         key=lambda org: (hashlib.md5(f"{seed}:{org}".encode()).hexdigest(), org))
 
     # line items per SKU, once
     cur.execute("""CREATE TEMP TABLE wl_sku AS
@@ -249,8 +258,10 @@ class Builder:
             req["limit"] = start + size
 
     def term_values(self, orgs):
-        """Term values for a request over orgs (None: every organization)."""
-        return self.d["values"][self.rng.choice(orgs) if orgs else None]
+        """Term values for a request over orgs (None: every organization): those of
+        one of them that is a caller, or of every organization where none is."""
+        callers = [o for o in orgs or [] if o in self.d["values"]]
+        return self.d["values"][self.rng.choice(callers) if callers else None]
 
     def term(self, req, orgs, which):
         rng = self.rng
@@ -267,7 +278,7 @@ class Builder:
     def build(self, i, orgs):
         """The i-th request of this class (0-based) over orgs (tenants: their own)."""
         rng, kind, req = self.rng, self.kind, {}
-        if self.caller_class in ("admin_one", "admin_many"):
+        if self.caller_class in ("admin_one", "admin_many", "admin_list"):
             req["org_uuids"] = list(orgs)
         extra = rng.random()
         if kind == "first":
@@ -376,6 +387,12 @@ def generate(args):
                 elif caller_class == "admin_one":   # a size, then one of its organizations
                     size = rng.choice(sorted({s for s, _ in pool}))
                     role, orgs = ADMIN_ROLE, [rng.choice([o for s, o in pool if s == size])]
+                elif caller_class == "admin_list":  # the small and tiny callers', others', the big
+                    role = ADMIN_ROLE
+                    orgs = [o for s, o in pool if s != "big" or rng.random() < 0.3]
+                    k = rng.randint(*LIST_SIZES)
+                    orgs += rng.sample(d["others"], min(max(k - len(orgs), 0), len(d["others"])))
+                    rng.shuffle(orgs)
                 else:               # 2 to 4 organizations, of at least two sizes where there are
                     role = ADMIN_ROLE
                     k = min(rng.randint(2, 4), len(pool))
