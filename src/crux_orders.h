@@ -173,6 +173,7 @@ extern int	crux_format_date(DateADT date, char *buf);
 #define CRUX_UUID_TEXT_LEN (2 * UUID_LEN + 4)
 extern int	crux_format_uuid(const pg_uuid_t *uuid, char *buf);
 extern char *crux_uuid_text(const pg_uuid_t *uuid);
+extern int	crux_compare_uuids(const void *a, const void *b);
 
 /* request.c */
 extern void crux_parse_request(Jsonb *request, CruxRequestKind kind,
@@ -203,6 +204,8 @@ extern bool crux_sku_is_tracked(const char *sku);
  * transaction holds; true when it pushed a snapshot that sees them (pop it after)
  */
 extern bool crux_see_held_summaries(void);
+extern void crux_select_with_kept_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
+									   const char *what);
 
 /* query.c: a setting for one query, restored afterwards (and on error) */
 extern int	crux_set_for_a_query(const char *name, const char *value);

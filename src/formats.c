@@ -232,3 +232,10 @@ crux_uuid_text(const pg_uuid_t *uuid)
 	crux_format_uuid(uuid, text);
 	return text;
 }
+
+/* Two uuids in bytewise order, which is uuid's own (for qsort and bsearch). */
+int
+crux_compare_uuids(const void *a, const void *b)
+{
+	return memcmp(a, b, UUID_LEN);
+}

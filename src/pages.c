@@ -5,8 +5,8 @@
  *		index that leads with the retailer for a tenant (row-level security's
  *		retailer test) and for one organization of org_uuids; one such walk per
  *		organization for several, merged in order (a long list's in turn, then
- *		sorted); the summaries' day index for a sparse status filter sorted by date. A term's matches, few, are resolved once,
- *		counted and sorted.
+ *		sorted); the summaries' day index for a sparse status filter sorted by
+ *		date. A term's matches, few, are resolved once, counted and sorted.
  */
 #include "postgres.h"
 
@@ -29,6 +29,8 @@
 #define ORGS_WALKED_IN_TURN 31
 StaticAssertDecl(MAX_MERGED_ORGS < ORGS_WALKED_IN_TURN,
 				 "a merged page's number of organizations fits below the mark of a list");
+StaticAssertDecl(ORGS_WALKED_IN_TURN < (1 << 5),
+				 "the organizations of a page take bits 18 to 22 of its shape");
 
 static uint32
 org_walks_shape(const CruxRequest *req)
@@ -145,12 +147,16 @@ run_page_query(QueryBuilder *qb, const CruxRequest *req, bool with_ctids, uint32
 		crux_run_query(qb, shape);
 }
 
-/* One organization's walk to the page's end ($end) in a page of several. */
+/*
+ * One organization's walk to the page's end ($end) in a page of several: the day
+ * index's (run_sparse_status_date_query), or else the page's index
+ * (run_per_org_page_query), reading its orders from source, with their ctids.
+ */
 typedef struct OrgWalk
 {
 	int			end;
-	bool		sparse_status_date; /* the day index's (run_sparse_status_date_query) */
-	bool		with_ctids;		/* else: the page's index (run_per_org_page_query) */
+	bool		sparse_status_date;
+	bool		with_ctids;
 	CruxSource	source;
 } OrgWalk;
 
@@ -221,7 +227,7 @@ run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 	OrgWalk		walk = {.with_ctids = with_ctids, .source = page_source(req, with_ctids)};
 
 	initStringInfo(&qb.sql);
-	/* each walk ordered and limited, so that the merge can read it in order */
+	/* each walk ordered and cut at the page's end, which the page's sort then cuts */
 	walk.end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
 
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT p.uuid, p.ctid" : "SELECT p.uuid");

@@ -80,7 +80,8 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	shape |= (req->n_org_uuids > 1 ? 1 : 0) << 15;
 	/* bit 16: the term's matches counted with their page (run_term_page_query) */
 	/* bit 17: a sparse status filter's date page (run_sparse_status_date_query) */
-	/* bits 18-22: the organizations of a merged page (run_per_org_page_query) */
+	/* bits 18-22: a page of several organizations, their number or 31 for a list
+	 * walked in turn (pages.c's org_walks_shape) */
 	/* bit 23: a small date range under another sort (run_small_date_range_query) */
 	/* bit 24: a status filter's matches collected and sorted (run_collected_matches_query) */
 	/* bit 25: a status filter's range without a whole day (count_status_filter_without_whole_days) */
@@ -389,7 +390,6 @@ crux_run_sort_values_query(const CruxRequest *req, bool by_ctid, Datum keys)
 {
 	static SPIPlanPtr plans[2][CRUX_SORT_UUID + 1];
 	SPIPlanPtr *plan = &plans[by_ctid][req->sort_key];
-	bool		pushed;
 
 	if (req->sort_key == CRUX_SORT_UUID)
 		return false;
@@ -408,12 +408,24 @@ crux_run_sort_values_query(const CruxRequest *req, bool by_ctid, Datum keys)
 				 "    ON s.order_uuid OPERATOR(pg_catalog.=) o.uuid" : "");
 		crux_kept_plan(plan, sql, 1, &type, CURSOR_OPT_GENERIC_PLAN);
 	}
-	pushed = crux_see_held_summaries();
-	if (SPI_execute_plan(*plan, &keys, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the sort values of a list of orders");
+	crux_select_with_kept_plan(*plan, &keys, NULL, "the sort values of a list of orders");
+	return true;
+}
+
+/*
+ * Runs a kept plan's SELECT with its values (its rows in SPI_tuptable), seeing the
+ * summaries this transaction holds, as every query of a page does; what: what it
+ * reads, for the error should it fail.
+ */
+void
+crux_select_with_kept_plan(SPIPlanPtr plan, Datum *values, const char *nulls, const char *what)
+{
+	bool		pushed = crux_see_held_summaries();
+
+	if (SPI_execute_plan(plan, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read %s", what);
 	if (pushed)
 		PopActiveSnapshot();
-	return true;
 }
 
 /*

@@ -337,12 +337,6 @@ timestamp_value(const char *path, const JsonbValue *value)
 	return ts;
 }
 
-static int
-compare_uuids(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(pg_uuid_t));
-}
-
 /*
  * An organization named twice is one organization: the list is sorted and kept
  * distinct, so that the page of each organization is read once.
@@ -354,9 +348,9 @@ keep_distinct_org_uuids(CruxRequest *req)
 
 	if (req->n_org_uuids < 2)
 		return;
-	qsort(req->org_uuids, req->n_org_uuids, sizeof(pg_uuid_t), compare_uuids);
+	qsort(req->org_uuids, req->n_org_uuids, sizeof(pg_uuid_t), crux_compare_uuids);
 	for (int i = 0; i < req->n_org_uuids; i++)
-		if (n == 0 || compare_uuids(&req->org_uuids[n - 1], &req->org_uuids[i]) != 0)
+		if (n == 0 || crux_compare_uuids(&req->org_uuids[n - 1], &req->org_uuids[i]) != 0)
 			req->org_uuids[n++] = req->org_uuids[i];
 	req->n_org_uuids = n;
 }

@@ -235,12 +235,6 @@ crux_acting_organization(PG_FUNCTION_ARGS)
  */
 static CruxPageRows page_rows[CRUX_PAGE_N_KINDS];
 
-static int
-compare_uuids(const void *a, const void *b)
-{
-	return memcmp(a, b, UUID_LEN);
-}
-
 /*
  * The page's rows of one kind (n > 0), for the current role, until
  * crux_restore_page_rows(the value returned) puts back those before. The copy
@@ -255,7 +249,7 @@ crux_set_page_rows(CruxPageKind kind, const Datum *uuids, int n)
 
 	for (int i = 0; i < n; i++)
 		memcpy(&sorted[i], DatumGetUUIDP(uuids[i]), UUID_LEN);
-	qsort(sorted, n, sizeof(pg_uuid_t), compare_uuids);
+	qsort(sorted, n, sizeof(pg_uuid_t), crux_compare_uuids);
 	page_rows[kind].uuids = sorted;
 	page_rows[kind].n = n;
 	page_rows[kind].role = GetUserId();
@@ -277,7 +271,7 @@ in_page(CruxPageKind kind, const pg_uuid_t *uuid)
 
 	if (rows->n == 0 || rows->role != GetUserId())
 		return false;
-	return bsearch(uuid, rows->uuids, rows->n, sizeof(pg_uuid_t), compare_uuids) != NULL;
+	return bsearch(uuid, rows->uuids, rows->n, sizeof(pg_uuid_t), crux_compare_uuids) != NULL;
 }
 
 /* crux.order_in_page(uuid) returns boolean */

@@ -20,7 +20,6 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 /* count(*) of the matching orders, counted order by order (a term's from its matches' summaries). */
@@ -399,8 +398,8 @@ crux_estimate_orders(const CruxRequest *req)
 
 /*
  * The orders of each organization of org_uuids, whatever their dates and statuses,
- * summed from its buckets: orders[i] for req->org_uuids[i] (sorted and distinct, as
- * the request holds them), 0 for one without orders. One kept plan.
+ * summed from its buckets: orders[i] for req->org_uuids[i] (sorted bytewise and
+ * distinct, as the request keeps them), 0 for one without orders. One kept plan.
  */
 void
 crux_orders_of_each_org(const CruxRequest *req, int64 *orders)
@@ -408,29 +407,24 @@ crux_orders_of_each_org(const CruxRequest *req, int64 *orders)
 	static SPIPlanPtr plan = NULL;
 	Oid			type = UUIDARRAYOID;
 	Datum		orgs = crux_uuid_array_datum(req->org_uuids, req->n_org_uuids);
-	bool		pushed;
 
 	crux_kept_plan(&plan,
 				   "SELECT c.retailer_uuid, sum(crux.count_matching(c.counts, 0::smallint,"
 				   " 0::smallint))::bigint FROM crux.order_counts c"
 				   " WHERE c.retailer_uuid OPERATOR(pg_catalog.=) ANY ($1) GROUP BY c.retailer_uuid",
 				   1, &type, CURSOR_OPT_GENERIC_PLAN);
-	pushed = crux_see_held_summaries();
-	if (SPI_execute_plan(plan, &orgs, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not count the orders of each organization");
-	if (pushed)
-		PopActiveSnapshot();
+	crux_select_with_kept_plan(plan, &orgs, NULL, "the orders of each organization");
 	memset(orders, 0, sizeof(int64) * req->n_org_uuids);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
-		pg_uuid_t  *org = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[row],
-													  SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		org = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
 		Datum		n = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull);
+		pg_uuid_t  *listed = bsearch(DatumGetUUIDP(org), req->org_uuids, req->n_org_uuids,
+								 sizeof(pg_uuid_t), crux_compare_uuids);
 
-		for (int i = 0; i < req->n_org_uuids; i++)
-			if (memcmp(&req->org_uuids[i], org, sizeof(pg_uuid_t)) == 0)
-				orders[i] = isnull ? 0 : DatumGetInt64(n);
+		if (listed != NULL && !isnull)
+			orders[listed - req->org_uuids] = DatumGetInt64(n);
 	}
 }
 

@@ -40,7 +40,7 @@ SELECT plan(10);
 -- range (20,000 orders) to sort it
 SET LOCAL ROLE t_wide;
 CREATE TEMP TABLE guessed_small AS
-SELECT k, crux_test.orders_index_reads_by_call(req) AS reads FROM wide_requests WHERE d = 'asc';
+SELECT k, crux_test.index_reads_by_call(req, 'crux.orders') AS reads FROM wide_requests WHERE d = 'asc';
 RESET ROLE;
 SELECT is((SELECT string_agg(k || ' ' || reads::text, ', ' ORDER BY k) FROM guessed_small
             WHERE reads[1] > 2000), NULL,
@@ -56,10 +56,10 @@ SELECT cmp_ok((SELECT reads[7] FROM guessed_small WHERE k = 'sku_id'), '<', 100:
 -- the orders only for their status under the status sort
 SET LOCAL ROLE t_wide;
 CREATE TEMP TABLE rare_in_range AS
-SELECT k, crux_test.orders_index_reads_by_call(jsonb_build_object(
+SELECT k, crux_test.index_reads_by_call(jsonb_build_object(
            'sort', jsonb_build_object('key', k, 'dir', 'asc'), 'line_item_status', 'rejected',
            'start_date', '2017-01-10T00:00:00Z', 'end_date', '2017-04-20T00:00:00Z',
-           'limit', 10)) AS reads
+           'limit', 10), 'crux.orders') AS reads
   FROM unnest(ARRAY['status', 'uuid']) k;
 RESET ROLE;
 SELECT is((SELECT string_agg(k || ' ' || reads::text, ', ' ORDER BY k) FROM rare_in_range
@@ -73,7 +73,7 @@ ALTER TABLE crux.orders ALTER COLUMN retailer_uuid SET (n_distinct = 2);
 ANALYZE crux.orders;
 SET LOCAL ROLE t_wide;
 CREATE TEMP TABLE seen_big AS
-SELECT k, crux_test.orders_index_reads_by_call(req) AS reads FROM wide_requests WHERE d = 'desc';
+SELECT k, crux_test.index_reads_by_call(req, 'crux.orders') AS reads FROM wide_requests WHERE d = 'desc';
 RESET ROLE;
 SELECT is((SELECT string_agg(k || ' ' || reads::text, ', ' ORDER BY k) FROM seen_big
             WHERE reads[7] > reads[2] + 10 OR reads[2] > 2000), NULL,
