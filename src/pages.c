@@ -4,9 +4,9 @@
  *		query walks an index in the sort's order and stops at the page's end: the
  *		index that leads with the retailer for a tenant (row-level security's
  *		retailer test) and for one organization of org_uuids; one such walk per
- *		organization for several, merged in order (a long list's in turn, then
- *		sorted); the summaries' day index for a sparse status filter sorted by
- *		date. A term's matches, few, are resolved once, counted and sorted.
+ *		organization for several, merged in order (org_walks.c); the summaries'
+ *		day index for a sparse status filter sorted by date. A term's matches,
+ *		few, are resolved once, counted and sorted.
  */
 #include "postgres.h"
 
@@ -17,31 +17,9 @@
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
-/* the organizations of org_uuids read on one walk each, merged (run_per_org_page_query) */
-#define MAX_MERGED_ORGS 16
-
-/*
- * A page read on one walk per organization has their number in its shape, or
- * ORGS_WALKED_IN_TURN for a longer list, whose walks run in turn over the list in
- * one query, planned once whatever the list's length (append_org_walks).
- */
-#define ORGS_SHAPE_SHIFT 18
-#define ORGS_WALKED_IN_TURN 31
-StaticAssertDecl(MAX_MERGED_ORGS < ORGS_WALKED_IN_TURN,
-				 "a merged page's number of organizations fits below the mark of a list");
-StaticAssertDecl(ORGS_WALKED_IN_TURN < (1 << 5),
-				 "the organizations of a page take bits 18 to 22 of its shape");
-
-static uint32
-org_walks_shape(const CruxRequest *req)
-{
-	return (uint32) (req->n_org_uuids > MAX_MERGED_ORGS ? ORGS_WALKED_IN_TURN :
-					 req->n_org_uuids) << ORGS_SHAPE_SHIFT;
-}
-
 /* " OFFSET $o LIMIT $c": count < 0 is no limit (LIMIT NULL). */
-static void
-append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
+void
+crux_append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
 {
 	appendStringInfo(&qb->sql, " OFFSET $%d",
 					 crux_add_param(qb, INT8OID, Int64GetDatum(offset), false));
@@ -93,8 +71,8 @@ summaries_walk_leads_with_retailer(const CruxRequest *req)
  * term's matches are looked up in the summaries alone unless the status sort or an
  * export needs the orders.
  */
-static CruxSource
-page_source(const CruxRequest *req, bool with_ctids)
+CruxSource
+crux_page_source(const CruxRequest *req, bool with_ctids)
 {
 	if (req->term != NULL && !with_ctids && req->sort_key != CRUX_SORT_STATUS)
 		return CRUX_FROM_SUMMARIES;
@@ -139,103 +117,12 @@ append_page_order_by(QueryBuilder *qb, const CruxRequest *req)
 static void
 run_page_query(QueryBuilder *qb, const CruxRequest *req, bool with_ctids, uint32 shape)
 {
-	shape |= (uint32) page_source(req, with_ctids) << 26;
+	shape |= (uint32) crux_page_source(req, with_ctids) << 26;
 	if (req->sort_key == CRUX_SORT_SKU_ID || uuid_sort_walks_summaries(req, with_ctids) ||
 		(sorts_a_date_range(req) && qb->cursor == NULL))
 		crux_run_query_walking_index(qb, shape);
 	else
 		crux_run_query(qb, shape);
-}
-
-/*
- * One organization's walk to the page's end ($end) in a page of several: the day
- * index's (run_sparse_status_date_query), or else the page's index
- * (run_per_org_page_query), reading its orders from source, with their ctids.
- */
-typedef struct OrgWalk
-{
-	int			end;
-	bool		sparse_status_date;
-	bool		with_ctids;
-	CruxSource	source;
-} OrgWalk;
-
-static void append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int org);
-
-/* "(SELECT ... LIMIT $end)": the walk of org, ordered as the page and limited to its end. */
-static void
-append_org_walk(QueryBuilder *qb, const CruxRequest *req, const OrgWalk *walk, int org)
-{
-	appendStringInfoChar(&qb->sql, '(');
-	if (walk->sparse_status_date)
-		append_sparse_status_date_select(qb, req, org);
-	else
-	{
-		appendStringInfo(&qb->sql, "SELECT o.uuid%s, %s AS sort_key",
-						 walk->with_ctids ? ", o.ctid" : "", crux_sort_expression(req));
-		crux_append_filters(qb, req, walk->source, org);
-		crux_append_order_by(qb, req, crux_sort_expression(req), "o.uuid");
-	}
-	appendStringInfo(&qb->sql, " LIMIT $%d)", walk->end);
-}
-
-/*
- * " FROM <each organization's walk> p": one branch per organization, merged in the
- * page's order (Merge Append), so that the branches together read about as many
- * orders as the page's end; or, past MAX_MERGED_ORGS, one walk run for each
- * organization of the list in turn (LATERAL over it), whose rows the page then
- * sorts: a plan of a branch per organization would grow with the list.
- */
-static void
-append_org_walks(QueryBuilder *qb, const CruxRequest *req, const OrgWalk *walk)
-{
-	if (req->n_org_uuids > MAX_MERGED_ORGS)
-	{
-		appendStringInfo(&qb->sql,
-						 " FROM pg_catalog.unnest($%d::pg_catalog.uuid[]) lo(uuid) CROSS JOIN LATERAL ",
-						 crux_add_param(qb, UUIDARRAYOID,
-										crux_uuid_array_datum(req->org_uuids, req->n_org_uuids),
-										false));
-		append_org_walk(qb, req, walk, CRUX_LISTED_ORG);
-	}
-	else
-	{
-		appendStringInfoString(&qb->sql, " FROM (");
-		for (int org = 0; org < req->n_org_uuids; org++)
-		{
-			if (org > 0)
-				appendStringInfoString(&qb->sql, " UNION ALL ");
-			append_org_walk(qb, req, walk, org);
-		}
-		appendStringInfoChar(&qb->sql, ')');
-	}
-	appendStringInfoString(&qb->sql, " p");
-}
-
-/*
- * The page of an admin naming several organizations: each organization's walk of
- * the index that leads with the retailer, in the sort's order (append_org_walks),
- * cut to the page.
- */
-static void
-run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
-					   bool with_ctids, Portal *cursor)
-{
-	QueryBuilder qb = {.cursor = cursor};
-	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0) |
-		org_walks_shape(req);
-	OrgWalk		walk = {.with_ctids = with_ctids, .source = page_source(req, with_ctids)};
-
-	initStringInfo(&qb.sql);
-	/* each walk ordered and cut at the page's end, which the page's sort then cuts */
-	walk.end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
-
-	appendStringInfoString(&qb.sql, with_ctids ? "SELECT p.uuid, p.ctid" : "SELECT p.uuid");
-	append_org_walks(&qb, req, &walk);
-	crux_append_order_by(&qb, req, "p.sort_key", "p.uuid");
-	append_offset_limit(&qb, offset, count);
-	/* the planner guesses each organization at a few rows, enough to sort them all */
-	crux_run_query_walking_index(&qb, shape | (uint32) walk.source << 26);
 }
 
 /* Whether the request's date bounds, if any, are finite (the day indexes' days). */
@@ -327,8 +214,11 @@ estimated_everything(const CruxRequest *req, WalkEstimates *est)
 }
 
 /*
- * How many orders the page's walks read when each would read per_walk of them: the
- * one walk, merged or not, or, for a list walked in turn, each organization's, which
+ * How many orders the page's walks read when each would read per_walk of them (the
+ * page's end over the share of orders that match): the one walk, merged or not; a
+ * list's merged from cursors, up to twice the rows the page takes from each, and
+ * each one's first row, which costs per_walk over the page's end
+ * (crux_merge_org_walks); or, for a list walked in turn, each organization's, which
  * stops at the page's end or at the end of that organization's orders (from the
  * count tables, read once per request).
  */
@@ -339,6 +229,8 @@ orders_walked(const CruxRequest *req, WalkEstimates *est, double per_walk)
 
 	if (req->n_org_uuids <= MAX_MERGED_ORGS)
 		return per_walk;
+	if (crux_list_page_merges_cursors(req))
+		return per_walk * (2 + (double) req->n_org_uuids / Max(req->limit, 1));
 	if (est->org_orders == NULL)
 	{
 		est->org_orders = palloc(sizeof(int64) * req->n_org_uuids);
@@ -383,8 +275,8 @@ append_summary_date_range(QueryBuilder *qb, const CruxRequest *req)
  * status filter, as the index (status_mask <> 0) says. The index includes
  * created_date, so the walk reads nothing else.
  */
-static void
-append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int org)
+void
+crux_append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int org)
 {
 	const char *dir = req->sort_asc ? "ASC" : "DESC";
 
@@ -402,55 +294,47 @@ append_sparse_status_date_select(QueryBuilder *qb, const CruxRequest *req, int o
 
 /*
  * The page of a sparse status filter sorted by date: one walk of the day index,
- * or, for several organizations, one per organization (each to the page's end:
- * append_org_walks), in the same order.
+ * or, for several organizations, one per organization, merged in the same order
+ * (crux_run_per_org_sparse_date_query).
  */
 static void
 run_sparse_status_date_query(const CruxRequest *req, int64 offset, int64 count,
-							 Portal *cursor)
+							 PageDest *dest)
 {
-	QueryBuilder qb = {.cursor = cursor};
-	const char *dir = req->sort_asc ? "ASC" : "DESC";
-	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 17 | org_walks_shape(req);
+	QueryBuilder qb = {.cursor = dest->cursor};
 
-	initStringInfo(&qb.sql);
-	if (req->n_org_uuids <= 1)
-		append_sparse_status_date_select(&qb, req, CRUX_ALL_ORGS);
-	else
+	if (req->n_org_uuids > 1)
 	{
-		OrgWalk		walk = {.sparse_status_date = true};
-
-		walk.end = crux_add_param(&qb, INT8OID, Int64GetDatum(offset + count), count < 0);
-		appendStringInfoString(&qb.sql, "SELECT p.uuid");
-		append_org_walks(&qb, req, &walk);
-		appendStringInfo(&qb.sql, " ORDER BY p.created_day %s, p.created_date %s, p.uuid %s",
-						 dir, dir, dir);
+		crux_run_per_org_sparse_date_query(req, offset, count, dest);
+		return;
 	}
-	append_offset_limit(&qb, offset, count);
-	crux_run_query_walking_index(&qb, shape);
+	initStringInfo(&qb.sql);
+	crux_append_sparse_status_date_select(&qb, req, CRUX_ALL_ORGS);
+	crux_append_offset_limit(&qb, offset, count);
+	crux_run_query_walking_index(&qb, crux_query_shape(req, QUERY_PAGE) | 1 << 17);
 }
 
 /*
  * Runs the sorted selection of order uuids from position offset on: count of them,
  * or all when count < 0 (LIMIT NULL). with_ctids: each with its row's ctid too.
- * cursor: opened as a cursor there instead.
+ * dest: where the uuids go (PageDest).
  */
 static void
 run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool with_ctids,
-					 Portal *cursor)
+					 PageDest *dest)
 {
-	QueryBuilder qb = {.cursor = cursor};
+	QueryBuilder qb = {.cursor = dest->cursor};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0);
-	CruxSource	source = page_source(req, with_ctids);
+	CruxSource	source = crux_page_source(req, with_ctids);
 
 	if (!with_ctids && status_filter_is_sparse(req))
 	{
-		run_sparse_status_date_query(req, offset, count, cursor);
+		run_sparse_status_date_query(req, offset, count, dest);
 		return;
 	}
 	if (req->n_org_uuids > 1 && req->term == NULL)
 	{
-		run_per_org_page_query(req, offset, count, with_ctids, cursor);
+		crux_run_per_org_page_query(req, offset, count, with_ctids, dest);
 		return;
 	}
 	qb.org_as_list = req->n_org_uuids == 1 && uuid_sort_walks_summaries(req, with_ctids);
@@ -458,7 +342,7 @@ run_order_uuid_query(const CruxRequest *req, int64 offset, int64 count, bool wit
 	appendStringInfoString(&qb.sql, with_ctids ? "SELECT o.uuid, o.ctid" : "SELECT o.uuid");
 	crux_append_filters(&qb, req, source, CRUX_ALL_ORGS);
 	append_page_order_by(&qb, req);
-	append_offset_limit(&qb, offset, count);
+	crux_append_offset_limit(&qb, offset, count);
 	run_page_query(&qb, req, with_ctids, shape);
 }
 
@@ -487,19 +371,29 @@ crux_open_order_uuid_cursor(const CruxRequest *req, int64 first, int64 count, bo
 {
 	int64		offset = req->start + first;
 	Portal		cursor = NULL;
+	PageDest	dest = {.cursor = &cursor};
 
 	run_order_uuid_query(req, offset, count_within_limit(req, offset, count), with_ctids,
-						 &cursor);
+						 &dest);
 	if (cursor == NULL)
 		elog(ERROR, "the export's selection was not opened as a cursor");
 	return cursor;
 }
 
-/* The first column of the last result, order uuids, copied into the current context. */
+/*
+ * The page's order uuids, copied into the current context: those merged from
+ * cursors, or the first column of the last result.
+ */
 static int
-copy_page_uuids(Datum **uuids)
+copy_page_uuids(const PageDest *dest, Datum **uuids)
 {
 	int			n = (int) SPI_processed;
+
+	if (dest->merged)
+	{
+		*uuids = dest->uuids;
+		return dest->n_uuids;
+	}
 
 	*uuids = palloc(sizeof(Datum) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -531,9 +425,9 @@ run_term_page_query(const CruxRequest *req, int64 *total)
 
 	initStringInfo(&qb.sql);
 	appendStringInfoString(&qb.sql, "SELECT o.uuid, count(*) OVER ()");
-	crux_append_filters(&qb, req, page_source(req, false), CRUX_ALL_ORGS);
+	crux_append_filters(&qb, req, crux_page_source(req, false), CRUX_ALL_ORGS);
 	crux_append_order_by(&qb, req, crux_sort_expression(req), "o.uuid");
-	append_offset_limit(&qb, req->start, req->limit - req->start);
+	crux_append_offset_limit(&qb, req->start, req->limit - req->start);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1 << 16);
 	if (SPI_processed == 0)
 		return false;
@@ -605,7 +499,7 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
 						CRUX_FROM_ORDERS_AND_SUMMARIES : CRUX_FROM_ORDERS, CRUX_ALL_ORGS);
 	appendStringInfoString(&qb.sql, " OFFSET 0) x");
 	crux_append_order_by(&qb, req, "x.sort_key", "x.uuid");
-	append_offset_limit(&qb, offset, count);
+	crux_append_offset_limit(&qb, offset, count);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1u << 23);
 }
 
@@ -671,7 +565,7 @@ run_collected_matches_query(const CruxRequest *req, int64 offset, int64 count)
 	crux_append_org_test(&qb, req, CRUX_FROM_SUMMARIES, CRUX_ALL_ORGS);
 	appendStringInfoString(&qb.sql, " OFFSET 0) x");
 	crux_append_order_by(&qb, req, "x.sort_key", "x.uuid");
-	append_offset_limit(&qb, offset, count);
+	crux_append_offset_limit(&qb, offset, count);
 	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1u << 24);
 }
 
@@ -723,13 +617,14 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	CruxRequest cut;
 	const CruxRequest *page = req;
 	WalkEstimates est = {-1, -1, NULL};
+	PageDest	dest = {0};
 
 	*n_uuids = 0;
 	if (req->term != NULL && req->limit > req->start)
 	{
 		if (run_term_page_query(req, &total))
 		{
-			*n_uuids = copy_page_uuids(uuids);
+			*n_uuids = copy_page_uuids(&dest, uuids);
 			return total;
 		}
 		/* an empty first page: nothing matches */
@@ -739,8 +634,8 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 		!count_chooses_the_walk(req))
 	{
 		/* a first page that is not full holds every match: nothing left to count */
-		run_order_uuid_query(req, 0, req->limit, false, NULL);
-		*n_uuids = copy_page_uuids(uuids);
+		run_order_uuid_query(req, 0, req->limit, false, &dest);
+		*n_uuids = copy_page_uuids(&dest, uuids);
 		if (*n_uuids < req->limit)
 			return *n_uuids;
 		return crux_count_orders(req);
@@ -753,15 +648,15 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 		/* the walk is chosen by the whole request's share of matches */
 		if (count_chooses_the_walk(req) && req->sort_key == CRUX_SORT_DATE &&
 			walk_would_probe_many(req, total, &est))
-			run_sparse_status_date_query(page, page->start, page->limit - page->start, NULL);
+			run_sparse_status_date_query(page, page->start, page->limit - page->start, &dest);
 		else if (count_chooses_the_walk(req) && req->sort_key != CRUX_SORT_DATE &&
 				 collecting_costs_less(req, total, &est))
 			run_collected_matches_query(req, req->start, req->limit - req->start);
 		else if (sorts_a_date_range(req) && reading_the_range_costs_less(req, total, &est))
 			run_small_date_range_query(req, req->start, req->limit - req->start);
 		else
-			run_order_uuid_query(page, page->start, page->limit - page->start, false, NULL);
-		*n_uuids = copy_page_uuids(uuids);
+			run_order_uuid_query(page, page->start, page->limit - page->start, false, &dest);
+		*n_uuids = copy_page_uuids(&dest, uuids);
 	}
 	return total;
 }

@@ -79,13 +79,14 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	/* bit 14: the selection with the orders' ctids (run_order_uuid_query) */
 	shape |= (req->n_org_uuids > 1 ? 1 : 0) << 15;
 	/* bit 16: the term's matches counted with their page (run_term_page_query) */
-	/* bit 17: a sparse status filter's date page (run_sparse_status_date_query) */
-	/* bits 18-22: a page of several organizations, their number or 31 for a list
-	 * walked in turn (pages.c's org_walks_shape) */
+	/* bit 17: a sparse status filter's date page (pages.c's run_sparse_status_date_query,
+	 * org_walks.c's crux_run_per_org_sparse_date_query) */
+	/* bits 18-22: a page of several organizations, their number, or 30 or 31 for a
+	 * list merged from cursors or walked in turn (org_walks.c's org_walks_shape) */
 	/* bit 23: a small date range under another sort (run_small_date_range_query) */
 	/* bit 24: a status filter's matches collected and sorted (run_collected_matches_query) */
 	/* bit 25: a status filter's range without a whole day (count_status_filter_without_whole_days) */
-	/* bits 26-27: where a page reads its orders (CruxSource, pages.c's page_source) */
+	/* bits 26-27: where a page reads its orders (CruxSource, pages.c's crux_page_source) */
 	return shape;
 }
 
@@ -182,7 +183,7 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
  * retailer (the same as its order's), which leads its index. With
  * qb->org_as_list one organization is "= ANY" too (the uuid sort's walk of the
  * summaries, pages.c). org: the one organization of org_uuids to test (a branch
- * of run_per_org_page_query), CRUX_LISTED_ORG (each of the list in turn, lo.uuid)
+ * of crux_run_per_org_page_query), CRUX_LISTED_ORG (each of a list, lo.uuid)
  * or CRUX_ALL_ORGS.
  */
 void
@@ -489,11 +490,15 @@ plans_for_each_call(uint32 shape)
  * days, which serve it whatever the values: planned once (generic). Planned for its
  * values, its subqueries cost a custom plan (about 0.3 ms each, one to three per
  * call) whenever the plan cache costs the generic plan higher, as it does for date
- * ranges. Everything else is the plan cache's choice.
+ * ranges. A list's walk of one organization, opened per organization, walks its
+ * index with enable_sort off and is planned once too, not once per organization.
+ * Everything else is the plan cache's choice.
  */
 static int
 plan_options(uint32 shape)
 {
+	if ((shape >> ORGS_SHAPE_SHIFT & ORGS_SHAPE_MASK) == ORGS_MERGED_BY_CURSORS)
+		return CURSOR_OPT_GENERIC_PLAN;
 	if (plans_for_each_call(shape))
 		return CURSOR_OPT_CUSTOM_PLAN;
 	if ((shape & SHAPE_COUNT_FROM_COUNTS) != 0)
@@ -587,9 +592,10 @@ run_query_with_setting(QueryBuilder *qb, uint32 shape, const char *name, const c
 
 /*
  * Runs a query with enable_sort off, so that its rows come in the order of an
- * index walk: the sku_id sort's, the uuid sort's over the summaries, each
- * organization's of a merged page, the sort's of a page's date range that its
- * count chose to walk (pages.c). Row-level security's retailer test is a
+ * index walk: the sku_id sort's, the uuid sort's over the summaries, the sort's
+ * of a page's date range that its count chose to walk (pages.c), each
+ * organization's of a page of several (org_walks.c; a list's cursors are opened
+ * with the same setting, cursor_merge.c). Row-level security's retailer test is a
  * parameter the planner guesses at 1% of the rows; it then prefers reading all
  * of a retailer's order summaries and sorting them to walking the index and
  * stopping at the page's end.

@@ -1,13 +1,20 @@
--- Pages of an administrator naming more organizations than are merged one walk each
--- (16): each organization's walk runs in turn over the list, to the page's end, and
--- the page is sorted from their rows. A sparse status filter sorted by date walks
--- each organization's day index, and the uuid sort with a status filter each one's
--- summaries by retailer and order, so that neither reads the listed organizations'
--- orders, only the page's. Against the plain-SQL baseline: lists of 20 organizations
--- (one unknown, one named twice) and of 40, every sort both ways, each conjunction,
--- with and without a date range, first, later and past-the-end pages; an export
+-- Pages of an administrator naming more organizations than one query merges (16):
+-- each organization's walk is opened as a cursor and the cursors merged, so that the
+-- walks together read about as far as the page's end; with too little work_mem for
+-- a cursor each (80 kB), and for an export, the walks run in turn over the list,
+-- each to the page's end, and the page is sorted from their rows. A sparse status
+-- filter sorted by date walks each organization's day index, and the uuid sort with
+-- a status filter each one's summaries by retailer and order, so that neither reads
+-- the listed organizations' orders, only the page's. Against the plain-SQL
+-- baseline: lists of 20 organizations (one unknown, one named twice) and of 40,
+-- every sort both ways, each conjunction, with and without a date range, first,
+-- later and past-the-end pages, merged from cursors and walked in turn; an export
 -- reads the same selection.
+
 BEGIN;
+-- work_mem for a cursor per organization of the lists below (40 x 80 kB)
+SET LOCAL work_mem = '4MB';
+SELECT plan(10);
 
 -- 20 more retailers with 200 orders each over 2017; each order has an allocated line
 -- item, about one in ten a cancelled one too, and about one in four a rejected one
@@ -38,11 +45,10 @@ UNION ALL
 SELECT 40, (SELECT jsonb_agg(md5('org-list-' || g)::uuid) FROM generate_series(1, 20) g)
            || (SELECT jsonb_agg(md5('org-' || g)::uuid) FROM generate_series(1, 20) g);
 
-SELECT plan(8);
 
 -- about 100 orders with a rejected and a cancelled line item, newest first, from
--- the 26th: each organization's day index is walked to the page's end, index-only;
--- of the orders only the page's 25 are read (their details)
+-- the 26th: each organization's day index is walked, index-only; of the orders
+-- only the page's 25 are read (their details)
 SELECT is((SELECT array_agg(r) FILTER (WHERE r > 100)
              FROM unnest(crux_test.index_reads_by_call(jsonb_build_object(
                       'org_uuids', (SELECT orgs FROM lists WHERE n = 20),
@@ -64,6 +70,14 @@ SELECT is((SELECT array_agg(r) FILTER (WHERE r > 150) FROM by_uuid, unnest(order
           NULL, 'a status filter of 40 organizations sorted by uuid reads their summaries, not their orders');
 SELECT is((SELECT array_agg(r) FILTER (WHERE r > 50) FROM by_uuid, unnest(pkey) r),
           NULL, 'that walk reads each organization''s summaries by retailer and order, not by the primary key');
+-- a later page of 40 organizations: their walks are merged from a cursor each, so
+-- that together they read about as far as the page's end (about 200 index entries;
+-- 2,700 when each organization is walked to it)
+SELECT is((SELECT array_agg(r) FILTER (WHERE r > 1000)
+             FROM unnest(crux_test.index_reads_by_call(jsonb_build_object(
+                      'org_uuids', (SELECT orgs FROM lists WHERE n = 40),
+                      'start', 100, 'limit', 125), 'crux.orders')) r),
+          NULL, 'a later page of 40 organizations reads about as far as the page''s end');
 
 -- the answers
 CREATE TEMP TABLE requests AS
@@ -77,15 +91,23 @@ SELECT l.n, jsonb_strip_nulls(jsonb_build_object(
                ('"allocated"', 'only')) s(s, c),
        (VALUES (NULL, NULL), ('2017-03-10T07:00:00Z', '2017-09-01T00:00:00Z')) r(sd, ed),
        (VALUES (0), (60), (3000)) p(p);
+ALTER TABLE requests ADD COLUMN baseline jsonb;
+UPDATE requests SET baseline = crux_baseline.get_orders(req);
 SELECT cmp_ok((SELECT count(*) FROM requests
                 WHERE jsonb_array_length(crux_get_orders(req) -> 'orders') = 20), '>=', 200::bigint,
               'most of those pages are full');
 SELECT is((SELECT count(*) FROM requests WHERE n = 20
-              AND crux_get_orders(req) IS DISTINCT FROM crux_baseline.get_orders(req)),
+              AND crux_get_orders(req) IS DISTINCT FROM baseline),
           0::bigint, 'pages of 20 organizations (one unknown, one named twice): the baseline''s answers');
 SELECT is((SELECT count(*) FROM requests WHERE n = 40
-              AND crux_get_orders(req) IS DISTINCT FROM crux_baseline.get_orders(req)),
+              AND crux_get_orders(req) IS DISTINCT FROM baseline),
           0::bigint, 'pages of 40 organizations: the baseline''s answers');
+-- with too little work_mem for a cursor per organization, a list is walked in turn
+SET LOCAL work_mem = '1MB';
+SELECT is((SELECT count(*) FROM requests WHERE n = 40
+              AND crux_get_orders(req) IS DISTINCT FROM baseline),
+          0::bigint, 'pages of 40 organizations walked in turn (work_mem of 1MB): the baseline''s answers');
+SET LOCAL work_mem = '4MB';
 
 -- an export of a list reads the same selection in the same order
 SELECT is((SELECT array_agg(y.order_uuid ORDER BY y.first) FROM (
