@@ -72,11 +72,12 @@ SELECT is((SELECT array_agg(r) FILTER (WHERE r > 50) FROM by_uuid, unnest(pkey) 
           NULL, 'that walk reads each organization''s summaries by retailer and order, not by the primary key');
 -- a later page of 40 organizations: their walks are merged from a cursor each, so
 -- that together they read about as far as the page's end (about 200 index entries;
--- 2,700 when each organization is walked to it)
-SELECT is((SELECT array_agg(r) FILTER (WHERE r > 1000)
+-- 2,700 when each organization is walked to it), once its plans are made (the
+-- first of the seven calls, which makes them, may read more)
+SELECT is((SELECT array_agg(r) FILTER (WHERE r > 1000 AND i > 1)
              FROM unnest(crux_test.index_reads_by_call(jsonb_build_object(
                       'org_uuids', (SELECT orgs FROM lists WHERE n = 40),
-                      'start', 100, 'limit', 125), 'crux.orders')) r),
+                      'start', 100, 'limit', 125), 'crux.orders')) WITH ORDINALITY AS c(r, i)),
           NULL, 'a later page of 40 organizations reads about as far as the page''s end');
 
 -- the answers
