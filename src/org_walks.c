@@ -38,11 +38,14 @@ merges_org_cursors(const CruxRequest *req, const PageDest *dest)
 	return dest->cursor == NULL && crux_list_page_merges_cursors(req);
 }
 
+/* The organizations' bits of the page's shape: their number, or how a list is read. */
 static uint32
-org_walks_shape(const CruxRequest *req)
+org_walks_shape(const CruxRequest *req, const PageDest *dest)
 {
-	return (uint32) (req->n_org_uuids > MAX_MERGED_ORGS ? ORGS_WALKED_IN_TURN :
-					 req->n_org_uuids) << ORGS_SHAPE_SHIFT;
+	if (req->n_org_uuids <= MAX_MERGED_ORGS)
+		return (uint32) req->n_org_uuids << ORGS_SHAPE_SHIFT;
+	return (uint32) (merges_org_cursors(req, dest) ? ORGS_MERGED_BY_CURSORS :
+					 ORGS_WALKED_IN_TURN) << ORGS_SHAPE_SHIFT;
 }
 
 /*
@@ -130,10 +133,7 @@ merge_org_cursors(const CruxRequest *req, int64 offset, int64 count, OrgWalk *wa
 					 walk->sparse_status_date ? "created_date" : "sort_key", org);
 	append_org_walk(&qb, req, walk, CRUX_LISTED_ORG);
 	appendStringInfoString(&qb.sql, " p");
-	shape &= ~((uint32) ORGS_SHAPE_MASK << ORGS_SHAPE_SHIFT);
-	dest->n_uuids = crux_merge_org_walks(req, &qb, org,
-										 shape | (uint32) ORGS_MERGED_BY_CURSORS << ORGS_SHAPE_SHIFT,
-										 offset, count, &dest->uuids);
+	dest->n_uuids = crux_merge_org_walks(req, &qb, org, shape, offset, count, &dest->uuids);
 	dest->merged = true;
 }
 
@@ -149,7 +149,7 @@ crux_run_per_org_page_query(const CruxRequest *req, int64 offset, int64 count,
 {
 	QueryBuilder qb = {.cursor = dest->cursor};
 	uint32		shape = crux_query_shape(req, QUERY_PAGE) | (with_ctids ? 1 << 14 : 0) |
-		org_walks_shape(req);
+		org_walks_shape(req, dest);
 	OrgWalk		walk = {.with_ctids = with_ctids, .source = crux_page_source(req, with_ctids)};
 
 	if (merges_org_cursors(req, dest))
@@ -180,7 +180,7 @@ crux_run_per_org_sparse_date_query(const CruxRequest *req, int64 offset, int64 c
 {
 	QueryBuilder qb = {.cursor = dest->cursor};
 	const char *dir = req->sort_asc ? "ASC" : "DESC";
-	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 17 | org_walks_shape(req);
+	uint32		shape = crux_query_shape(req, QUERY_PAGE) | 1 << 17 | org_walks_shape(req, dest);
 	OrgWalk		walk = {.sparse_status_date = true};
 
 	if (merges_org_cursors(req, dest))

@@ -12,7 +12,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "crux_orders.h"
 #include "miscadmin.h"
 #include "query.h"
