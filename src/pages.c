@@ -10,11 +10,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "crux_orders.h"
 #include "query.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 /* " OFFSET $o LIMIT $c": count < 0 is no limit (LIMIT NULL). */
@@ -61,12 +64,11 @@ summaries_walk_leads_with_retailer(const CruxRequest *req)
 
 /*
  * Where a page reads its orders: the sku_id sort walks the summaries' index, and
- * tests a date range without a status filter on the summary's created_date (its
- * order's); it is joined to the orders when a term or an export (their ctids)
- * needs their own columns, and for a date range with a status filter, which the
- * index tests before the join. Joined for a date range alone, the planner, which
- * guesses a tenant's orders at a hundredth of all, may rescan the range for every
- * summary walked. The uuid sort with a status
+ * tests a date range on the summary's created_date (its order's; from version 1.17
+ * the index holds it beside the status mask); it is joined to the orders only when
+ * a term or an export (their ctids) needs their own columns. Joined for a date
+ * range, the planner, which guesses a tenant's orders at a hundredth of all, may
+ * rescan the range for every summary walked. The uuid sort with a status
  * filter walks the summaries alone when uuid_sort_walks_summaries says so. A
  * term's matches are looked up in the summaries alone unless the status sort or an
  * export needs the orders.
@@ -80,8 +82,7 @@ crux_page_source(const CruxRequest *req, bool with_ctids)
 		return CRUX_FROM_SUMMARIES;
 	if (req->sort_key != CRUX_SORT_SKU_ID)
 		return CRUX_FROM_ORDERS;
-	if (with_ctids || req->term != NULL ||
-		(req->status_mask != 0 && (req->has_start_date || req->has_end_date)))
+	if (with_ctids || req->term != NULL)
 		return CRUX_FROM_ORDERS_AND_SUMMARIES;
 	return CRUX_FROM_SUMMARIES;
 }
@@ -451,15 +452,64 @@ orders_walked_to_page_end(const CruxRequest *req, int64 total, WalkEstimates *es
 }
 
 /*
+ * Whether the sorts' indexes hold each order's created_date (version 1.17 on):
+ * the orders' by retailer and status, by retailer and uuid, and by status, and
+ * the summaries' by min_sku_id, carry it, so that their walk tests a date range
+ * index-only instead of reading each order (or summary) it walks.
+ */
+static bool
+sort_indexes_hold_dates(void)
+{
+	Oid			index = crux_table_oid("orders_retailer_status_idx");
+	HeapTuple	tuple;
+	bool		holds;
+
+	if (!OidIsValid(index))
+		return false;
+	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	holds = ((Form_pg_index) GETSTRUCT(tuple))->indnatts >
+		((Form_pg_index) GETSTRUCT(tuple))->indnkeyatts;
+	ReleaseSysCache(tuple);
+	return holds;
+}
+
+/*
+ * What walking the sort's index to the page's end costs a date range, in probes
+ * (an index probe, or a read of the row an index entry points to): each order
+ * walked (orders_walked_to_page_end) is read for its date; where the index holds
+ * the date (sort_indexes_hold_dates), each is tested index-only at a twentieth of
+ * a probe, and each one in the range (the page's end over the range's share that
+ * matches) is probed for its status mask under a status filter, except by the
+ * sku_id sort, whose index holds the mask too.
+ */
+#define ENTRIES_PER_PROBE 20
+
+static double
+date_range_walk_cost(const CruxRequest *req, int64 total, WalkEstimates *est)
+{
+	double		walked = orders_walked_to_page_end(req, total, est);
+
+	if (!sort_indexes_hold_dates())
+		return walked;
+	walked /= ENTRIES_PER_PROBE;
+	if (req->status_mask != 0 && req->sort_key != CRUX_SORT_SKU_ID)
+		walked += orders_walked(req, est, (double) req->limit *
+								(double) estimated_unfiltered(req, est) / Max(total, 1));
+	return walked;
+}
+
+/*
  * A date range under another sort: either its orders are read through the date
  * index and sorted, or the sort's index is walked, skipping every order outside
  * the range or the status filter, to the page's end. The count decides (total,
- * counted first): the range is read when it holds few orders, or not many more
- * than the walk would read (orders_walked_to_page_end; the range without the
- * filter estimated from the count tables' months). Without a status filter the
- * range is read index-only under the uuid sort, while the walk reads each order it
- * skips (its date): there an order of the range counts as a tenth of a walked one
- * (the status sort reads each order's status, the sku_id sort its summary). The
+ * counted first): the range is read when it holds few orders, or costs less than
+ * the walk (date_range_walk_cost; the range without the filter estimated from the
+ * count tables' months), each of its orders a probe: the status sort reads each
+ * one's status, the sku_id sort probes its summary. Without a status filter the
+ * range is read index-only under the uuid sort: there an order of the range counts
+ * as a tenth of a probe. The
  * planner cannot choose: it guesses a tenant's orders at a hundredth of all, and
  * may read a wide range whole to sort it. OFFSET 0 keeps the sort out of the
  * range's inner query, whose plan is then the range's; the walk runs with
@@ -473,19 +523,19 @@ reading_the_range_costs_less(const CruxRequest *req, int64 total, WalkEstimates 
 	double		in_range,
 				walked;
 
-	if (total <= SMALL_RANGE)
-		return true;
 	in_range = req->status_mask == 0 ? (double) total :
 		(double) estimated_unfiltered(req, est);
-	walked = orders_walked_to_page_end(req, total, est);
+	if (in_range <= SMALL_RANGE)
+		return true;
+	walked = date_range_walk_cost(req, total, est);
 	if (req->sort_key == CRUX_SORT_UUID && req->status_mask == 0)
 		walked *= 10;
 	return in_range <= walked;
 }
 
 /*
- * The range's orders joined to their summaries for the sku_id sort (orders, not
- * summaries, lead: the range is read through the orders' date index).
+ * The range's orders, read through the orders' date index by retailer (org_uuids
+ * tests the order's retailer), each one's summary probed for the sku_id sort.
  */
 static void
 run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
@@ -493,10 +543,11 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
 	QueryBuilder qb = {0};
 
 	initStringInfo(&qb.sql);
+	qb.retailer = "o.retailer_uuid";
 	appendStringInfo(&qb.sql, "SELECT x.uuid FROM (SELECT o.uuid, %s AS sort_key",
 					 crux_sort_expression(req));
 	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID ?
-						CRUX_FROM_ORDERS_AND_SUMMARIES : CRUX_FROM_ORDERS, CRUX_ALL_ORGS);
+						CRUX_FROM_ORDERS_PROBING_SUMMARIES : CRUX_FROM_ORDERS, CRUX_ALL_ORGS);
 	appendStringInfoString(&qb.sql, " OFFSET 0) x");
 	crux_append_order_by(&qb, req, "x.sort_key", "x.uuid");
 	crux_append_offset_limit(&qb, offset, count);
@@ -504,28 +555,27 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
 }
 
 /*
- * A status filter under the status or uuid sort, whose orders are walked in the
- * sort's order and each one's summary probed: page_end / share probes, many for a
- * sparse filter. Its matches can instead be collected from the
- * summaries' day index (every entry of the caller's orders in the date range, if
- * any, tested index-only; the matches read for their status under the status sort,
- * while the uuid sort's are the entries' order uuids) and sorted; chosen when that
- * costs less, an index entry, and a match sorted under the uuid sort, counted at a
- * twentieth of a probe. Both counts come from the count
- * tables (the one without the filter estimated: crux_estimate_orders); with a date
- * range, the walk also skips the caller's orders outside it
- * (orders_walked_to_page_end). The uuid
- * sort's walk of the summaries' index by retailer and order
- * (uuid_sort_walks_summaries) tests each entry index-only too, so it is collected
- * only when the page's end lies past the matches; counted first, an empty
- * selection walks nothing.
+ * A status filter under the status, uuid or sku_id sort, whose orders are walked
+ * in the sort's order to the page's end: page_end / share of them, many for a
+ * sparse filter. Its matches can instead be collected from the summaries' day
+ * index (every entry of the caller's orders in the date range, if any, tested
+ * index-only; the matches read for their status under the status sort, their
+ * summaries probed for their sku_id under the sku_id sort, while the uuid sort's
+ * are the entries' order uuids) and sorted; chosen when that costs less, an index
+ * entry, and a match sorted under the uuid sort, counted at a twentieth of a
+ * probe. Both counts come from the count tables (the one without the filter
+ * estimated: crux_estimate_orders); with a date range, the walk also skips the
+ * caller's orders outside it (date_range_walk_cost). The walks of the summaries'
+ * indexes, the sku_id sort's and the uuid sort's by retailer and order
+ * (uuid_sort_walks_summaries), test each entry index-only too; counted first, an
+ * empty selection walks nothing.
  */
 static bool
 matches_can_be_collected(const CruxRequest *req)
 {
 	if (req->status_mask == 0 || req->term != NULL)
 		return false;
-	if (req->sort_key != CRUX_SORT_STATUS && req->sort_key != CRUX_SORT_UUID)
+	if (req->sort_key == CRUX_SORT_DATE)
 		return false;
 	return date_range_is_finite(req);
 }
@@ -535,12 +585,15 @@ collecting_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
 	double		unfiltered = (double) estimated_unfiltered(req, est);
 	double		walked = req->has_start_date || req->has_end_date ?
-		orders_walked_to_page_end(req, total, est) :
+		date_range_walk_cost(req, total, est) :
 		orders_walked(req, est, (double) req->limit * unfiltered / Max(total, 1));
 
-	if (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))
-		walked /= 20;
-	return (unfiltered + (req->sort_key == CRUX_SORT_STATUS ? 20 * total : total)) / 20 < walked;
+	if (!req->has_start_date && !req->has_end_date &&
+		(req->sort_key == CRUX_SORT_SKU_ID ||
+		 (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))))
+		walked /= ENTRIES_PER_PROBE;
+	return (unfiltered + (req->sort_key == CRUX_SORT_UUID ? total : ENTRIES_PER_PROBE * total)) /
+		ENTRIES_PER_PROBE < walked;
 }
 
 static void
@@ -551,13 +604,17 @@ run_collected_matches_query(const CruxRequest *req, int64 offset, int64 count)
 	initStringInfo(&qb.sql);
 	appendStringInfo(&qb.sql, "SELECT x.uuid FROM (SELECT o.uuid, %s AS sort_key"
 					 " FROM crux.order_summaries s",
-					 crux_sort_expression(req));
+					 req->sort_key == CRUX_SORT_SKU_ID ? "k.min_sku_id" : crux_sort_expression(req));
 	if (req->sort_key == CRUX_SORT_STATUS)
 		appendStringInfoString(&qb.sql,
 							   " CROSS JOIN LATERAL (SELECT o.uuid, o.status FROM crux.orders o"
 							   " WHERE o.uuid = s.order_uuid OFFSET 0) o");
 	else
 		appendStringInfoString(&qb.sql, ", LATERAL (SELECT s.order_uuid AS uuid) o");
+	if (req->sort_key == CRUX_SORT_SKU_ID)
+		appendStringInfoString(&qb.sql,
+							   " CROSS JOIN LATERAL (SELECT k.min_sku_id FROM crux.order_summaries k"
+							   " WHERE k.order_uuid = s.order_uuid OFFSET 0) k");
 	appendStringInfoString(&qb.sql, " WHERE s.status_mask <> 0");
 	crux_append_status_test(&qb, req, "s.status_mask",
 							crux_add_param(&qb, INT2OID, Int16GetDatum(req->status_mask), false));

@@ -150,11 +150,12 @@ crux_status_mask_expression(const CruxRequest *req, bool joined_summaries)
 /*
  * " FROM crux.orders o", joined to the orders' summaries for the
  * sku_id sort, which walks their index on min_sku_id: every order has its summary
- * row, so the join keeps every order. Without a filter on the orders' own columns
- * the sku_id sort reads the summaries alone (a date range tests the summary's
- * created_date, its order's), and so do the uuid sort with a status filter
- * (pages.c) and a term's matches: the same orders (a summary row is visible
- * exactly when its order is), none of them read.
+ * row, so the join keeps every order; or with each order's summary probed, for a
+ * date range read through the orders' index and sorted (pages.c). Without a
+ * filter on the orders' own columns the sku_id sort reads the summaries alone (a
+ * date range tests the summary's created_date, its order's), and so do the uuid
+ * sort with a status filter (pages.c) and a term's matches: the same orders (a
+ * summary row is visible exactly when its order is), none of them read.
  */
 void
 crux_append_from(QueryBuilder *qb, CruxSource source)
@@ -171,6 +172,13 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
 		case CRUX_FROM_SUMMARIES:
 			appendStringInfoString(&qb->sql, " FROM crux.order_summaries s,"
 								   " LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o");
+			break;
+		case CRUX_FROM_ORDERS_PROBING_SUMMARIES:
+			/* OFFSET 0: a probe per order, never a scan of the summaries to join */
+			appendStringInfoString(&qb->sql, " FROM crux.orders o CROSS JOIN LATERAL"
+								   " (SELECT s.retailer_uuid, s.status_mask, s.min_sku_id"
+								   " FROM crux.order_summaries s"
+								   " WHERE s.order_uuid = o.uuid OFFSET 0) s");
 			break;
 	}
 }

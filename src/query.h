@@ -34,8 +34,9 @@ typedef enum CruxSource
 {
 	CRUX_FROM_ORDERS,			/* crux.orders o */
 	CRUX_FROM_ORDERS_AND_SUMMARIES, /* joined to their summaries s (the sku_id sort) */
-	CRUX_FROM_SUMMARIES			/* the summaries s alone; o.uuid and o.created_date
+	CRUX_FROM_SUMMARIES,		/* the summaries s alone; o.uuid and o.created_date
 								 * are their order's */
+	CRUX_FROM_ORDERS_PROBING_SUMMARIES	/* each order's summary s probed by its uuid */
 } CruxSource;
 
 /* A query under construction: its text and its parameters. */

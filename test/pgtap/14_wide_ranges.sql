@@ -1,12 +1,13 @@
 -- Pages of a date range under another sort than the date (status, uuid, sku_id)
 -- for a retailer with most of the orders: the count chooses between reading the
 -- range to sort it and walking the sort's index to the page, whatever the planner
--- guesses of the retailer, or, for a status filter under the status and uuid
--- sorts, collecting its matches from the summaries' day index; each such page is
--- planned for its own range on every call; the sku_id sort tests a range without a
--- status filter on the summaries it walks. Against the plain-SQL baseline: for the
--- tenant through row-level security, and for an administrator naming it alone,
--- with another organization, with 16 others, and naming none.
+-- guesses of the retailer, or, for a status filter, collecting its matches from
+-- the summaries' day index; each such page is planned for its own range on every
+-- call; the sku_id sort tests a range on the summaries it walks, whose index holds
+-- each order's created_date and status mask (version 1.17, as do the orders'
+-- indexes of the other sorts). Against the plain-SQL baseline: for the tenant
+-- through row-level security, and for an administrator naming it alone, with
+-- another organization, with 16 others, and naming none.
 BEGIN;
 
 -- 20,000 orders, one an hour from 2016 on, each with one line item, rejected for
@@ -34,7 +35,7 @@ SELECT k, d, jsonb_build_object('sort', jsonb_build_object('key', k, 'dir', d),
   FROM unnest(ARRAY['status', 'uuid', 'sku_id']) k, unnest(ARRAY['asc', 'desc']) d;
 GRANT SELECT ON wide_requests TO t_wide;
 
-SELECT plan(10);
+SELECT plan(12);
 
 -- the planner guesses a retailer at a hundredth of the orders, and would read the
 -- range (20,000 orders) to sort it
@@ -65,6 +66,33 @@ RESET ROLE;
 SELECT is((SELECT string_agg(k || ' ' || reads::text, ', ' ORDER BY k) FROM rare_in_range
             WHERE reads[7] > CASE k WHEN 'uuid' THEN 100 ELSE 500 END), NULL,
           'a rare status in a date range under the uuid and status sorts: its matches collected, not the range''s orders read');
+
+-- the same rare status under the sku_id sort: walked on the summaries' index by
+-- retailer and min_sku_id, which holds each order's status mask and created_date,
+-- or collected from the day index; either way the orders are read for the page only
+SET LOCAL ROLE t_wide;
+CREATE TEMP TABLE rare_by_sku AS
+SELECT d, crux_test.index_reads_by_call(jsonb_build_object(
+           'sort', jsonb_build_object('key', 'sku_id', 'dir', d), 'line_item_status', 'rejected',
+           'start_date', '2017-01-10T00:00:00Z', 'end_date', '2017-04-20T00:00:00Z',
+           'limit', 10), 'crux.orders') AS reads
+  FROM unnest(ARRAY['asc', 'desc']) d;
+RESET ROLE;
+SELECT is((SELECT string_agg(d || ' ' || reads::text, ', ' ORDER BY d) FROM rare_by_sku
+            WHERE reads[7] > 100), NULL,
+          'a rare status in a date range under the sku_id sort reads of the orders only its page''s');
+
+-- the sorts' indexes hold each order's created_date (version 1.17)
+SELECT is((SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE c.relname IN ('orders_retailer_status_idx', 'orders_retailer_uuid_idx',
+                                'orders_status_idx', 'order_summaries_min_sku_id_idx',
+                                'order_summaries_retailer_min_sku_id_idx')
+              AND c.relnamespace = 'crux'::regnamespace
+              AND i.indnatts > i.indnkeyatts
+              AND pg_get_indexdef(i.indexrelid) LIKE '%INCLUDE (%created_date)'),
+          'order_summaries_min_sku_id_idx, order_summaries_retailer_min_sku_id_idx, orders_retailer_status_idx, orders_retailer_uuid_idx, orders_status_idx',
+          'the sorts'' indexes hold each order''s created_date');
 
 -- the planner sees the retailer's size (n_distinct = 2, as a platform's big retailer
 -- is seen at 1M orders): each call is planned for its range, where the plan cache,
