@@ -479,7 +479,8 @@ sort_indexes_hold_dates(void)
  * What walking the sort's index to the page's end costs a date range, in probes
  * (an index probe, or a read of the row an index entry points to): each order
  * walked (orders_walked_to_page_end) is read for its date; where the index holds
- * the date (sort_indexes_hold_dates), each is tested index-only at a twentieth of
+ * the date (sort_indexes_hold_dates: all but the uuid sort's of an administrator
+ * without org_uuids, the primary key), each is tested index-only at a twentieth of
  * a probe, and each one in the range (the page's end over the range's share that
  * matches) is probed for its status mask under a status filter, except by the
  * sku_id sort, whose index holds the mask too.
@@ -491,8 +492,9 @@ date_range_walk_cost(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
 	double		walked = orders_walked_to_page_end(req, total, est);
 
-	if (!sort_indexes_hold_dates())
-		return walked;
+	if (!sort_indexes_hold_dates() ||
+		(req->sort_key == CRUX_SORT_UUID && !summaries_walk_leads_with_retailer(req)))
+		return walked;			/* or the orders' primary key, which does not */
 	walked /= ENTRIES_PER_PROBE;
 	if (req->status_mask != 0 && req->sort_key != CRUX_SORT_SKU_ID)
 		walked += orders_walked(req, est, (double) req->limit *
@@ -504,14 +506,15 @@ date_range_walk_cost(const CruxRequest *req, int64 total, WalkEstimates *est)
  * A date range under another sort: either its orders are read through the date
  * index and sorted, or the sort's index is walked, skipping every order outside
  * the range or the status filter, to the page's end. The count decides (total,
- * counted first): the range is read when it holds few orders, or costs less than
- * the walk (date_range_walk_cost; the range without the filter estimated from the
- * count tables' months), each of its orders a probe: the status sort reads each
- * one's status, the sku_id sort probes its summary. Without a status filter the
- * range is read index-only under the uuid sort: there an order of the range counts
- * as a tenth of a probe. The
- * planner cannot choose: it guesses a tenant's orders at a hundredth of all, and
- * may read a wide range whole to sort it. OFFSET 0 keeps the sort out of the
+ * counted first): the range is read when it costs less than the walk
+ * (date_range_walk_cost; the range without the filter estimated from the count
+ * tables' months), or, where the walk reads each order it skips (before version
+ * 1.17), when it holds few orders; each of its orders costs a probe: the status
+ * sort reads each one's status, the sku_id sort probes its summary. Without a
+ * status filter the range is read index-only under the uuid sort: there an order
+ * of the range counts as a tenth of a probe. The planner cannot choose: it
+ * guesses a tenant's orders at a hundredth of all, and may read a wide range
+ * whole to sort it. OFFSET 0 keeps the sort out of the
  * range's inner query, whose plan is then the range's; the walk runs with
  * enable_sort off.
  */
@@ -525,7 +528,7 @@ reading_the_range_costs_less(const CruxRequest *req, int64 total, WalkEstimates 
 
 	in_range = req->status_mask == 0 ? (double) total :
 		(double) estimated_unfiltered(req, est);
-	if (in_range <= SMALL_RANGE)
+	if (in_range <= SMALL_RANGE && !sort_indexes_hold_dates())
 		return true;
 	walked = date_range_walk_cost(req, total, est);
 	if (req->sort_key == CRUX_SORT_UUID && req->status_mask == 0)
@@ -629,7 +632,7 @@ run_collected_matches_query(const CruxRequest *req, int64 offset, int64 count)
 /*
  * Whether the status filter's count decides which index the page walks: the date
  * sort's day index (walk_would_probe_many) unless the conjunction already made it
- * sparse, or the status and uuid sorts' collected matches (collecting_costs_less).
+ * sparse, or the other sorts' collected matches (collecting_costs_less).
  */
 static bool
 count_chooses_the_walk(const CruxRequest *req)
@@ -662,7 +665,7 @@ walk_may_skip_buckets(const CruxRequest *req)
  * unnecessary when it is not full (a tiny retailer's orders, a narrow filter); a
  * later page after it, which says whether the page is past the end. A status
  * filter under the date sort that its conjunction does not make sparse, or under
- * the status or uuid sort, is counted first too: the count says which index to
+ * another sort, is counted first too: the count says which index to
  * walk (walk_would_probe_many, collecting_costs_less). A deep page of a status
  * filter under the date sort is read from a date range cut past the buckets
  * before it (walk_may_skip_buckets). Every query runs in the same snapshot.
