@@ -558,20 +558,21 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
 }
 
 /*
- * A status filter under the status, uuid or sku_id sort, whose orders are walked
- * in the sort's order to the page's end: page_end / share of them, many for a
- * sparse filter. Its matches can instead be collected from the summaries' day
- * index (every entry of the caller's orders in the date range, if any, tested
- * index-only; the matches read for their status under the status sort, their
- * summaries probed for their sku_id under the sku_id sort, while the uuid sort's
- * are the entries' order uuids) and sorted; chosen when that costs less, an index
- * entry, and a match sorted under the uuid sort, counted at a twentieth of a
- * probe. Both counts come from the count tables (the one without the filter
- * estimated: crux_estimate_orders); with a date range, the walk also skips the
- * caller's orders outside it (date_range_walk_cost). The walks of the summaries'
- * indexes, the sku_id sort's and the uuid sort's by retailer and order
- * (uuid_sort_walks_summaries), test each entry index-only too; counted first, an
- * empty selection walks nothing.
+ * A status filter under the status or uuid sort, or under the sku_id sort with a
+ * date range, whose orders are walked in the sort's order to the page's end:
+ * page_end / share of them, many for a sparse filter. Its matches can instead be
+ * collected from the summaries' day index (every entry of the caller's orders in
+ * the date range, if any, tested index-only; the matches read for their status
+ * under the status sort, their summaries probed for their sku_id under the sku_id
+ * sort, while the uuid sort's are the entries' order uuids) and sorted; chosen
+ * when that costs less, an index entry, and a match sorted under the uuid sort,
+ * counted at a twentieth of a probe. Both counts come from the count tables (the
+ * one without the filter estimated: crux_estimate_orders); with a date range, the
+ * walk also skips the caller's orders outside it (date_range_walk_cost). The uuid
+ * sort's walk of the summaries' index by retailer and order
+ * (uuid_sort_walks_summaries) tests each entry index-only too, and so does the
+ * sku_id sort's walk of its index, which without a date range is never collected
+ * (nor counted first); counted first, an empty selection walks nothing.
  */
 static bool
 matches_can_be_collected(const CruxRequest *req)
@@ -579,6 +580,9 @@ matches_can_be_collected(const CruxRequest *req)
 	if (req->status_mask == 0 || req->term != NULL)
 		return false;
 	if (req->sort_key == CRUX_SORT_DATE)
+		return false;
+	/* the sku_id sort's walk tests masks index-only: collected only from a range */
+	if (req->sort_key == CRUX_SORT_SKU_ID && !req->has_start_date && !req->has_end_date)
 		return false;
 	return date_range_is_finite(req);
 }
@@ -591,9 +595,7 @@ collecting_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 		date_range_walk_cost(req, total, est) :
 		orders_walked(req, est, (double) req->limit * unfiltered / Max(total, 1));
 
-	if (!req->has_start_date && !req->has_end_date &&
-		(req->sort_key == CRUX_SORT_SKU_ID ||
-		 (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))))
+	if (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))
 		walked /= ENTRIES_PER_PROBE;
 	return (unfiltered + (req->sort_key == CRUX_SORT_UUID ? total : ENTRIES_PER_PROBE * total)) /
 		ENTRIES_PER_PROBE < walked;

@@ -158,10 +158,10 @@ SELECT is((SELECT count(*) FROM admin_requests WHERE jsonb_array_length(req -> '
               AND crux_get_orders(req) IS DISTINCT FROM crux_baseline.get_orders(req)),
           0::bigint, 'an administrator''s pages of 17 organizations: the baseline''s answers');
 
--- the rare status under the sku_id sort without a date range, whose matches may be
--- collected from the day index too, each way from the first page to the last,
--- where the orders without a sku_id sort (last ascending, first descending): the
--- tenant's, and an administrator's naming the retailer and naming none
+-- the rare status under the sku_id sort without a date range (walked, testing the
+-- masks in the index), each way from the first page to the last, where the orders
+-- without a sku_id sort (last ascending, first descending): the tenant's, and an
+-- administrator's naming the retailer and naming none
 CREATE TEMP TABLE sku_rare AS
 SELECT jsonb_build_object('sort', jsonb_build_object('key', 'sku_id', 'dir', d),
                           'line_item_status', 'rejected', 'start', p, 'limit', p + 10) AS req,
