@@ -190,6 +190,7 @@ typedef struct WalkEstimates
 	int64		unfiltered;
 	int64		everything;
 	int64	   *org_orders;		/* each listed organization's (orders_walked), or NULL */
+	int			dated_indexes;	/* sort_indexes_hold_dates's answer, or -1 */
 } WalkEstimates;
 
 static int64
@@ -455,24 +456,27 @@ orders_walked_to_page_end(const CruxRequest *req, int64 total, WalkEstimates *es
  * Whether the sorts' indexes hold each order's created_date (version 1.17 on):
  * the orders' by retailer and status, by retailer and uuid, and by status, and
  * the summaries' by min_sku_id, carry it, so that their walk tests a date range
- * index-only instead of reading each order (or summary) it walks.
+ * index-only instead of reading each order (or summary) it walks. Looked up once
+ * per request.
  */
 static bool
-sort_indexes_hold_dates(void)
+sort_indexes_hold_dates(WalkEstimates *est)
 {
-	Oid			index = crux_table_oid("orders_retailer_status_idx");
+	Oid			index;
 	HeapTuple	tuple;
-	bool		holds;
 
-	if (!OidIsValid(index))
-		return false;
-	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index));
-	if (!HeapTupleIsValid(tuple))
-		return false;
-	holds = ((Form_pg_index) GETSTRUCT(tuple))->indnatts >
-		((Form_pg_index) GETSTRUCT(tuple))->indnkeyatts;
-	ReleaseSysCache(tuple);
-	return holds;
+	if (est->dated_indexes >= 0)
+		return est->dated_indexes > 0;
+	est->dated_indexes = 0;
+	index = crux_table_oid("orders_retailer_status_idx");
+	tuple = OidIsValid(index) ? SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index)) : NULL;
+	if (HeapTupleIsValid(tuple))
+	{
+		est->dated_indexes = ((Form_pg_index) GETSTRUCT(tuple))->indnatts >
+			((Form_pg_index) GETSTRUCT(tuple))->indnkeyatts;
+		ReleaseSysCache(tuple);
+	}
+	return est->dated_indexes > 0;
 }
 
 /*
@@ -492,7 +496,7 @@ date_range_walk_cost(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
 	double		walked = orders_walked_to_page_end(req, total, est);
 
-	if (!sort_indexes_hold_dates() ||
+	if (!sort_indexes_hold_dates(est) ||
 		(req->sort_key == CRUX_SORT_UUID && !summaries_walk_leads_with_retailer(req)))
 		return walked;			/* or the orders' primary key, which does not */
 	walked /= ENTRIES_PER_PROBE;
@@ -528,7 +532,7 @@ reading_the_range_costs_less(const CruxRequest *req, int64 total, WalkEstimates 
 
 	in_range = req->status_mask == 0 ? (double) total :
 		(double) estimated_unfiltered(req, est);
-	if (in_range <= SMALL_RANGE && !sort_indexes_hold_dates())
+	if (in_range <= SMALL_RANGE && !sort_indexes_hold_dates(est))
 		return true;
 	walked = date_range_walk_cost(req, total, est);
 	if (req->sort_key == CRUX_SORT_UUID && req->status_mask == 0)
@@ -538,7 +542,8 @@ reading_the_range_costs_less(const CruxRequest *req, int64 total, WalkEstimates 
 
 /*
  * The range's orders, read through the orders' date index by retailer (org_uuids
- * tests the order's retailer), each one's summary probed for the sku_id sort.
+ * tests the order's retailer: the orders lead), each one's summary probed for the
+ * sku_id sort.
  */
 static void
 run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
@@ -546,7 +551,6 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
 	QueryBuilder qb = {0};
 
 	initStringInfo(&qb.sql);
-	qb.retailer = "o.retailer_uuid";
 	appendStringInfo(&qb.sql, "SELECT x.uuid FROM (SELECT o.uuid, %s AS sort_key",
 					 crux_sort_expression(req));
 	crux_append_filters(&qb, req, req->sort_key == CRUX_SORT_SKU_ID ?
@@ -678,7 +682,7 @@ crux_count_and_page(const CruxRequest *req, Datum **uuids, int *n_uuids)
 	int64		total;
 	CruxRequest cut;
 	const CruxRequest *page = req;
-	WalkEstimates est = {-1, -1, NULL};
+	WalkEstimates est = {-1, -1, NULL, -1};
 	PageDest	dest = {0};
 
 	*n_uuids = 0;

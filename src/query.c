@@ -176,7 +176,7 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
 		case CRUX_FROM_ORDERS_PROBING_SUMMARIES:
 			/* OFFSET 0: a probe per order, never a scan of the summaries to join */
 			appendStringInfoString(&qb->sql, " FROM crux.orders o CROSS JOIN LATERAL"
-								   " (SELECT s.retailer_uuid, s.status_mask, s.min_sku_id"
+								   " (SELECT s.status_mask, s.min_sku_id"
 								   " FROM crux.order_summaries s"
 								   " WHERE s.order_uuid = o.uuid OFFSET 0) s");
 			break;
@@ -198,7 +198,8 @@ void
 crux_append_org_test(QueryBuilder *qb, const CruxRequest *req, CruxSource source, int org)
 {
 	const char *retailer = qb->retailer != NULL ? qb->retailer :
-		source != CRUX_FROM_ORDERS ? "s.retailer_uuid" : "o.retailer_uuid";
+		source == CRUX_FROM_ORDERS || source == CRUX_FROM_ORDERS_PROBING_SUMMARIES ?
+		"o.retailer_uuid" : "s.retailer_uuid";
 
 	if (req->n_org_uuids == 0)
 		return;
