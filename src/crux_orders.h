@@ -43,7 +43,7 @@ typedef enum CruxRequestKind
 } CruxRequestKind;
 
 /* The version of the SQL objects this library serves (versions.c). */
-#define CRUX_VERSION "1.17"
+#define CRUX_VERSION "1.18"
 
 /* timeout.c: crux_orders.statement_timeout around one API call */
 extern int	crux_statement_timeout;
@@ -201,9 +201,11 @@ extern bool crux_sku_is_tracked(const char *sku);
 
 /*
  * pending_summaries.c: before a query that reads the summaries, writes those this
- * transaction holds; true when it pushed a snapshot that sees them (pop it after)
+ * transaction holds; true when it pushed a snapshot that sees them (pop it after).
+ * Whether the summaries carry their order's status (1.18 on).
  */
 extern bool crux_see_held_summaries(void);
+extern bool crux_summaries_hold_status(void);
 extern void crux_select_with_kept_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 									   const char *what);
 

@@ -63,22 +63,40 @@ summaries_walk_leads_with_retailer(const CruxRequest *req)
 }
 
 /*
+ * Whether the status sort walks the summaries' indexes by status (version 1.18
+ * on, whose summaries carry their order's status, and which has no such index of
+ * the orders): by retailer, status and order for a tenant and each organization
+ * of org_uuids, by status and order over all retailers, each holding the order's
+ * status mask and created_date, so that a status filter and a date range are
+ * tested index-only, where walking the orders' index cost a probe of each walked
+ * order's summary. Not for a term or an export (the orders' ctids), which read
+ * the orders.
+ */
+static bool
+status_sort_walks_summaries(const CruxRequest *req, bool with_ctids)
+{
+	return req->sort_key == CRUX_SORT_STATUS && req->term == NULL && !with_ctids &&
+		OidIsValid(crux_table_oid("order_summaries_status_idx"));
+}
+
+/*
  * Where a page reads its orders: the sku_id sort walks the summaries' index, and
  * tests a date range on the summary's created_date (its order's; from version 1.17
  * the index holds it beside the status mask); it is joined to the orders only when
  * a term or an export (their ctids) needs their own columns. Joined for a date
  * range, the planner, which guesses a tenant's orders at a hundredth of all, may
- * rescan the range for every summary walked. The uuid sort with a status
- * filter walks the summaries alone when uuid_sort_walks_summaries says so. A
- * term's matches are looked up in the summaries alone unless the status sort or an
- * export needs the orders.
+ * rescan the range for every summary walked. The uuid sort with a status filter
+ * and the status sort walk the summaries alone when uuid_sort_walks_summaries and
+ * status_sort_walks_summaries say so. A term's matches are looked up in the
+ * summaries alone unless the status sort or an export needs the orders.
  */
 CruxSource
 crux_page_source(const CruxRequest *req, bool with_ctids)
 {
 	if (req->term != NULL && !with_ctids && req->sort_key != CRUX_SORT_STATUS)
 		return CRUX_FROM_SUMMARIES;
-	if (uuid_sort_walks_summaries(req, with_ctids))
+	if (uuid_sort_walks_summaries(req, with_ctids) ||
+		status_sort_walks_summaries(req, with_ctids))
 		return CRUX_FROM_SUMMARIES;
 	if (req->sort_key != CRUX_SORT_SKU_ID)
 		return CRUX_FROM_ORDERS;
@@ -109,7 +127,7 @@ append_page_order_by(QueryBuilder *qb, const CruxRequest *req)
 /*
  * A page's query by its shape, which also holds where it reads its orders. The
  * summaries' indexes are walked only with enable_sort off
- * (crux_run_query_walking_index): the sku_id sort's, and the uuid sort's; so is the
+ * (crux_run_query_walking_index): the sku_id sort's, the uuid and status sorts'; so is the
  * sort's index of a page's date range, which crux_count_and_page chose to walk
  * (reading_the_range_costs_less). An export's selection (a cursor), read whole,
  * leaves that choice to the planner; such shapes are planned on every call, with
@@ -120,6 +138,7 @@ run_page_query(QueryBuilder *qb, const CruxRequest *req, bool with_ctids, uint32
 {
 	shape |= (uint32) crux_page_source(req, with_ctids) << 26;
 	if (req->sort_key == CRUX_SORT_SKU_ID || uuid_sort_walks_summaries(req, with_ctids) ||
+		status_sort_walks_summaries(req, with_ctids) ||
 		(sorts_a_date_range(req) && qb->cursor == NULL))
 		crux_run_query_walking_index(qb, shape);
 	else
@@ -454,10 +473,10 @@ orders_walked_to_page_end(const CruxRequest *req, int64 total, WalkEstimates *es
 
 /*
  * Whether the sorts' indexes hold each order's created_date (version 1.17 on):
- * the orders' by retailer and status, by retailer and uuid, and by status, and
- * the summaries' by min_sku_id, carry it, so that their walk tests a date range
- * index-only instead of reading each order (or summary) it walks. Looked up once
- * per request.
+ * the orders' by retailer and uuid (and by status before 1.18), and the
+ * summaries' by min_sku_id (and by status from 1.18), carry it, so that their
+ * walk tests a date range index-only instead of reading each order (or summary)
+ * it walks. Looked up once per request.
  */
 static bool
 sort_indexes_hold_dates(WalkEstimates *est)
@@ -468,7 +487,7 @@ sort_indexes_hold_dates(WalkEstimates *est)
 	if (est->dated_indexes >= 0)
 		return est->dated_indexes > 0;
 	est->dated_indexes = 0;
-	index = crux_table_oid("orders_retailer_status_idx");
+	index = crux_table_oid("orders_retailer_uuid_idx");
 	tuple = OidIsValid(index) ? SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index)) : NULL;
 	if (HeapTupleIsValid(tuple))
 	{
@@ -487,7 +506,8 @@ sort_indexes_hold_dates(WalkEstimates *est)
  * without org_uuids, the primary key), each is tested index-only at a twentieth of
  * a probe, and each one in the range (the page's end over the range's share that
  * matches) is probed for its status mask under a status filter, except by the
- * sku_id sort, whose index holds the mask too.
+ * sku_id sort and a status sort that walks the summaries, whose indexes hold the
+ * mask too.
  */
 #define ENTRIES_PER_PROBE 20
 
@@ -500,7 +520,8 @@ date_range_walk_cost(const CruxRequest *req, int64 total, WalkEstimates *est)
 		(req->sort_key == CRUX_SORT_UUID && !summaries_walk_leads_with_retailer(req)))
 		return walked;			/* or the orders' primary key, which does not */
 	walked /= ENTRIES_PER_PROBE;
-	if (req->status_mask != 0 && req->sort_key != CRUX_SORT_SKU_ID)
+	if (req->status_mask != 0 && req->sort_key != CRUX_SORT_SKU_ID &&
+		!status_sort_walks_summaries(req, false))
 		walked += orders_walked(req, est, (double) req->limit *
 								(double) estimated_unfiltered(req, est) / Max(total, 1));
 	return walked;
@@ -565,18 +586,19 @@ run_small_date_range_query(const CruxRequest *req, int64 offset, int64 count)
  * A status filter under the status or uuid sort, or under the sku_id sort with a
  * date range, whose orders are walked in the sort's order to the page's end:
  * page_end / share of them, many for a sparse filter. Its matches can instead be
- * collected from the summaries' day index (every entry of the caller's orders in
- * the date range, if any, tested index-only; the matches read for their status
- * under the status sort, their summaries probed for their sku_id under the sku_id
- * sort, while the uuid sort's are the entries' order uuids) and sorted; chosen
- * when that costs less, an index entry, and a match sorted under the uuid sort,
- * counted at a twentieth of a probe. Both counts come from the count tables (the
- * one without the filter estimated: crux_estimate_orders); with a date range, the
- * walk also skips the caller's orders outside it (date_range_walk_cost). The uuid
- * sort's walk of the summaries' index by retailer and order
- * (uuid_sort_walks_summaries) tests each entry index-only too, and so does the
- * sku_id sort's walk of its index, which without a date range is never collected
- * (nor counted first); counted first, an empty selection walks nothing.
+ * collected from the summaries (every entry of the caller's orders in the date
+ * range, if any, tested index-only; the matches read for their status under the
+ * status sort unless their summaries carry it (collected_matches_are_probed),
+ * their summaries probed for their sku_id under the sku_id sort, while the uuid
+ * sort's are the entries' order uuids) and sorted; chosen when that costs less,
+ * an index entry, and a match not probed, counted at a twentieth of a probe. Both
+ * counts come from the count tables (the one without the filter estimated:
+ * crux_estimate_orders); with a date range, the walk also skips the caller's
+ * orders outside it (date_range_walk_cost). The uuid and status sorts' walks of
+ * the summaries' indexes (uuid_sort_walks_summaries, status_sort_walks_summaries)
+ * test each entry index-only too, and so does the sku_id sort's walk of its
+ * index, which without a date range is never collected (nor counted first);
+ * counted first, an empty selection walks nothing.
  */
 static bool
 matches_can_be_collected(const CruxRequest *req)
@@ -591,17 +613,32 @@ matches_can_be_collected(const CruxRequest *req)
 	return date_range_is_finite(req);
 }
 
+/*
+ * Whether each collected match is probed for its sort key: the sku_id sort's
+ * smallest sku_id, and the status sort's order status, except where the
+ * summaries carry it (version 1.18 on) and no date range narrows the collection
+ * to the day index, which does not hold it; the uuid sort's is the entry's own.
+ */
+static bool
+collected_matches_are_probed(const CruxRequest *req)
+{
+	if (req->sort_key == CRUX_SORT_STATUS)
+		return req->has_start_date || req->has_end_date || !crux_summaries_hold_status();
+	return req->sort_key != CRUX_SORT_UUID;
+}
+
 static bool
 collecting_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
+	bool		dated = req->has_start_date || req->has_end_date;
 	double		unfiltered = (double) estimated_unfiltered(req, est);
-	double		walked = req->has_start_date || req->has_end_date ?
-		date_range_walk_cost(req, total, est) :
+	double		walked = dated ? date_range_walk_cost(req, total, est) :
 		orders_walked(req, est, (double) req->limit * unfiltered / Max(total, 1));
 
-	if (uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req))
+	if ((uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req)) ||
+		(status_sort_walks_summaries(req, false) && !dated))
 		walked /= ENTRIES_PER_PROBE;
-	return (unfiltered + (req->sort_key == CRUX_SORT_UUID ? total : ENTRIES_PER_PROBE * total)) /
+	return (unfiltered + (collected_matches_are_probed(req) ? ENTRIES_PER_PROBE * total : total)) /
 		ENTRIES_PER_PROBE < walked;
 }
 
@@ -614,12 +651,13 @@ run_collected_matches_query(const CruxRequest *req, int64 offset, int64 count)
 	appendStringInfo(&qb.sql, "SELECT x.uuid FROM (SELECT o.uuid, %s AS sort_key"
 					 " FROM crux.order_summaries s",
 					 req->sort_key == CRUX_SORT_SKU_ID ? "k.min_sku_id" : crux_sort_expression(req));
-	if (req->sort_key == CRUX_SORT_STATUS)
+	if (req->sort_key == CRUX_SORT_STATUS && collected_matches_are_probed(req))
 		appendStringInfoString(&qb.sql,
 							   " CROSS JOIN LATERAL (SELECT o.uuid, o.status FROM crux.orders o"
 							   " WHERE o.uuid = s.order_uuid OFFSET 0) o");
 	else
-		appendStringInfoString(&qb.sql, ", LATERAL (SELECT s.order_uuid AS uuid) o");
+		appendStringInfo(&qb.sql, ", LATERAL (SELECT s.order_uuid AS uuid%s) o",
+						 req->sort_key == CRUX_SORT_STATUS ? ", s.status" : "");
 	if (req->sort_key == CRUX_SORT_SKU_ID)
 		appendStringInfoString(&qb.sql,
 							   " CROSS JOIN LATERAL (SELECT k.min_sku_id FROM crux.order_summaries k"

@@ -17,7 +17,8 @@
  *
  * From version 1.15 the orders are counted (crux.order_counts) when their
  * summaries are written, with their masks: by the line items' trigger, or here
- * with mask 0 when written empty. Version 1.14 counted every new order at
+ * with mask 0 when written empty. From version 1.18 a summary carries its
+ * order's status too, held with it (crux_summaries_hold_status). Version 1.14 counted every new order at
  * insert, with mask 0 (crux.orders_count), and its line items' trigger moves
  * them; this library serves both (crux_orders_hold_summaries and _1_15).
  *
@@ -41,6 +42,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -52,6 +54,7 @@ typedef struct HeldSummary
 	pg_uuid_t	order_uuid;		/* hash key */
 	pg_uuid_t	retailer_uuid;
 	TimestampTz created_date;
+	text	   *status;			/* the order's (held_status) */
 	SubTransactionId taken_in;	/* InvalidSubTransactionId while held */
 	bool		uncounted;		/* its order is counted when it is written
 								 * (held by version 1.15's trigger on) */
@@ -64,6 +67,7 @@ typedef struct HeldSummary
 #define MAX_HELD_SUMMARIES 10000000
 
 static HTAB *held = NULL;		/* this transaction's, or NULL */
+static MemoryContext held_cxt = NULL;	/* its memory, and the statuses' */
 static int64 n_held = 0;		/* its summaries not taken */
 static int64 n_taken_below_top = 0;	/* taken in subtransactions still open */
 static CommandId seen_from = InvalidCommandId;	/* a snapshot sees the last write
@@ -71,21 +75,50 @@ static CommandId seen_from = InvalidCommandId;	/* a snapshot sees the last write
 static bool callbacks_registered = false;
 
 /*
- * Inserts summaries, empty, from the FROM item rows (columns o, r, c: the order,
- * its retailer and created date); counted, also counts their orders, with mask 0.
+ * The statuses of the held summaries, each copied once into held_cxt and shared
+ * by the orders that have it (a statement's orders have few), up to
+ * MAX_SHARED_STATUSES of them.
  */
-#define INSERT_EMPTY_SUMMARIES(rows) \
-	"INSERT INTO crux.order_summaries (order_uuid, retailer_uuid, created_date, created_day)" \
-	" SELECT h.o, h.r, h.c, (h.c AT TIME ZONE 'UTC')::date FROM " rows " ORDER BY h.o"
-#define INSERT_EMPTY_SUMMARIES_COUNTED(rows) \
-	"WITH added AS (" INSERT_EMPTY_SUMMARIES(rows) " RETURNING retailer_uuid, created_day)" \
+#define MAX_SHARED_STATUSES 16
+static text *shared_statuses[MAX_SHARED_STATUSES];
+static int	n_shared_statuses = 0;
+
+/*
+ * Inserts summaries, empty, from the FROM item rows (columns o, r, c, st: the
+ * order, its retailer, created date and status), with their status from version
+ * 1.18 (with_status); counted, also counts their orders, with mask 0.
+ */
+#define INSERT_EMPTY_SUMMARIES(status_column, status_value, rows) \
+	"INSERT INTO crux.order_summaries (order_uuid, retailer_uuid, created_date, created_day" \
+	status_column ") SELECT h.o, h.r, h.c, (h.c AT TIME ZONE 'UTC')::date" status_value \
+	" FROM " rows " ORDER BY h.o"
+#define COUNTED(insert) \
+	"WITH added AS (" insert " RETURNING retailer_uuid, created_day)" \
 	" SELECT crux.add_order_counts(array_agg(g.retailer_uuid), array_agg(g.created_day)," \
 	" array_agg(0::smallint), array_agg(g.n))" \
 	" FROM (SELECT a.retailer_uuid, a.created_day, count(*) AS n" \
 	" FROM added a GROUP BY 1, 2) g HAVING count(*) > 0"
-#define HELD_ROWS "unnest($1, $2, $3) AS h(o, r, c)"
+/* [with_status][counted] */
+#define INSERTS_OF(rows) { \
+	{INSERT_EMPTY_SUMMARIES("", "", rows), COUNTED(INSERT_EMPTY_SUMMARIES("", "", rows))}, \
+	{INSERT_EMPTY_SUMMARIES(", status", ", h.st", rows), \
+	 COUNTED(INSERT_EMPTY_SUMMARIES(", status", ", h.st", rows))}}
+#define HELD_ROWS "unnest($1, $2, $3, $4) AS h(o, r, c, st)"
 #define NEW_ROWS \
-	"(SELECT x.uuid, x.retailer_uuid, x.created_date FROM new_rows x) AS h(o, r, c)"
+	"(SELECT x.uuid, x.retailer_uuid, x.created_date, x.status FROM new_rows x) AS h(o, r, c, st)"
+
+/*
+ * Whether the summaries carry their order's status (version 1.18 on): their
+ * writes then set it, and the status sort walks their index by retailer and
+ * status (pages.c).
+ */
+bool
+crux_summaries_hold_status(void)
+{
+	Oid			summaries = crux_table_oid("order_summaries");
+
+	return OidIsValid(summaries) && get_attnum(summaries, "status") != InvalidAttrNumber;
+}
 
 /* Forgets everything at the transaction's end; refuses to commit what is held. */
 static void
@@ -104,6 +137,8 @@ end_of_transaction(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* the memory goes with TopTransactionContext */
 			held = NULL;
+			held_cxt = NULL;
+			n_shared_statuses = 0;
 			n_held = 0;
 			n_taken_below_top = 0;
 			seen_from = InvalidCommandId;
@@ -163,9 +198,10 @@ held_summaries(void)
 
 		ctl.keysize = sizeof(pg_uuid_t);
 		ctl.entrysize = sizeof(HeldSummary);
-		ctl.hcxt = AllocSetContextCreate(TopTransactionContext,
+		held_cxt = AllocSetContextCreate(TopTransactionContext,
 										 "crux_orders held summaries",
 										 ALLOCSET_DEFAULT_SIZES);
+		ctl.hcxt = held_cxt;
 		held = hash_create("crux_orders held summaries", 1024, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
@@ -261,16 +297,17 @@ summaries_to_write(ArrayType *only, int *n)
 }
 
 /*
- * Runs the kept plan of sql, an INSERT of empty summaries, or when counting, of
- * counting_sql, which also counts their orders (plans: the two kept plans).
+ * Runs the kept plan (in plans) of sql[with_status][counting], an INSERT of empty
+ * summaries, with their orders' status in this database's version, which also
+ * counts their orders when counting.
  */
 static void
-insert_summaries(SPIPlanPtr plans[2], const char *sql, const char *counting_sql,
+insert_summaries(SPIPlanPtr plans[2][2], const char *const sql[2][2],
 				 int nargs, Oid *types, Datum *args, bool counting)
 {
-	SPIPlanPtr	plan = counting ?
-		crux_kept_plan(&plans[1], counting_sql, nargs, types, 0) :
-		crux_kept_plan(&plans[0], sql, nargs, types, 0);
+	bool		with_status = crux_summaries_hold_status();
+	SPIPlanPtr	plan = crux_kept_plan(&plans[with_status][counting],
+									  sql[with_status][counting], nargs, types, 0);
 
 	if (SPI_execute_plan(plan, args, NULL, false, 0) !=
 		(counting ? SPI_OK_SELECT : SPI_OK_INSERT))
@@ -284,18 +321,21 @@ insert_summaries(SPIPlanPtr plans[2], const char *sql, const char *counting_sql,
 static void
 insert_held(HeldSummary **summaries, int n, bool uncounted)
 {
-	static SPIPlanPtr plans[2] = {NULL, NULL};
-	Oid			types[3] = {UUIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID};
+	static SPIPlanPtr plans[2][2];
+	static const char *const sql[2][2] = INSERTS_OF(HELD_ROWS);
+	Oid			types[4] = {UUIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
 	Datum	   *orders = palloc(sizeof(Datum) * n);
 	Datum	   *retailers = palloc(sizeof(Datum) * n);
 	Datum	   *dates = palloc(sizeof(Datum) * n);
-	Datum		args[3];
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	Datum		args[4];
 
 	for (int i = 0; i < n; i++)
 	{
 		orders[i] = UUIDPGetDatum(&summaries[i]->order_uuid);
 		retailers[i] = UUIDPGetDatum(&summaries[i]->retailer_uuid);
 		dates[i] = TimestampTzGetDatum(summaries[i]->created_date);
+		statuses[i] = PointerGetDatum(summaries[i]->status);
 	}
 	args[0] = PointerGetDatum(construct_array(orders, n, UUIDOID, UUID_LEN, false,
 											  TYPALIGN_CHAR));
@@ -303,8 +343,8 @@ insert_held(HeldSummary **summaries, int n, bool uncounted)
 											  TYPALIGN_CHAR));
 	args[2] = PointerGetDatum(construct_array(dates, n, TIMESTAMPTZOID, sizeof(TimestampTz),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	insert_summaries(plans, INSERT_EMPTY_SUMMARIES(HELD_ROWS),
-					 INSERT_EMPTY_SUMMARIES_COUNTED(HELD_ROWS), 3, types, args, uncounted);
+	args[3] = PointerGetDatum(construct_array(statuses, n, TEXTOID, -1, false, TYPALIGN_INT));
+	insert_summaries(plans, sql, 4, types, args, uncounted);
 }
 
 /*
@@ -365,6 +405,26 @@ trigger_on(FunctionCallInfo fcinfo, const char *table, TriggerEvent event,
 	return trigdata;
 }
 
+/* The order's status as held: the shared copy in held_cxt (shared_statuses). */
+static text *
+held_status(Datum status)
+{
+	text	   *value = DatumGetTextPP(status);
+	int			len = VARSIZE_ANY_EXHDR(value);
+	text	   *copy;
+
+	for (int i = 0; i < n_shared_statuses; i++)
+		if (VARSIZE(shared_statuses[i]) == VARHDRSZ + (Size) len &&
+			memcmp(VARDATA(shared_statuses[i]), VARDATA_ANY(value), len) == 0)
+			return shared_statuses[i];
+	copy = MemoryContextAlloc(held_cxt, VARHDRSZ + len);
+	SET_VARSIZE(copy, VARHDRSZ + len);
+	memcpy(VARDATA(copy), VARDATA_ANY(value), len);
+	if (n_shared_statuses < MAX_SHARED_STATUSES)
+		shared_statuses[n_shared_statuses++] = copy;
+	return copy;
+}
+
 static AttrNumber
 column_number(TupleDesc desc, const char *name)
 {
@@ -388,20 +448,22 @@ hold_new_orders(TriggerData *trigdata, bool uncounted)
 	AttrNumber	order_att = column_number(desc, "uuid");
 	AttrNumber	retailer_att = column_number(desc, "retailer_uuid");
 	AttrNumber	date_att = column_number(desc, "created_date");
+	AttrNumber	status_att = column_number(desc, "status");
 	HTAB	   *summaries = held_summaries();
 
 	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
-		bool		isnull[3];
+		bool		isnull[4];
 		bool		found;
 		Datum		order = slot_getattr(slot, order_att, &isnull[0]);
 		Datum		retailer = slot_getattr(slot, retailer_att, &isnull[1]);
 		Datum		date = slot_getattr(slot, date_att, &isnull[2]);
+		Datum		status = slot_getattr(slot, status_att, &isnull[3]);
 		HeldSummary *s;
 
-		Assert(!isnull[0] && !isnull[1] && !isnull[2]);	/* NOT NULL columns */
+		Assert(!isnull[0] && !isnull[1] && !isnull[2] && !isnull[3]);	/* NOT NULL columns */
 		s = hash_search(summaries, DatumGetUUIDP(order), HASH_ENTER, &found);
 		/*
 		 * Found: an order of this uuid was held, then deleted with the triggers
@@ -413,6 +475,7 @@ hold_new_orders(TriggerData *trigdata, bool uncounted)
 			elog(ERROR, "a held summary taken in a subtransaction is found at the top level");
 		s->retailer_uuid = *DatumGetUUIDP(retailer);
 		s->created_date = DatumGetTimestampTz(date);
+		s->status = held_status(status);
 		s->taken_in = InvalidSubTransactionId;
 		s->uncounted = uncounted;
 	}
@@ -441,12 +504,12 @@ queue_write_at_commit(void)
 static void
 insert_empty_summaries(TriggerData *trigdata, bool counted)
 {
-	static SPIPlanPtr plans[2] = {NULL, NULL};
+	static SPIPlanPtr plans[2][2];
+	static const char *const sql[2][2] = INSERTS_OF(NEW_ROWS);
 
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
-	insert_summaries(plans, INSERT_EMPTY_SUMMARIES(NEW_ROWS),
-					 INSERT_EMPTY_SUMMARIES_COUNTED(NEW_ROWS), 0, NULL, NULL, counted);
+	insert_summaries(plans, sql, 0, NULL, NULL, counted);
 }
 
 /*
@@ -507,8 +570,8 @@ PG_FUNCTION_INFO_V1(crux_take_pending_summaries);
 
 /*
  * crux.take_pending_summaries(uuid[]) returns (order_uuid, retailer_uuid,
- * created_date) of those orders whose summaries are held, and takes them: the
- * caller inserts them.
+ * created_date, and from version 1.18 status) of those orders whose summaries
+ * are held, and takes them: the caller inserts them.
  */
 Datum
 crux_take_pending_summaries(PG_FUNCTION_ARGS)
@@ -526,14 +589,15 @@ crux_take_pending_summaries(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		HeldSummary s;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
 
 		if (order_nulls[i] || !take_held(DatumGetUUIDP(orders[i]), &s))
 			continue;
 		values[0] = UUIDPGetDatum(&s.order_uuid);
 		values[1] = UUIDPGetDatum(&s.retailer_uuid);
 		values[2] = TimestampTzGetDatum(s.created_date);
+		values[3] = PointerGetDatum(s.status);	/* read by 1.18's declaration on */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -154,7 +154,8 @@ crux_status_mask_expression(const CruxRequest *req, bool joined_summaries)
  * date range read through the orders' index and sorted (pages.c). Without a
  * filter on the orders' own columns the sku_id sort reads the summaries alone (a
  * date range tests the summary's created_date, its order's), and so do the uuid
- * sort with a status filter (pages.c) and a term's matches: the same orders (a
+ * and status sorts with a status filter (pages.c; from version 1.18 o.status is
+ * the summary's copy of its order's) and a term's matches: the same orders (a
  * summary row is visible exactly when its order is), none of them read.
  */
 void
@@ -170,8 +171,9 @@ crux_append_from(QueryBuilder *qb, CruxSource source)
 								   " JOIN crux.order_summaries s ON s.order_uuid = o.uuid");
 			break;
 		case CRUX_FROM_SUMMARIES:
-			appendStringInfoString(&qb->sql, " FROM crux.order_summaries s,"
-								   " LATERAL (SELECT s.order_uuid AS uuid, s.created_date) o");
+			appendStringInfo(&qb->sql, " FROM crux.order_summaries s,"
+							 " LATERAL (SELECT s.order_uuid AS uuid, s.created_date%s) o",
+							 crux_summaries_hold_status() ? ", s.status" : "");
 			break;
 		case CRUX_FROM_ORDERS_PROBING_SUMMARIES:
 			/* OFFSET 0: a probe per order, never a scan of the summaries to join */

@@ -1,7 +1,7 @@
 /*
  * versions.c
  *		The entry points that the SQL objects of versions before 1.8 bind. This
- *		library serves 1.8 to 1.17 (1.9 binds 1.8's entry points and adds its
+ *		library serves 1.8 to 1.18 (1.9 binds 1.8's entry points and adds its
  *		own, 1.10 one more: crux_order_in_page, 1.11 crux_line_item_in_page,
  *		1.15 crux_orders_hold_summaries_1_15 in place of 1.14's); a
  *		database still at an older version gets an error that names its version

@@ -31,10 +31,10 @@ CREATE FUNCTION pg_temp.drift(prefix text) RETURNS bigint LANGUAGE sql AS $$
      WHERE o.purchase_order_id LIKE prefix || '-%'
        AND (s.retailer_uuid, s.created_date, s.created_day, s.n_unallocated, s.n_allocated,
             s.n_rejected, s.n_has_tracking, s.n_backordered, s.n_delivered, s.n_cancelled,
-            s.min_sku_id)
+            s.min_sku_id, s.status)
            IS DISTINCT FROM
            (o.retailer_uuid, o.created_date, (o.created_date AT TIME ZONE 'UTC')::date,
-            f.u, f.a, f.r, f.h, f.b, f.d, f.c, f.m)
+            f.u, f.a, f.r, f.h, f.b, f.d, f.c, f.m, o.status)
 $$;
 -- n orders of retailer 2 named prefix-1 .. prefix-n, an hour apart from 2017-06-01
 CREATE FUNCTION pg_temp.new_orders(prefix text, n int) RETURNS void LANGUAGE sql AS $$

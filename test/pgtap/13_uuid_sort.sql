@@ -9,62 +9,18 @@
 -- them.
 BEGIN;
 
--- 3,000 more orders of org-1 and 300 of org-2 to org-6, dated over 2017; every
--- order has an allocated line item, one in ten also a cancelled one, and one in
--- twenty only a cancelled one
-INSERT INTO crux.orders (uuid, retailer_uuid, purchase_order_id, created_date)
-SELECT md5('uuidsort-' || g)::uuid, md5('org-' || CASE WHEN g <= 3000 THEN 1 ELSE 2 + g % 5 END)::uuid,
-       'UUIDSORT-' || g,
-       timestamptz '2017-01-01 00:00:00Z' + g * interval '157 minutes'
-  FROM generate_series(1, 3300) g;
-INSERT INTO crux.line_items (order_uuid, position, sku_id, quantity_ordered, status)
-SELECT o.uuid, p, 'UUIDSORT-SKU', 1, s
-  FROM crux.orders o,
-       LATERAL (SELECT substr(o.purchase_order_id, 10)::int AS g) n,
-       LATERAL (VALUES (1, CASE WHEN n.g % 20 = 0 THEN 'cancelled'::crux.line_item_status
-                                ELSE 'allocated' END),
-                       (2, CASE WHEN n.g % 10 = 5 THEN 'cancelled'::crux.line_item_status END)) l(p, s)
- WHERE o.purchase_order_id LIKE 'UUIDSORT-%' AND s IS NOT NULL;
+-- 3,000 more orders of org-1 and 300 of org-2 to org-6, dated over 2017, a sparse
+-- "only cancelled" among them (crux_test.add_status_filter_orders)
+SELECT crux_test.add_status_filter_orders('UUIDSORT');
 ANALYZE crux.order_summaries;
+CREATE TEMP TABLE requests AS SELECT r AS req FROM crux_test.status_filter_requests('uuid') r;
 
-CREATE TEMP TABLE requests AS
-SELECT jsonb_strip_nulls(jsonb_build_object(
-           'line_item_status', s, 'status_conjunction', c, 'org_uuids', o,
-           'start_date', sd, 'end_date', ed,
-           'sort', jsonb_build_object('key', 'uuid', 'dir', d), 'start', p, 'limit', p + 9)) AS req
-  FROM (VALUES ('["cancelled"]'::jsonb, 'only'), ('["cancelled", "allocated"]', 'and'),
-               ('["cancelled"]', 'or'), ('["rejected", "backordered"]', 'or')) s(s, c),
-       (VALUES (NULL::jsonb), (jsonb_build_array(md5('org-1')::uuid)),
-               (jsonb_build_array(md5('org-1')::uuid, md5('org-3')::uuid)),
-               ((SELECT jsonb_agg(md5('org-' || g)::uuid) FROM generate_series(1, 17) g))) o(o),
-       (VALUES (NULL, NULL), ('2017-02-03T04:05:06.789Z', '2017-08-09T10:11:12Z')) r(sd, ed),
-       (VALUES ('asc'), ('desc')) d(d),
-       (VALUES (0), (40), (290)) p(p);
-
--- a member of crux_admin: its answers are the superuser's
+-- a member of crux_admin, and a tenant of org-1
 CREATE ROLE t_uuid_admin NOLOGIN;
 GRANT crux_admin TO t_uuid_admin;
-CREATE TEMP TABLE admin_pages AS
-SELECT req, crux_baseline.get_orders(req) AS expected, NULL::jsonb AS answer
-  FROM requests WHERE NOT req ? 'org_uuids';
-GRANT SELECT, UPDATE ON admin_pages TO t_uuid_admin;
-SET LOCAL ROLE t_uuid_admin;
-UPDATE admin_pages SET answer = crux_get_orders(req);
-RESET ROLE;
-
--- a tenant of org-1: its answers are those of an administrator naming org-1
 CREATE ROLE t_uuid NOLOGIN;
 GRANT crux_reader TO t_uuid;
 INSERT INTO crux.role_organizations (role_name, organization_uuid) VALUES ('t_uuid', md5('org-1')::uuid);
-CREATE TEMP TABLE tenant_pages AS
-SELECT req, crux_baseline.get_orders(req || jsonb_build_object('org_uuids',
-                                                               jsonb_build_array(md5('org-1')::uuid))) AS expected,
-       NULL::jsonb AS answer
-  FROM requests WHERE NOT req ? 'org_uuids';
-GRANT SELECT, UPDATE ON tenant_pages TO t_uuid;
-SET LOCAL ROLE t_uuid;
-UPDATE tenant_pages SET answer = crux_get_orders(req);
-RESET ROLE;
 
 -- the entries a page's walk reads from the summaries' index by retailer and order,
 -- once its plan is kept
@@ -87,11 +43,16 @@ SELECT cmp_ok((SELECT count(*) FROM requests
               '>=', 120::bigint, 'most of the pages hold orders');
 SELECT is((SELECT count(*) FROM requests WHERE crux_get_orders(req) IS DISTINCT FROM crux_baseline.get_orders(req)),
           0::bigint, 'pages of the uuid sort with a status filter: the baseline''s answers');
-SELECT is((SELECT count(*) FROM tenant_pages WHERE answer IS DISTINCT FROM expected),
+SELECT is(crux_test.answers_differing_as('t_uuid', ARRAY(SELECT req FROM requests WHERE NOT req ? 'org_uuids'),
+                                         md5('org-1')::uuid),
           0::bigint, 'pages for a tenant through row-level security: the baseline''s answers');
-SELECT is((SELECT count(*) FROM admin_pages WHERE answer IS DISTINCT FROM expected),
+SELECT is(crux_test.answers_differing_as('t_uuid_admin', ARRAY(SELECT req FROM requests WHERE NOT req ? 'org_uuids')),
           0::bigint, 'pages for a member of crux_admin: the baseline''s answers');
-SELECT cmp_ok((SELECT count(*) FROM tenant_pages WHERE jsonb_array_length(answer -> 'orders') > 0),
+SELECT cmp_ok((SELECT count(*) FROM requests
+                WHERE NOT req ? 'org_uuids'
+                  AND jsonb_array_length(crux_baseline.get_orders(
+                          req || jsonb_build_object('org_uuids', jsonb_build_array(md5('org-1')::uuid)))
+                          -> 'orders') > 0),
               '>=', 30::bigint, 'the tenant''s pages hold orders');
 
 -- "only cancelled" keeps one in twenty of org-1's orders: a page ending at position

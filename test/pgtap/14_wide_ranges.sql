@@ -83,16 +83,17 @@ SELECT is((SELECT string_agg(d || ' ' || reads::text, ', ' ORDER BY d) FROM rare
             WHERE reads[7] > 100), NULL,
           'a rare status in a date range under the sku_id sort reads of the orders only its page''s');
 
--- the sorts' indexes hold each order's created_date (version 1.17)
+-- the sorts' indexes hold each order's created_date (version 1.17; the status
+-- sort's are the summaries' from 1.18)
 SELECT is((SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-            WHERE c.relname IN ('orders_retailer_status_idx', 'orders_retailer_uuid_idx',
-                                'orders_status_idx', 'order_summaries_min_sku_id_idx',
+            WHERE c.relname IN ('order_summaries_retailer_status_idx', 'orders_retailer_uuid_idx',
+                                'order_summaries_status_idx', 'order_summaries_min_sku_id_idx',
                                 'order_summaries_retailer_min_sku_id_idx')
               AND c.relnamespace = 'crux'::regnamespace
               AND i.indnatts > i.indnkeyatts
               AND pg_get_indexdef(i.indexrelid) LIKE '%INCLUDE (%created_date)'),
-          'order_summaries_min_sku_id_idx, order_summaries_retailer_min_sku_id_idx, orders_retailer_status_idx, orders_retailer_uuid_idx, orders_status_idx',
+          'order_summaries_min_sku_id_idx, order_summaries_retailer_min_sku_id_idx, order_summaries_retailer_status_idx, order_summaries_status_idx, orders_retailer_uuid_idx',
           'the sorts'' indexes hold each order''s created_date');
 
 -- the planner sees the retailer's size (n_distinct = 2, as a platform's big retailer

@@ -26,6 +26,7 @@ answers() {  # answers DB: many crux_get_orders answers and export rows, as one 
                        ('{\"sort\": {\"key\": \"uuid\", \"dir\": \"desc\"}, \"line_item_status\": \"delivered\", \"status_conjunction\": \"only\", \"start\": 10, \"limit\": 60}'),
                        ('{\"org_uuids\": [\"$(q "$1" -c "SELECT md5('org-1')::uuid")\"], \"sort\": {\"key\": \"uuid\", \"dir\": \"asc\"}, \"line_item_status\": [\"allocated\", \"rejected\"], \"status_conjunction\": \"and\"}'),
                        ('{\"sort\": {\"key\": \"sku_id\", \"dir\": \"asc\"}, \"line_item_status\": \"backordered\", \"start_date\": \"2017-01-01T00:00:00Z\", \"end_date\": \"2018-06-01T00:00:00Z\", \"limit\": 100}'),
+                       ('{\"org_uuids\": [\"$(q "$1" -c "SELECT md5('org-2')::uuid")\"], \"sort\": {\"key\": \"status\", \"dir\": \"desc\"}, \"line_item_status\": \"delivered\", \"status_conjunction\": \"only\", \"start\": 5, \"limit\": 40}'),
                        ('{\"term\": \"PO-00000042\"}'),
                        ('{\"term\": \"SKU000123\", \"limit\": 100}')) v(r)" 2>&1
     q "$1" -c "SELECT md5(string_agg(x::text, '|')) FROM crux_export_rows('{\"limit\": 300}') x" 2>&1
@@ -67,12 +68,14 @@ tap $? "the comparison covers the whole extension ($objects member objects, $lin
 rm -rf "$work"
 
 [ "$(answers upgraded)" = "$(answers fresh)" ]
-tap $? "both give the same answers (14 requests and an export)"
+tap $? "both give the same answers (15 requests and an export)"
 
-# the same writes on both keep them equal, summaries, counts and tracked SKUs included
+# the same writes on both keep them equal, summaries, counts and tracked SKUs
+# included (line items' statuses, orders' statuses, deleted orders)
 for db in upgraded fresh; do
     q $db -q -c "SELECT crux.track_skus(2)" \
              -c "UPDATE crux.line_items SET status = 'cancelled' WHERE sku_id LIKE 'SKU0001%'" \
+             -c "UPDATE crux.orders SET status = 'Delivered' WHERE purchase_order_id LIKE 'PO-0000002%'" \
              -c "DELETE FROM crux.orders WHERE purchase_order_id LIKE 'PO-0000004%'"
 done
 [ "$(answers upgraded)" = "$(answers fresh)" ]
@@ -87,19 +90,21 @@ wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 # (crux.export_csv writes the worker's CSV), 1.5 (indexes that lead with the retailer
 # for every sort, jit off for the API, line items' and tracking numbers' policies probe),
 # 1.6 (the summaries carry their order's created_date, in the day indexes), 1.7 (exports:
-# cancel, expiry, the CSV in the API's forms), and 1.8 to 1.16 (which this library
+# cancel, expiry, the CSV in the API's forms), and 1.8 to 1.17 (which this library
 # still serves: they answer before the update too; 1.9 adds the export across
 # shards, 1.10 the order in the line items' sku_id index, 1.11 the tracking numbers'
 # policy's first test, 1.12 crux.sku_orders, filled by the update, 1.13 the triggers
 # of crux.tracked_skus, 1.14 the summaries held for their line items, 1.15 the orders
 # counted when their summaries are written, 1.16 the summaries' index by
-# retailer and order; 1.17 puts each order's created_date in the sorts' indexes)
-for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13 1.14 1.15 1.16; do
+# retailer and order, 1.17 each order's created_date in the sorts' indexes; 1.18
+# puts each order's status in its summary)
+for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13 1.14 1.15 1.16 1.17; do
     db=upgraded_${from/./_}
     q postgres -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     q $db -q -c "CREATE EXTENSION crux_orders VERSION '$from'" &&
         q $db -q -v orders=500 -f test/generate.sql >/dev/null &&
         q $db -q -c "UPDATE crux.line_items SET status = 'cancelled' WHERE sku_id LIKE 'SKU0001%'" \
+                 -c "UPDATE crux.orders SET status = 'Delivered' WHERE purchase_order_id LIKE 'PO-0000002%'" \
                  -c "DELETE FROM crux.orders WHERE purchase_order_id LIKE 'PO-0000004%'"
     tap $? "CREATE EXTENSION crux_orders VERSION '$from', orders and the same writes"
     before=$(answers $db)
@@ -107,7 +112,7 @@ for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13 1.14 1.15 1.
     tap $? "ALTER EXTENSION crux_orders UPDATE from $from"
     if [ "$from" = 1.8 ] || [ "$from" = 1.9 ] || [ "$from" = 1.10 ] || [ "$from" = 1.11 ] ||
        [ "$from" = 1.12 ] || [ "$from" = 1.13 ] || [ "$from" = 1.14 ] || [ "$from" = 1.15 ] ||
-       [ "$from" = 1.16 ]; then
+       [ "$from" = 1.16 ] || [ "$from" = 1.17 ]; then
         [ "$before" = "$(answers fresh)" ] && [ "$(answers $db)" = "$(answers fresh)" ]
         tap $? "from $from: the same answers as a fresh install, before the update and after it"
     else
@@ -141,6 +146,6 @@ rc=$?
 state=$(q held_1_14 -c "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'crux_orders'),
                                (SELECT count(*) FROM crux.orders WHERE purchase_order_id LIKE 'UP-%'),
                                crux.recount_summaries()")
-[ $rc = 0 ] && [ "$state" = "1.17|40|0" ]
-tap $? "an update from 1.14 in a transaction that holds summaries, then more orders and line items: at 1.17, 40 orders, every summary and count exact (version|orders|wrong: $state)"
+[ $rc = 0 ] && [ "$state" = "1.18|40|0" ]
+tap $? "an update from 1.14 in a transaction that holds summaries, then more orders and line items: at 1.18, 40 orders, every summary and count exact (version|orders|wrong: $state)"
 q postgres -q -c "DROP DATABASE held_1_14"

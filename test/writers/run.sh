@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Concurrent writers against the database in PG* (sample orders loaded): CLIENTS
 # pgbench clients for SECONDS seconds on a hot set of HOT orders, mixing status
-# changes, line-item inserts and deletes, moves between orders and two-order updates,
+# changes of line items and of orders, line-item inserts and deletes, moves between
+# orders and two-order updates,
 # with every SKU tracked (crux.sku_orders kept for all, the inserted ones included).
 # Then crux.recount_summaries() must find nothing to fix, and no client may have
 # failed (a deadlock or any other error aborts a client). Then, in two sessions: a
@@ -18,7 +19,8 @@ out=$(mktemp)
 psql -X -q -c "SELECT crux.track_skus(1)" \
      -c "INSERT INTO crux.tracked_skus SELECT 'A-' || g FROM generate_series(1, $hot) g ON CONFLICT DO NOTHING" >/dev/null
 pgbench -n -c "$clients" -j 2 -T "$seconds" -D hot="$hot" \
-        -f status.sql@5 -f insert_delete.sql@2 -f move.sql@1 -f two_orders.sql@2 >"$out" 2>&1
+        -f status.sql@5 -f insert_delete.sql@2 -f move.sql@1 -f two_orders.sql@2 \
+        -f order_status.sql@2 >"$out" 2>&1
 rc=$?
 grep -E "processed|^tps|aborted|deadlock|ERROR" "$out" | sed 's/^/# /'
 if [ $rc -eq 0 ] && ! grep -qiE "aborted|deadlock|error" "$out"; then
