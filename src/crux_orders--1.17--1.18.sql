@@ -7,16 +7,23 @@
 --
 -- The update writes every summary once (their orders' statuses) and builds the
 -- indexes: writes to orders and line items wait meanwhile (46 s for a million
--- orders on the benchmark machine), and so do reads of the summaries.
+-- orders on the benchmark machine), and so do reads of the summaries, and reads
+-- of the orders for its last steps.
 
 \echo Use "ALTER EXTENSION crux_orders UPDATE TO '1.18'" to load this file. \quit
 
--- the summaries this transaction holds back are written first, as 1.17 wrote them
+-- writers of orders and line items wait (none changes a status the copy below
+-- would miss); the summaries this transaction holds back are written first, as
+-- 1.17 wrote them
+LOCK TABLE crux.orders, crux.line_items IN SHARE ROW EXCLUSIVE MODE;
 SELECT crux.write_pending_summaries();
 
+-- a summary left without its order (deleted with the triggers off) gets an empty
+-- status; crux.recount_summaries() removes it
 ALTER TABLE crux.order_summaries ADD COLUMN status text COLLATE pg_catalog."C";
 UPDATE crux.order_summaries s SET status = o.status
   FROM crux.orders o WHERE o.uuid OPERATOR(pg_catalog.=) s.order_uuid;
+UPDATE crux.order_summaries s SET status = '' WHERE s.status IS NULL;
 ALTER TABLE crux.order_summaries ALTER COLUMN status SET NOT NULL;
 CREATE INDEX order_summaries_retailer_status_idx ON crux.order_summaries
     USING btree (retailer_uuid, status, order_uuid) INCLUDE (status_mask, created_date);
@@ -31,7 +38,8 @@ CREATE FUNCTION crux.take_pending_summaries(orders uuid[], OUT order_uuid uuid, 
     AS 'MODULE_PATHNAME', 'crux_take_pending_summaries';
 REVOKE ALL ON FUNCTION crux.take_pending_summaries(uuid[]) FROM PUBLIC;
 
--- the triggers and the recount write and check it
+-- the triggers and the recount write and check it; a statement's changes of
+-- orders' statuses are copied by a statement trigger
 CREATE OR REPLACE FUNCTION crux.line_items_summarize() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -279,16 +287,9 @@ DECLARE
     n bigint[];
     mask smallint;
 BEGIN
-    IF TG_LEVEL = 'ROW' THEN            -- UPDATE OF uuid, retailer_uuid, created_date, status
+    IF TG_LEVEL = 'ROW' THEN            -- UPDATE OF uuid, retailer_uuid, created_date
         -- its summary, if this transaction holds it back, first (src/pending_summaries.c)
         PERFORM crux.write_pending_summaries(ARRAY[OLD.uuid]);
-        IF (NEW.uuid, NEW.retailer_uuid, NEW.created_date)
-           IS NOT DISTINCT FROM (OLD.uuid, OLD.retailer_uuid, OLD.created_date) THEN
-            -- the order's status alone: its summary's copy follows, the counts stay
-            UPDATE crux.order_summaries s SET status = NEW.status
-             WHERE s.order_uuid = OLD.uuid;
-            RETURN NULL;
-        END IF;
         -- the summary row lock orders this with the line-item triggers
         UPDATE crux.order_summaries s
            SET order_uuid = NEW.uuid, retailer_uuid = NEW.retailer_uuid,
@@ -319,7 +320,7 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         RAISE EXCEPTION 'function crux.orders_count() called in a context it was not declared for'
             USING ERRCODE = 'trigger_protocol_violated',
-                  DETAIL = 'It runs for a moved order, an order whose status changed, and deleted orders.';
+                  DETAIL = 'It runs for a moved order and for deleted orders.';
     END IF;
     PERFORM crux.write_pending_summaries(ARRAY(SELECT x.uuid FROM old_rows x));
     WITH gone AS (
@@ -435,5 +436,30 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER orders_count_move ON crux.orders;
-CREATE TRIGGER orders_count_move AFTER UPDATE OF uuid, retailer_uuid, created_date, status ON crux.orders FOR EACH ROW WHEN (((old.uuid IS DISTINCT FROM new.uuid) OR (old.retailer_uuid IS DISTINCT FROM new.retailer_uuid) OR (old.created_date IS DISTINCT FROM new.created_date) OR (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION crux.orders_count();
+-- Statement trigger: the summaries of the orders whose status the statement
+-- changed take it, locked in uuid order as the line-item triggers lock them (an
+-- order moved to another uuid is followed by crux.orders_count, with its status).
+CREATE FUNCTION crux.orders_copy_status() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    changed uuid[];
+BEGIN
+    changed := ARRAY(SELECT n.uuid FROM new_rows n JOIN old_rows o ON o.uuid = n.uuid
+                      WHERE n.status IS DISTINCT FROM o.status ORDER BY n.uuid);
+    IF cardinality(changed) = 0 THEN
+        RETURN NULL;
+    END IF;
+    -- those this transaction holds back first (src/pending_summaries.c)
+    PERFORM crux.write_pending_summaries(changed);
+    PERFORM FROM crux.order_summaries s WHERE s.order_uuid = ANY (changed)
+     ORDER BY s.order_uuid FOR NO KEY UPDATE;
+    UPDATE crux.order_summaries s SET status = n.status
+      FROM new_rows n
+     WHERE n.uuid = s.order_uuid AND s.order_uuid = ANY (changed);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER orders_copy_status AFTER UPDATE ON crux.orders REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crux.orders_copy_status();

@@ -919,6 +919,32 @@ CREATE FUNCTION crux.order_in_page(uuid) RETURNS boolean
     LANGUAGE c STABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'crux_order_in_page';
 
+-- Statement trigger: the summaries of the orders whose status the statement
+-- changed take it, locked in uuid order as the line-item triggers lock them (an
+-- order moved to another uuid is followed by crux.orders_count, with its status).
+CREATE FUNCTION crux.orders_copy_status() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    changed uuid[];
+BEGIN
+    changed := ARRAY(SELECT n.uuid FROM new_rows n JOIN old_rows o ON o.uuid = n.uuid
+                      WHERE n.status IS DISTINCT FROM o.status ORDER BY n.uuid);
+    IF cardinality(changed) = 0 THEN
+        RETURN NULL;
+    END IF;
+    -- those this transaction holds back first (src/pending_summaries.c)
+    PERFORM crux.write_pending_summaries(changed);
+    PERFORM FROM crux.order_summaries s WHERE s.order_uuid = ANY (changed)
+     ORDER BY s.order_uuid FOR NO KEY UPDATE;
+    UPDATE crux.order_summaries s SET status = n.status
+      FROM new_rows n
+     WHERE n.uuid = s.order_uuid AND s.order_uuid = ANY (changed);
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION crux.orders_count() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -930,16 +956,9 @@ DECLARE
     n bigint[];
     mask smallint;
 BEGIN
-    IF TG_LEVEL = 'ROW' THEN            -- UPDATE OF uuid, retailer_uuid, created_date, status
+    IF TG_LEVEL = 'ROW' THEN            -- UPDATE OF uuid, retailer_uuid, created_date
         -- its summary, if this transaction holds it back, first (src/pending_summaries.c)
         PERFORM crux.write_pending_summaries(ARRAY[OLD.uuid]);
-        IF (NEW.uuid, NEW.retailer_uuid, NEW.created_date)
-           IS NOT DISTINCT FROM (OLD.uuid, OLD.retailer_uuid, OLD.created_date) THEN
-            -- the order's status alone: its summary's copy follows, the counts stay
-            UPDATE crux.order_summaries s SET status = NEW.status
-             WHERE s.order_uuid = OLD.uuid;
-            RETURN NULL;
-        END IF;
         -- the summary row lock orders this with the line-item triggers
         UPDATE crux.order_summaries s
            SET order_uuid = NEW.uuid, retailer_uuid = NEW.retailer_uuid,
@@ -970,7 +989,7 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         RAISE EXCEPTION 'function crux.orders_count() called in a context it was not declared for'
             USING ERRCODE = 'trigger_protocol_violated',
-                  DETAIL = 'It runs for a moved order, an order whose status changed, and deleted orders.';
+                  DETAIL = 'It runs for a moved order and for deleted orders.';
     END IF;
     PERFORM crux.write_pending_summaries(ARRAY(SELECT x.uuid FROM old_rows x));
     WITH gone AS (
@@ -1486,7 +1505,8 @@ CREATE TRIGGER line_items_summarize_insert AFTER INSERT ON crux.line_items REFER
 CREATE TRIGGER line_items_summarize_truncate AFTER TRUNCATE ON crux.line_items FOR EACH STATEMENT EXECUTE FUNCTION crux.line_items_truncated();
 CREATE TRIGGER line_items_summarize_update AFTER UPDATE ON crux.line_items REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crux.line_items_summarize();
 CREATE TRIGGER orders_count_delete AFTER DELETE ON crux.orders REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION crux.orders_count();
-CREATE TRIGGER orders_count_move AFTER UPDATE OF uuid, retailer_uuid, created_date, status ON crux.orders FOR EACH ROW WHEN (((old.uuid IS DISTINCT FROM new.uuid) OR (old.retailer_uuid IS DISTINCT FROM new.retailer_uuid) OR (old.created_date IS DISTINCT FROM new.created_date) OR (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION crux.orders_count();
+CREATE TRIGGER orders_copy_status AFTER UPDATE ON crux.orders REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crux.orders_copy_status();
+CREATE TRIGGER orders_count_move AFTER UPDATE OF uuid, retailer_uuid, created_date ON crux.orders FOR EACH ROW WHEN (((old.uuid IS DISTINCT FROM new.uuid) OR (old.retailer_uuid IS DISTINCT FROM new.retailer_uuid) OR (old.created_date IS DISTINCT FROM new.created_date))) EXECUTE FUNCTION crux.orders_count();
 CREATE TRIGGER orders_count_truncate AFTER TRUNCATE ON crux.orders FOR EACH STATEMENT EXECUTE FUNCTION crux.orders_truncated();
 CREATE TRIGGER orders_hold_summaries AFTER INSERT ON crux.orders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION crux.orders_hold_summaries();
 CREATE CONSTRAINT TRIGGER pending_summaries_at_commit AFTER INSERT ON crux.pending_summaries DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION crux.pending_summaries_at_commit();

@@ -47,12 +47,17 @@ uuid_sort_walks_summaries(const CruxRequest *req, bool with_ctids)
 		OidIsValid(crux_table_oid("order_summaries_retailer_order_uuid_idx"));
 }
 
+static bool
+has_date_range(const CruxRequest *req)
+{
+	return req->has_start_date || req->has_end_date;
+}
+
 /* A date range under another sort (reading_the_range_costs_less). */
 static bool
 sorts_a_date_range(const CruxRequest *req)
 {
-	return req->sort_key != CRUX_SORT_DATE && req->term == NULL &&
-		(req->has_start_date || req->has_end_date);
+	return req->sort_key != CRUX_SORT_DATE && req->term == NULL && has_date_range(req);
 }
 
 /* Whether that walk leads with the retailer: a tenant's, or an organization's of org_uuids. */
@@ -68,9 +73,8 @@ summaries_walk_leads_with_retailer(const CruxRequest *req)
  * the orders): by retailer, status and order for a tenant and each organization
  * of org_uuids, by status and order over all retailers, each holding the order's
  * status mask and created_date, so that a status filter and a date range are
- * tested index-only, where walking the orders' index cost a probe of each walked
- * order's summary. Not for a term or an export (the orders' ctids), which read
- * the orders.
+ * tested index-only, no summary probed. Not for a term or an export (the orders'
+ * ctids), which read the orders and sort them.
  */
 static bool
 status_sort_walks_summaries(const CruxRequest *req, bool with_ctids)
@@ -623,14 +627,14 @@ static bool
 collected_matches_are_probed(const CruxRequest *req)
 {
 	if (req->sort_key == CRUX_SORT_STATUS)
-		return req->has_start_date || req->has_end_date || !crux_summaries_hold_status();
+		return has_date_range(req) || !crux_summaries_hold_status();
 	return req->sort_key != CRUX_SORT_UUID;
 }
 
 static bool
 collecting_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 {
-	bool		dated = req->has_start_date || req->has_end_date;
+	bool		dated = has_date_range(req);
 	double		unfiltered = (double) estimated_unfiltered(req, est);
 	double		walked = dated ? date_range_walk_cost(req, total, est) :
 		orders_walked(req, est, (double) req->limit * unfiltered / Max(total, 1));
@@ -670,7 +674,8 @@ run_collected_matches_query(const CruxRequest *req, int64 offset, int64 count)
 	appendStringInfoString(&qb.sql, " OFFSET 0) x");
 	crux_append_order_by(&qb, req, "x.sort_key", "x.uuid");
 	crux_append_offset_limit(&qb, offset, count);
-	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1u << 24);
+	crux_run_query(&qb, crux_query_shape(req, QUERY_PAGE) | 1u << 24 |
+				   (collected_matches_are_probed(req) ? 0 : 1u << 28));
 }
 
 /*

@@ -17,10 +17,11 @@
  *
  * From version 1.15 the orders are counted (crux.order_counts) when their
  * summaries are written, with their masks: by the line items' trigger, or here
- * with mask 0 when written empty. From version 1.18 a summary carries its
- * order's status too, held with it (crux_summaries_hold_status). Version 1.14 counted every new order at
+ * with mask 0 when written empty. Version 1.14 counted every new order at
  * insert, with mask 0 (crux.orders_count), and its line items' trigger moves
- * them; this library serves both (crux_orders_hold_summaries and _1_15).
+ * them; this library serves both (crux_orders_hold_summaries and _1_15). From
+ * version 1.18 a summary carries its order's status too, held with it
+ * (crux_summaries_hold_status).
  *
  * Held summaries may be taken or written in a subtransaction: one that aborts
  * gives back what it took (its writes are undone with it); one that commits
@@ -77,11 +78,13 @@ static bool callbacks_registered = false;
 /*
  * The statuses of the held summaries, each copied once into held_cxt and shared
  * by the orders that have it (a statement's orders have few), up to
- * MAX_SHARED_STATUSES of them.
+ * MAX_SHARED_STATUSES of them; the copies of any others take status_bytes, which
+ * count against work_mem with the summaries (may_hold).
  */
-#define MAX_SHARED_STATUSES 16
+#define MAX_SHARED_STATUSES 64
 static text *shared_statuses[MAX_SHARED_STATUSES];
 static int	n_shared_statuses = 0;
+static int64 status_bytes = 0;
 
 /*
  * Inserts summaries, empty, from the FROM item rows (columns o, r, c, st: the
@@ -139,6 +142,7 @@ end_of_transaction(XactEvent event, void *arg)
 			held = NULL;
 			held_cxt = NULL;
 			n_shared_statuses = 0;
+			status_bytes = 0;
 			n_held = 0;
 			n_taken_below_top = 0;
 			seen_from = InvalidCommandId;
@@ -240,7 +244,8 @@ take_held(const pg_uuid_t *order, HeldSummary *summary)
 
 /*
  * Whether a statement's n new orders may be held: at the top level of a
- * read-write transaction, within work_mem and MAX_HELD_SUMMARIES.
+ * read-write transaction, within work_mem (with the statuses not shared) and
+ * MAX_HELD_SUMMARIES.
  */
 static bool
 may_hold(int64 n)
@@ -249,7 +254,7 @@ may_hold(int64 n)
 
 	return GetCurrentTransactionNestLevel() == 1 && !XactReadOnly &&
 		n_now + n <= MAX_HELD_SUMMARIES &&
-		(n_now + n) * (int64) HELD_SUMMARY_BYTES <= (int64) work_mem * 1024;
+		(n_now + n) * (int64) HELD_SUMMARY_BYTES + status_bytes <= (int64) work_mem * 1024;
 }
 
 /*
@@ -422,6 +427,8 @@ held_status(Datum status)
 	memcpy(VARDATA(copy), VARDATA_ANY(value), len);
 	if (n_shared_statuses < MAX_SHARED_STATUSES)
 		shared_statuses[n_shared_statuses++] = copy;
+	else
+		status_bytes += VARHDRSZ + len + 16;	/* and the chunk's header */
 	return copy;
 }
 

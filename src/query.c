@@ -84,7 +84,8 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	/* bits 18-22: a page of several organizations, their number, or 30 or 31 for a
 	 * list merged from cursors or walked in turn (org_walks.c's org_walks_shape) */
 	/* bit 23: a small date range under another sort (run_small_date_range_query) */
-	/* bit 24: a status filter's matches collected and sorted (run_collected_matches_query) */
+	/* bit 24: a status filter's matches collected and sorted (run_collected_matches_query);
+	 * bit 28: their status read from their summaries, not probed (pages.c) */
 	/* bit 25: a status filter's range without a whole day (count_status_filter_without_whole_days) */
 	/* bits 26-27: where a page reads its orders (CruxSource, pages.c's crux_page_source) */
 	return shape;
