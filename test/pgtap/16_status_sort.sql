@@ -51,8 +51,9 @@ SELECT is(crux_test.answers_differing_as('t_status_admin', ARRAY(SELECT req FROM
 
 -- "only cancelled" keeps one in twenty of org-1's orders: a page ending at position
 -- 50 reads about 1,000 entries of the summaries' indexes, not org-1's 3,300 or more,
--- and probes no summary by its primary key (1.17 probed one per order walked). (On
--- so few retailers the planner may walk either index by status.)
+-- and probes no summary by its primary key (as a walk of the orders' index would,
+-- one per order walked). (On so few retailers the planner may walk either index by
+-- status.)
 SET LOCAL ROLE t_status;
 SELECT ok(pg_temp.index_reads('crux.order_summaries',
                               '{"line_item_status": "cancelled", "status_conjunction": "only",
