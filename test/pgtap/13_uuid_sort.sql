@@ -24,15 +24,8 @@ INSERT INTO crux.role_organizations (role_name, organization_uuid) VALUES ('t_uu
 
 -- the entries a page's walk reads from the summaries' index by retailer and order,
 -- once its plan is kept
-CREATE FUNCTION pg_temp.uuid_index_reads(req jsonb) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    before bigint;
-BEGIN
-    PERFORM crux_get_orders(req) FROM generate_series(1, 6);
-    before := pg_stat_get_xact_tuples_returned('crux.order_summaries_retailer_order_uuid_idx'::regclass);
-    PERFORM crux_get_orders(req);
-    RETURN pg_stat_get_xact_tuples_returned('crux.order_summaries_retailer_order_uuid_idx'::regclass) - before;
-END
+CREATE FUNCTION pg_temp.uuid_index_reads(req jsonb) RETURNS bigint LANGUAGE sql AS $$
+    SELECT (crux_test.index_reads_by_call(req, 'crux.order_summaries_retailer_order_uuid_idx'))[7]
 $$;
 GRANT EXECUTE ON FUNCTION pg_temp.uuid_index_reads(jsonb) TO t_uuid;
 
