@@ -30,6 +30,13 @@ crux_append_offset_limit(QueryBuilder *qb, int64 offset, int64 count)
 					 crux_add_param(qb, INT8OID, Int64GetDatum(count), count < 0));
 }
 
+/* Whether the request has start_date or end_date. */
+static bool
+has_date_range(const CruxRequest *req)
+{
+	return req->has_start_date || req->has_end_date;
+}
+
 /*
  * Whether the uuid sort with a status filter walks the summaries instead of the
  * orders (version 1.16 on, which has their index by retailer and order): a tenant
@@ -43,14 +50,8 @@ static bool
 uuid_sort_walks_summaries(const CruxRequest *req, bool with_ctids)
 {
 	return req->sort_key == CRUX_SORT_UUID && req->status_mask != 0 &&
-		req->term == NULL && !req->has_start_date && !req->has_end_date && !with_ctids &&
+		req->term == NULL && !has_date_range(req) && !with_ctids &&
 		OidIsValid(crux_table_oid("order_summaries_retailer_order_uuid_idx"));
-}
-
-static bool
-has_date_range(const CruxRequest *req)
-{
-	return req->has_start_date || req->has_end_date;
 }
 
 /* A date range under another sort (reading_the_range_costs_less). */
@@ -612,7 +613,7 @@ matches_can_be_collected(const CruxRequest *req)
 	if (req->sort_key == CRUX_SORT_DATE)
 		return false;
 	/* the sku_id sort's walk tests masks index-only: collected only from a range */
-	if (req->sort_key == CRUX_SORT_SKU_ID && !req->has_start_date && !req->has_end_date)
+	if (req->sort_key == CRUX_SORT_SKU_ID && !has_date_range(req))
 		return false;
 	return date_range_is_finite(req);
 }
