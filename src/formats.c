@@ -166,6 +166,18 @@ crux_parse_uuid(const char *s, int len, pg_uuid_t *uuid)
 	return nibble == 32;
 }
 
+/* value (0 <= value < 10^width) in exactly width decimal digits at p; returns their end. */
+static char *
+put_digits(char *p, int value, int width)
+{
+	for (int i = width - 1; i >= 0; i--)
+	{
+		p[i] = '0' + value % 10;
+		value /= 10;
+	}
+	return p + width;
+}
+
 /*
  * A timestamp as the API writes it, UTC with six fractional digits and a Z
  * (2017-12-05T22:32:32.217413Z), or infinity / -infinity, into buf
@@ -176,6 +188,7 @@ crux_format_timestamp(TimestampTz ts, char *buf)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
+	char	   *p;
 
 	if (TIMESTAMP_NOT_FINITE(ts))
 		return sprintf(buf, "%s", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
@@ -183,9 +196,26 @@ crux_format_timestamp(TimestampTz ts, char *buf)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
-	return sprintf(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-				   tm.tm_year, tm.tm_mon, tm.tm_mday,
-				   tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	if (tm.tm_year < 1 || tm.tm_year > 9999)
+		return sprintf(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					   tm.tm_year, tm.tm_mon, tm.tm_mday,
+					   tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	p = put_digits(buf, tm.tm_year, 4);
+	*p++ = '-';
+	p = put_digits(p, tm.tm_mon, 2);
+	*p++ = '-';
+	p = put_digits(p, tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_sec, 2);
+	*p++ = '.';
+	p = put_digits(p, (int) fsec, 6);
+	*p++ = 'Z';
+	*p = '\0';
+	return p - buf;
 }
 
 /* A date as the API writes it (2018-03-01), or infinity / -infinity; as above. */
@@ -195,11 +225,20 @@ crux_format_date(DateADT date, char *buf)
 	int			year,
 				month,
 				day;
+	char	   *p;
 
 	if (DATE_NOT_FINITE(date))
 		return sprintf(buf, "%s", DATE_IS_NOBEGIN(date) ? "-infinity" : "infinity");
 	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
-	return sprintf(buf, "%04d-%02d-%02d", year, month, day);
+	if (year < 1 || year > 9999)
+		return sprintf(buf, "%04d-%02d-%02d", year, month, day);
+	p = put_digits(buf, year, 4);
+	*p++ = '-';
+	p = put_digits(p, month, 2);
+	*p++ = '-';
+	p = put_digits(p, day, 2);
+	*p = '\0';
+	return p - buf;
 }
 
 /*

@@ -1,7 +1,8 @@
 /*
  * output.c
- *		JSON output: builds the crux_get_orders response as jsonb, natively with
- *		pushJsonbValue, from the rows of the order details (details.c).
+ *		JSON output: the crux_get_orders response as jsonb, written in jsonb's
+ *		binary form (utils/jsonb.h) straight from the rows of the order details
+ *		(details.c), and the pushJsonbValue helpers of the smaller answers.
  *
  * Formats (contract section 3): every key is always present and SQL NULL becomes
  * JSON null; timestamps are UTC with six fractional digits and a "Z"; dates are
@@ -19,14 +20,6 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-/* One row of the order details (details.c), and where to push its values. */
-typedef struct RowReader
-{
-	Datum	   *values;
-	bool	   *nulls;
-	JsonbParseState **state;
-} RowReader;
-
 void
 crux_push_key(JsonbParseState **state, const char *key)
 {
@@ -36,12 +29,6 @@ crux_push_key(JsonbParseState **state, const char *key)
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
 	pushJsonbValue(state, WJB_KEY, &k);
-}
-
-static void
-push_value(JsonbParseState **state, JsonbValue *v)
-{
-	pushJsonbValue(state, WJB_VALUE, v);
 }
 
 /* "key": s, or "key": null when s is NULL */
@@ -59,285 +46,28 @@ crux_push_string_member(JsonbParseState **state, const char *key, const char *s)
 		v.val.string.val = (char *) s;
 		v.val.string.len = strlen(s);
 	}
-	push_value(state, &v);
-}
-
-/* Column col (from 1, as the DC_ numbers) of the row. */
-static Datum
-column(const RowReader *row, int col, bool *isnull)
-{
-	*isnull = row->nulls[col - 1];
-	return row->values[col - 1];
-}
-
-/* A text value, read in place (the details rows outlive the order's conversion). */
-static void
-push_text(const RowReader *row, const char *key, int col)
-{
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-	JsonbValue	v;
-
-	crux_push_key(row->state, key);
-	if (isnull)
-		v.type = jbvNull;
-	else
-	{
-		text	   *t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-
-		v.type = jbvString;
-		v.val.string.val = VARDATA_ANY(t);
-		v.val.string.len = VARSIZE_ANY_EXHDR(t);
-	}
-	push_value(row->state, &v);
-}
-
-static void
-push_uuid(const RowReader *row, const char *key, int col)
-{
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-
-	crux_push_string_member(row->state, key, isnull ? NULL : crux_uuid_text(DatumGetUUIDP(d)));
-}
-
-/* A numeric(12,2) as a JSON number without trailing zeros: 69.80 -> 69.8, 0.00 -> 0. */
-static void
-push_money(const RowReader *row, const char *key, int col)
-{
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-	JsonbValue	v;
-
-	crux_push_key(row->state, key);
-	if (isnull)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(numeric_trim_scale, d));
-	}
-	push_value(row->state, &v);
-}
-
-static void
-push_int4(const RowReader *row, const char *key, int col)
-{
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-	JsonbValue	v;
-
-	crux_push_key(row->state, key);
-	if (isnull)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = int64_to_numeric(DatumGetInt32(d));
-	}
-	push_value(row->state, &v);
-}
-
-/* as crux_format_timestamp: 2017-12-05T22:32:32.217413Z */
-static void
-push_timestamp(const RowReader *row, const char *key, int col)
-{
-	bool		isnull;
-	TimestampTz ts = DatumGetTimestampTz(column(row, col, &isnull));
-	char		buf[CRUX_TIMESTAMP_LEN];
-
-	if (!isnull)
-		crux_format_timestamp(ts, buf);
-	crux_push_string_member(row->state, key, isnull ? NULL : pstrdup(buf));
-}
-
-/* as crux_format_date: 2018-03-01 */
-static void
-push_date(const RowReader *row, const char *key, int col)
-{
-	bool		isnull;
-	DateADT		date = DatumGetDateADT(column(row, col, &isnull));
-	char		buf[CRUX_TIMESTAMP_LEN];
-
-	if (!isnull)
-		crux_format_date(date, buf);
-	crux_push_string_member(row->state, key, isnull ? NULL : pstrdup(buf));
-}
-
-static void
-begin_object(JsonbParseState **state, const char *key)
-{
-	if (key)
-		crux_push_key(state, key);
-	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
-}
-
-static void
-end_object(JsonbParseState **state)
-{
-	pushJsonbValue(state, WJB_END_OBJECT, NULL);
-}
-
-static void
-begin_array(JsonbParseState **state, const char *key)
-{
-	crux_push_key(state, key);
-	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
-}
-
-static void
-end_array(JsonbParseState **state)
-{
-	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+	pushJsonbValue(state, WJB_VALUE, &v);
 }
 
 /*
- * Keys are pushed in jsonb's order (shorter first, then bytewise), so that the
- * sort pushJsonbValue gives every object finds them sorted and stops at once.
+ * The response is written in jsonb's own layout: a container's header (its
+ * count and kind), a JEntry per child (an object's keys, then its values), then
+ * the children's data in that order; numbers and containers aligned to 4 bytes,
+ * the padding counted in their length. A child's JEntry holds its length, or
+ * every JB_OFFSET_STRIDE children its end offset. Objects have a fixed shape, so
+ * their keys are written from lists kept in jsonb's order (shorter first, then
+ * bytewise); arrays are counted from the rows before they are written. Nothing
+ * of a page is built twice: no tree of JsonbValues, no conversion.
  */
-
-/* The order's keys that sort before "line_items", and the opening of its array. */
-static void
-begin_order(const RowReader *row)
+typedef struct Container
 {
-	JsonbParseState **state = row->state;
-
-	begin_object(state, NULL);
-	begin_object(state, "fees");
-	push_money(row, "order_fee", DC_ORDER_FEE);
-	push_money(row, "drop_ship_fee", DC_DROP_SHIP_FEE);
-	push_money(row, "estimated_shipping_cost", DC_ESTIMATED_SHIPPING_COST);
-	end_object(state);
-	push_uuid(row, "uuid", DC_ORDER_UUID);
-	push_text(row, "notes", DC_NOTES);
-	push_text(row, "status", DC_ORDER_STATUS);
-
-	begin_object(state, "address");
-	push_text(row, "city", DC_ADDRESS_CITY);
-	push_text(row, "name", DC_ADDRESS_NAME);
-	push_text(row, "state", DC_ADDRESS_STATE);
-	push_text(row, "address1", DC_ADDRESS_ADDRESS1);
-	push_text(row, "address2", DC_ADDRESS_ADDRESS2);
-	push_text(row, "postal_code", DC_ADDRESS_POSTAL_CODE);
-	push_text(row, "phone_number", DC_ADDRESS_PHONE_NUMBER);
-	push_text(row, "business_name", DC_ADDRESS_BUSINESS_NAME);
-	end_object(state);
-
-	begin_object(state, "retailer");
-	push_text(row, "name", DC_RETAILER_NAME);
-	begin_object(state, "user");
-	push_text(row, "name", DC_USER_NAME);
-	push_text(row, "email", DC_USER_EMAIL);
-	end_object(state);
-	push_uuid(row, "uuid", DC_RETAILER_UUID);
-	end_object(state);
-
-	begin_array(state, "line_items");
-}
-
-/*
- * The order's keys that sort after "line_items" (row: the order's first row).
- * is_allocated (contract: at least one line item, none unallocated) comes from the
- * line items just pushed.
- */
-static void
-end_order(const RowReader *row, bool is_allocated)
-{
-	JsonbParseState **state = row->state;
-	JsonbValue	v;
-
-	push_timestamp(row, "created_date", DC_CREATED_DATE);
-	crux_push_key(state, "is_allocated");
-	v.type = jbvBool;
-	v.val.boolean = is_allocated;
-	push_value(state, &v);
-	push_text(row, "purchase_order_id", DC_PURCHASE_ORDER_ID);
-
-	begin_object(state, "requested_shipping");
-	push_text(row, "shipping_method", DC_SHIPPING_METHOD);
-	push_text(row, "shipping_carrier", DC_SHIPPING_CARRIER);
-	end_object(state);
-}
-
-/* The line item's keys, up to and including the opening of "tracking_numbers". */
-static void
-begin_line_item(const RowReader *row)
-{
-	JsonbParseState **state = row->state;
-
-	begin_object(state, NULL);
-	push_money(row, "cost", DC_LI_COST);
-	push_uuid(row, "uuid", DC_LI_UUID);
-	push_text(row, "sku_id", DC_LI_SKU_ID);
-	push_text(row, "status", DC_LI_STATUS);
-	push_text(row, "sku_name", DC_LI_SKU_NAME);
-	push_uuid(row, "sku_uuid", DC_LI_SKU_UUID);
-	push_text(row, "item_name", DC_LI_ITEM_NAME);
-	push_uuid(row, "item_uuid", DC_LI_ITEM_UUID);
-
-	begin_object(state, "allocation");
-	push_date(row, "backorder_date", DC_LI_BACKORDER_DATE);
-	push_int4(row, "quantity_ordered", DC_LI_QUANTITY_ORDERED);
-	push_int4(row, "quantity_rejected", DC_LI_QUANTITY_REJECTED);
-	push_int4(row, "quantity_allocated", DC_LI_QUANTITY_ALLOCATED);
-	push_int4(row, "quantity_backordered", DC_LI_QUANTITY_BACKORDERED);
-	end_object(state);
-
-	push_text(row, "supplier_name", DC_LI_SUPPLIER_NAME);
-	push_uuid(row, "supplier_uuid", DC_LI_SUPPLIER_UUID);
-	begin_array(state, "tracking_numbers");
-}
-
-static void
-end_line_item(JsonbParseState **state)
-{
-	end_array(state);			/* tracking_numbers */
-	end_object(state);
-}
-
-static void
-push_tracking_number(const RowReader *row)
-{
-	JsonbParseState **state = row->state;
-
-	begin_object(state, NULL);
-	push_int4(row, "quantity", DC_TN_QUANTITY);
-	push_money(row, "shipping_cost", DC_TN_SHIPPING_COST);
-	push_timestamp(row, "shipping_date", DC_TN_SHIPPING_DATE);
-	push_text(row, "shipping_method", DC_TN_SHIPPING_METHOD);
-	push_text(row, "shipping_weight", DC_TN_SHIPPING_WEIGHT);
-	push_text(row, "tracking_number", DC_TN_TRACKING_NUMBER);
-	push_text(row, "shipping_carrier", DC_TN_SHIPPING_CARRIER);
-	end_object(state);
-}
-
-static bool
-column_is_null(const RowReader *row, int col)
-{
-	bool		isnull;
-
-	(void) column(row, col, &isnull);
-	return isnull;
-}
-
-/*
- * The response's binary form is assembled here, around orders converted to jsonb
- * one at a time: a whole page's tree of JsonbValues (about 10 kB an order) would
- * be built and freed on every call, and for pages of hundreds of orders the
- * memory allocator gives it back to the kernel each time, to be faulted in again
- * on the next call. The layout is jsonb's own (utils/jsonb.h): a container's
- * header, a JEntry per child (an object's keys, then its values), the children's
- * data, each container child aligned to 4 bytes, padding counted in its length.
- */
-typedef struct ResponseBuilder
-{
-	StringInfoData buf;			/* the response, its orders appended as converted */
-	int			n_orders;		/* how many the page has (the details' positions) */
-	int			added;			/* how many are in buf */
-	int			entries_at;		/* where the orders array's JEntries go in buf */
-	int			data_at;		/* where the orders array's children begin */
-	MemoryContext order_cxt;	/* one order's JsonbValues, reset after each */
-} ResponseBuilder;
+	StringInfo	buf;			/* the response */
+	int			start;			/* where its padding begins */
+	int			entries_at;		/* its JEntries */
+	int			data_at;		/* its children's data */
+	int			index;			/* the next child's JEntry */
+	int			n_entries;
+} Container;
 
 /* Zero bytes up to a multiple of 4. */
 static void
@@ -349,212 +79,546 @@ pad_to_int(StringInfo buf)
 		appendStringInfoCharMacro(buf, '\0');
 }
 
-/* A child's JEntry: its end offset every JB_OFFSET_STRIDE children, else its length. */
-static JEntry
-child_entry(uint32 type, int index, int length, int end_offset)
+/* Opens a container of count children (an object: count pairs) at the end of buf. */
+static void
+begin_container(Container *c, StringInfo buf, int count, uint32 kind)
 {
+	uint32		header = (uint32) count | kind;
+
+	c->buf = buf;
+	c->start = buf->len;
+	c->n_entries = kind == JB_FOBJECT ? 2 * count : count;
+	c->index = 0;
+	pad_to_int(buf);
+	enlargeStringInfo(buf, sizeof(uint32) + sizeof(JEntry) * c->n_entries);
+	memcpy(buf->data + buf->len, &header, sizeof(header));
+	buf->len += sizeof(header);
+	c->entries_at = buf->len;
+	buf->len += sizeof(JEntry) * c->n_entries;
+	c->data_at = buf->len;
+}
+
+/* The JEntry of the child written from start to the end of the buffer. */
+static void
+end_child(Container *c, uint32 type, int start)
+{
+	StringInfo	buf = c->buf;
+	int			end_offset = buf->len - c->data_at;
+	JEntry		entry;
+
+	if (c->index >= c->n_entries)
+		elog(ERROR, "more children than the jsonb container was opened for");
 	if (end_offset > JENTRY_OFFLENMASK)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("total size of jsonb array elements exceeds the maximum of %d bytes",
 						JENTRY_OFFLENMASK),
 				 errhint("Ask for a smaller page (\"limit\" - \"start\").")));
-	if (index % JB_OFFSET_STRIDE == 0)
-		return type | JENTRY_HAS_OFF | end_offset;
-	return type | length;
+	if (c->index % JB_OFFSET_STRIDE == 0)
+		entry = type | JENTRY_HAS_OFF | end_offset;
+	else
+		entry = type | (buf->len - start);
+	memcpy(buf->data + c->entries_at + sizeof(JEntry) * c->index, &entry, sizeof(entry));
+	c->index++;
+}
+
+/* Closes child, a container inside parent. */
+static void
+end_container(Container *parent, const Container *child)
+{
+	if (child->index != child->n_entries)
+		elog(ERROR, "fewer children than the jsonb container was opened for");
+	end_child(parent, JENTRY_ISCONTAINER, child->start);
+}
+
+/* An object's key (after previous, NULL for its first: asserted in jsonb's order). */
+static void
+write_key(Container *c, const char *key, const char *previous)
+{
+	int			start = c->buf->len;
+	size_t		len = strlen(key);
+
+	Assert(previous == NULL || strlen(previous) < len ||
+		   (strlen(previous) == len && strcmp(previous, key) < 0));
+	appendBinaryStringInfo(c->buf, key, len);
+	end_child(c, JENTRY_ISSTRING, start);
+}
+
+/* Opens an object of n keys (in jsonb's order) and writes the keys. */
+static void
+begin_object(Container *c, StringInfo buf, const char *const *keys, int n)
+{
+	begin_container(c, buf, n, JB_FOBJECT);
+	for (int i = 0; i < n; i++)
+		write_key(c, keys[i], i > 0 ? keys[i - 1] : NULL);
 }
 
 static void
-put_uint32(ResponseBuilder *rb, int at, uint32 value)
+write_null(Container *c)
 {
-	memcpy(rb->buf.data + at, &value, sizeof(value));
+	end_child(c, JENTRY_ISNULL, c->buf->len);
+}
+
+static void
+write_bool(Container *c, bool value)
+{
+	end_child(c, value ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE, c->buf->len);
+}
+
+/* A number (its varlena with a 4-byte header, as numeric's functions return it). */
+static void
+write_numeric(Container *c, Numeric n)
+{
+	int			start = c->buf->len;
+
+	pad_to_int(c->buf);
+	appendBinaryStringInfo(c->buf, (char *) n, VARSIZE(n));
+	end_child(c, JENTRY_ISNUMERIC, start);
+}
+
+/* One row of the order details (details.c): its column values. */
+typedef struct RowReader
+{
+	Datum	   *values;
+	bool	   *nulls;
+} RowReader;
+
+static void
+read_row(RowReader *row, const CruxDetails *d, uint64 i)
+{
+	crux_details_row(d, i, &row->values, &row->nulls);
+}
+
+/* Column col (from 1, as the DC_ numbers) of the row. */
+static Datum
+column(const RowReader *row, int col, bool *isnull)
+{
+	*isnull = row->nulls[col - 1];
+	return row->values[col - 1];
+}
+
+static bool
+column_is_null(const RowReader *row, int col)
+{
+	return row->nulls[col - 1];
+}
+
+/* A text value, read in place. */
+static void
+write_text(Container *c, const RowReader *row, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+	text	   *t;
+	int			start = c->buf->len;
+
+	if (isnull)
+	{
+		write_null(c);
+		return;
+	}
+	t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+	appendBinaryStringInfo(c->buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	end_child(c, JENTRY_ISSTRING, start);
+}
+
+static void
+write_uuid(Container *c, const RowReader *row, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+	StringInfo	buf = c->buf;
+	int			start = buf->len;
+
+	if (isnull)
+	{
+		write_null(c);
+		return;
+	}
+	enlargeStringInfo(buf, CRUX_UUID_TEXT_LEN + 1);
+	buf->len += crux_format_uuid(DatumGetUUIDP(d), buf->data + buf->len);
+	end_child(c, JENTRY_ISSTRING, start);
+}
+
+/* A numeric(12,2) as a JSON number without trailing zeros: 69.80 -> 69.8, 0.00 -> 0. */
+static void
+write_money(Container *c, const RowReader *row, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+
+	if (isnull)
+		write_null(c);
+	else
+		write_numeric(c, DatumGetNumeric(DirectFunctionCall1(numeric_trim_scale, d)));
+}
+
+/* Quantities are small numbers: those below N_SMALL_NUMBERS are made once per backend. */
+#define N_SMALL_NUMBERS 256
+
+static Numeric
+quantity_numeric(int32 value)
+{
+	static Numeric small[N_SMALL_NUMBERS];
+
+	if (value < 0 || value >= N_SMALL_NUMBERS)
+		return int64_to_numeric(value);
+	if (small[value] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		small[value] = int64_to_numeric(value);
+		MemoryContextSwitchTo(old);
+	}
+	return small[value];
+}
+
+static void
+write_int4(Container *c, const RowReader *row, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+
+	if (isnull)
+		write_null(c);
+	else
+		write_numeric(c, quantity_numeric(DatumGetInt32(d)));
+}
+
+/* as crux_format_timestamp: 2017-12-05T22:32:32.217413Z */
+static void
+write_timestamp(Container *c, const RowReader *row, int col)
+{
+	bool		isnull;
+	TimestampTz ts = DatumGetTimestampTz(column(row, col, &isnull));
+	StringInfo	buf = c->buf;
+	int			start = buf->len;
+
+	if (isnull)
+	{
+		write_null(c);
+		return;
+	}
+	enlargeStringInfo(buf, CRUX_TIMESTAMP_LEN);
+	buf->len += crux_format_timestamp(ts, buf->data + buf->len);
+	end_child(c, JENTRY_ISSTRING, start);
+}
+
+/* as crux_format_date: 2018-03-01 */
+static void
+write_date(Container *c, const RowReader *row, int col)
+{
+	bool		isnull;
+	DateADT		date = DatumGetDateADT(column(row, col, &isnull));
+	StringInfo	buf = c->buf;
+	int			start = buf->len;
+
+	if (isnull)
+	{
+		write_null(c);
+		return;
+	}
+	enlargeStringInfo(buf, CRUX_TIMESTAMP_LEN);
+	buf->len += crux_format_date(date, buf->data + buf->len);
+	end_child(c, JENTRY_ISSTRING, start);
 }
 
 /*
- * {"orders": [ (keys in jsonb's order: shorter first), up to the orders array's
- * children, which add_order appends; its header and JEntries are filled in as
- * they come. In result_cxt, sized for the usual order (about 2.5 kB).
+ * The members of the response's objects that hold one column each, by kind, in
+ * jsonb's key order; the objects that hold only such members are written from
+ * these lists alone.
+ */
+typedef enum FieldKind
+{
+	FIELD_TEXT,
+	FIELD_UUID,
+	FIELD_MONEY,
+	FIELD_QUANTITY,
+	FIELD_TIMESTAMP,
+	FIELD_DATE
+} FieldKind;
+
+typedef struct Field
+{
+	const char *key;
+	FieldKind	kind;
+	int			col;
+} Field;
+
+static const Field fees_fields[] = {
+	{"order_fee", FIELD_MONEY, DC_ORDER_FEE},
+	{"drop_ship_fee", FIELD_MONEY, DC_DROP_SHIP_FEE},
+	{"estimated_shipping_cost", FIELD_MONEY, DC_ESTIMATED_SHIPPING_COST}
+};
+static const Field address_fields[] = {
+	{"city", FIELD_TEXT, DC_ADDRESS_CITY},
+	{"name", FIELD_TEXT, DC_ADDRESS_NAME},
+	{"state", FIELD_TEXT, DC_ADDRESS_STATE},
+	{"address1", FIELD_TEXT, DC_ADDRESS_ADDRESS1},
+	{"address2", FIELD_TEXT, DC_ADDRESS_ADDRESS2},
+	{"postal_code", FIELD_TEXT, DC_ADDRESS_POSTAL_CODE},
+	{"phone_number", FIELD_TEXT, DC_ADDRESS_PHONE_NUMBER},
+	{"business_name", FIELD_TEXT, DC_ADDRESS_BUSINESS_NAME}
+};
+static const Field user_fields[] = {
+	{"name", FIELD_TEXT, DC_USER_NAME},
+	{"email", FIELD_TEXT, DC_USER_EMAIL}
+};
+static const Field shipping_fields[] = {
+	{"shipping_method", FIELD_TEXT, DC_SHIPPING_METHOD},
+	{"shipping_carrier", FIELD_TEXT, DC_SHIPPING_CARRIER}
+};
+static const Field allocation_fields[] = {
+	{"backorder_date", FIELD_DATE, DC_LI_BACKORDER_DATE},
+	{"quantity_ordered", FIELD_QUANTITY, DC_LI_QUANTITY_ORDERED},
+	{"quantity_rejected", FIELD_QUANTITY, DC_LI_QUANTITY_REJECTED},
+	{"quantity_allocated", FIELD_QUANTITY, DC_LI_QUANTITY_ALLOCATED},
+	{"quantity_backordered", FIELD_QUANTITY, DC_LI_QUANTITY_BACKORDERED}
+};
+static const Field tracking_fields[] = {
+	{"quantity", FIELD_QUANTITY, DC_TN_QUANTITY},
+	{"shipping_cost", FIELD_MONEY, DC_TN_SHIPPING_COST},
+	{"shipping_date", FIELD_TIMESTAMP, DC_TN_SHIPPING_DATE},
+	{"shipping_method", FIELD_TEXT, DC_TN_SHIPPING_METHOD},
+	{"shipping_weight", FIELD_TEXT, DC_TN_SHIPPING_WEIGHT},
+	{"tracking_number", FIELD_TEXT, DC_TN_TRACKING_NUMBER},
+	{"shipping_carrier", FIELD_TEXT, DC_TN_SHIPPING_CARRIER}
+};
+
+/* The keys of the objects with other members too, in jsonb's order. */
+static const char *const order_keys[] = {
+	"fees", "uuid", "notes", "status", "address", "retailer", "line_items",
+	"created_date", "is_allocated", "purchase_order_id", "requested_shipping"
+};
+static const char *const retailer_keys[] = {"name", "user", "uuid"};
+static const char *const line_item_keys[] = {
+	"cost", "uuid", "sku_id", "status", "sku_name", "sku_uuid", "item_name", "item_uuid",
+	"allocation", "supplier_name", "supplier_uuid", "tracking_numbers"
+};
+
+#define BEGIN_OBJECT(c, buf, keys) begin_object((c), (buf), (keys), lengthof(keys))
+#define WRITE_FIELDS(parent, row, fields) write_fields((parent), (row), (fields), lengthof(fields))
+
+static void
+write_field(Container *c, const RowReader *row, const Field *f)
+{
+	switch (f->kind)
+	{
+		case FIELD_TEXT:
+			write_text(c, row, f->col);
+			break;
+		case FIELD_UUID:
+			write_uuid(c, row, f->col);
+			break;
+		case FIELD_MONEY:
+			write_money(c, row, f->col);
+			break;
+		case FIELD_QUANTITY:
+			write_int4(c, row, f->col);
+			break;
+		case FIELD_TIMESTAMP:
+			write_timestamp(c, row, f->col);
+			break;
+		case FIELD_DATE:
+			write_date(c, row, f->col);
+			break;
+	}
+}
+
+/* An object of n fields of the row, inside parent. */
+static void
+write_fields(Container *parent, const RowReader *row, const Field *fields, int n)
+{
+	Container	o;
+
+	begin_container(&o, parent->buf, n, JB_FOBJECT);
+	for (int i = 0; i < n; i++)
+		write_key(&o, fields[i].key, i > 0 ? fields[i - 1].key : NULL);
+	for (int i = 0; i < n; i++)
+		write_field(&o, row, &fields[i]);
+	end_container(parent, &o);
+}
+
+/*
+ * The line item of rows [first, end) of the details (one per tracking number, or
+ * one with no tracking number).
  */
 static void
-begin_response(ResponseBuilder *rb, int n_orders, MemoryContext result_cxt)
+write_line_item(Container *array, const CruxDetails *d, uint64 first, uint64 end)
 {
-	static const char keys[] = "orderstotal_results";
+	RowReader	row;
+	Container	o;
+	Container	numbers;
+	bool		has_numbers;
 
-	rb->n_orders = n_orders;
-	rb->added = 0;
-	rb->buf.maxlen = 64 + 8 * n_orders + 3072 * n_orders;
-	rb->buf.data = MemoryContextAlloc(result_cxt, rb->buf.maxlen);
-	rb->buf.len = VARHDRSZ + sizeof(uint32) + 4 * sizeof(JEntry);
-	rb->buf.cursor = 0;
-	put_uint32(rb, VARHDRSZ, 2 | JB_FOBJECT);
-	appendBinaryStringInfo(&rb->buf, keys, strlen(keys));
-	pad_to_int(&rb->buf);
-	rb->buf.len += sizeof(uint32);
-	put_uint32(rb, rb->buf.len - sizeof(uint32), n_orders | JB_FARRAY);
-	rb->entries_at = rb->buf.len;
-	rb->buf.len += sizeof(JEntry) * n_orders;
-	rb->data_at = rb->buf.len;
+	read_row(&row, d, first);
+	has_numbers = !column_is_null(&row, DC_TN_UUID);
+	BEGIN_OBJECT(&o, array->buf, line_item_keys);
+	write_money(&o, &row, DC_LI_COST);
+	write_uuid(&o, &row, DC_LI_UUID);
+	write_text(&o, &row, DC_LI_SKU_ID);
+	write_text(&o, &row, DC_LI_STATUS);
+	write_text(&o, &row, DC_LI_SKU_NAME);
+	write_uuid(&o, &row, DC_LI_SKU_UUID);
+	write_text(&o, &row, DC_LI_ITEM_NAME);
+	write_uuid(&o, &row, DC_LI_ITEM_UUID);
+	WRITE_FIELDS(&o, &row, allocation_fields);
+	write_text(&o, &row, DC_LI_SUPPLIER_NAME);
+	write_uuid(&o, &row, DC_LI_SUPPLIER_UUID);
+	begin_container(&numbers, o.buf, has_numbers ? (int) (end - first) : 0, JB_FARRAY);
+	for (uint64 i = first; has_numbers && i < end; i++)
+	{
+		read_row(&row, d, i);
+		WRITE_FIELDS(&numbers, &row, tracking_fields);
+	}
+	end_container(&o, &numbers);
+	end_container(array, &o);
 }
-
-/* The finished order (the top of *state) converted, and appended to the array. */
-static void
-add_order(ResponseBuilder *rb, JsonbParseState **state)
-{
-	JsonbValue *order = pushJsonbValue(state, WJB_END_OBJECT, NULL);
-	Jsonb	   *jsonb = JsonbValueToJsonb(order);
-	int			start = rb->buf.len;
-
-	if (rb->added >= rb->n_orders)
-		elog(ERROR, "more orders in the details than on the page");
-	pad_to_int(&rb->buf);
-	appendBinaryStringInfo(&rb->buf, (char *) &jsonb->root, VARSIZE(jsonb) - VARHDRSZ);
-	put_uint32(rb, rb->entries_at + sizeof(JEntry) * rb->added,
-			   child_entry(JENTRY_ISCONTAINER, rb->added, rb->buf.len - start,
-						   rb->buf.len - rb->data_at));
-	rb->added++;
-	MemoryContextReset(rb->order_cxt);
-	*state = NULL;
-}
-
-/* "total_results" after the orders, and the object's JEntries. */
-static Jsonb *
-finish_response(ResponseBuilder *rb, int64 total_results)
-{
-	Numeric		total = int64_to_numeric(total_results);
-	int			array_at = VARHDRSZ + sizeof(uint32) + 4 * sizeof(JEntry) + 19;
-	int			total_at;
-	int			entries_at = VARHDRSZ + sizeof(uint32);
-
-	if (rb->added != rb->n_orders)
-		elog(ERROR, "fewer orders in the details than on the page");
-	total_at = rb->buf.len;
-	pad_to_int(&rb->buf);
-	appendBinaryStringInfo(&rb->buf, (char *) total, VARSIZE(total));
-
-	put_uint32(rb, entries_at, child_entry(0, 0, 6, 6));	/* "orders" */
-	put_uint32(rb, entries_at + 4, child_entry(0, 1, 13, 19));	/* "total_results" */
-	put_uint32(rb, entries_at + 8, child_entry(JENTRY_ISCONTAINER, 2, total_at - array_at, 0));
-	put_uint32(rb, entries_at + 12, child_entry(JENTRY_ISNUMERIC, 3, rb->buf.len - total_at, 0));
-	SET_VARSIZE(rb->buf.data, rb->buf.len);
-	return (Jsonb *) rb->buf.data;
-}
-
-/* Where the walk over the details rows is: the open order and line item. */
-typedef struct DetailsWalk
-{
-	const CruxDetails *details;
-	RowReader	row;			/* the row being read */
-	int64		position;		/* the open order's page position, or -1 */
-	uint64		order_row;		/* its first row */
-	bool		in_line_item;
-	pg_uuid_t	line_item;		/* the open line item */
-	bool		has_line_items; /* of the open order */
-	bool		any_unallocated;	/* of the open order */
-} DetailsWalk;
 
 static void
-read_row(DetailsWalk *walk, uint64 i)
+write_retailer(Container *order, const RowReader *row)
 {
-	crux_details_row(walk->details, i, &walk->row.values, &walk->row.nulls);
+	Container	o;
+
+	BEGIN_OBJECT(&o, order->buf, retailer_keys);
+	write_text(&o, row, DC_RETAILER_NAME);
+	WRITE_FIELDS(&o, row, user_fields);
+	write_uuid(&o, row, DC_RETAILER_UUID);
+	end_container(order, &o);
 }
 
-/* Closes the open order (its tail read from its first row) into the response. */
-static void
-close_order(ResponseBuilder *rb, DetailsWalk *walk, MemoryContext outer)
+/* The end of the rows of row i's line item (rows [i, end) are of one order). */
+static uint64
+line_item_end(const CruxDetails *d, uint64 i, uint64 end)
 {
-	if (walk->in_line_item)
-		end_line_item(walk->row.state);
-	end_array(walk->row.state); /* line_items */
-	read_row(walk, walk->order_row);
-	end_order(&walk->row, walk->has_line_items && !walk->any_unallocated);
-	MemoryContextSwitchTo(outer);
-	add_order(rb, walk->row.state);
-	walk->position = -1;
+	RowReader	first;
+	RowReader	row;
+
+	read_row(&first, d, i);
+	while (++i < end)
+	{
+		read_row(&row, d, i);
+		if (memcmp(DatumGetUUIDP(first.values[DC_LI_UUID - 1]),
+				   DatumGetUUIDP(row.values[DC_LI_UUID - 1]), UUID_LEN) != 0)
+			break;
+	}
+	return i;
 }
 
-/* Opens the order of row i (being read) in the order's own memory context. */
-static void
-open_order(ResponseBuilder *rb, DetailsWalk *walk, uint64 i, int64 position)
+/* The end of the rows of row i's order: those of its page position. */
+static uint64
+order_end(const CruxDetails *d, uint64 i)
 {
-	MemoryContextSwitchTo(rb->order_cxt);
-	begin_order(&walk->row);
-	walk->position = position;
-	walk->order_row = i;
-	walk->in_line_item = false;
-	walk->has_line_items = false;
-	walk->any_unallocated = false;
+	RowReader	first;
+	RowReader	row;
+
+	read_row(&first, d, i);
+	while (++i < d->n_rows)
+	{
+		read_row(&row, d, i);
+		if (DatumGetInt64(row.values[DC_PAGE_POSITION - 1]) !=
+			DatumGetInt64(first.values[DC_PAGE_POSITION - 1]))
+			break;
+	}
+	return i;
 }
 
-/* The line item of the row being read, opened unless it is the open one. */
-static void
-visit_line_item(DetailsWalk *walk)
+/* Whether the line item of the row is unallocated. */
+static bool
+is_unallocated(const RowReader *row)
 {
-	bool		isnull;
-	pg_uuid_t  *li = DatumGetUUIDP(column(&walk->row, DC_LI_UUID, &isnull));
 	const char *unallocated = crux_status_labels[0];
-	text	   *status;
+	text	   *status = DatumGetTextPP(row->values[DC_LI_STATUS - 1]);
 
-	if (walk->in_line_item && memcmp(li, &walk->line_item, sizeof(pg_uuid_t)) == 0)
-		return;
-	if (walk->in_line_item)
-		end_line_item(walk->row.state);
-	begin_line_item(&walk->row);
-	walk->line_item = *li;
-	walk->in_line_item = true;
-	walk->has_line_items = true;
-	status = DatumGetTextPP(column(&walk->row, DC_LI_STATUS, &isnull));
-	if (VARSIZE_ANY_EXHDR(status) == strlen(unallocated) &&
-		memcmp(VARDATA_ANY(status), unallocated, strlen(unallocated)) == 0)
-		walk->any_unallocated = true;
+	return VARSIZE_ANY_EXHDR(status) == strlen(unallocated) &&
+		memcmp(VARDATA_ANY(status), unallocated, strlen(unallocated)) == 0;
+}
+
+/*
+ * The order of rows [first, end) of the details: one row per tracking number of
+ * each line item, or per line item without any, or one for an order without line
+ * items. is_allocated (contract: at least one line item, none unallocated) is
+ * read from its line items.
+ */
+static void
+write_order(Container *orders, const CruxDetails *d, uint64 first, uint64 end)
+{
+	RowReader	row;
+	Container	o;
+	Container	line_items;
+	int			n_line_items = 0;
+	bool		any_unallocated = false;
+
+	read_row(&row, d, first);
+	for (uint64 i = first; i < end && !column_is_null(&row, DC_LI_UUID); i = line_item_end(d, i, end))
+	{
+		RowReader	li;
+
+		read_row(&li, d, i);
+		n_line_items++;
+		any_unallocated |= is_unallocated(&li);
+	}
+
+	BEGIN_OBJECT(&o, orders->buf, order_keys);
+	WRITE_FIELDS(&o, &row, fees_fields);
+	write_uuid(&o, &row, DC_ORDER_UUID);
+	write_text(&o, &row, DC_NOTES);
+	write_text(&o, &row, DC_ORDER_STATUS);
+	WRITE_FIELDS(&o, &row, address_fields);
+	write_retailer(&o, &row);
+	begin_container(&line_items, o.buf, n_line_items, JB_FARRAY);
+	for (uint64 i = first, next; n_line_items > 0 && i < end; i = next)
+	{
+		next = line_item_end(d, i, end);
+		write_line_item(&line_items, d, i, next);
+	}
+	end_container(&o, &line_items);
+	write_timestamp(&o, &row, DC_CREATED_DATE);
+	write_bool(&o, n_line_items > 0 && !any_unallocated);
+	write_text(&o, &row, DC_PURCHASE_ORDER_ID);
+	WRITE_FIELDS(&o, &row, shipping_fields);
+	end_container(orders, &o);
 }
 
 /*
  * {"total_results": N, "orders": [...]} for a page of n_orders orders, allocated
- * in result_cxt, from their details (NULL when there are none) in the response's
- * order: a new page position opens an order, a new line-item uuid opens a line
- * item.
+ * in result_cxt (sized for the usual order, about 2.5 kB), from their details
+ * (NULL when there are none) in the response's order: a new page position opens
+ * an order, a new line-item uuid a line item. Each order's scratch memory (its
+ * numbers, detoasted texts) is freed after it.
  */
 Jsonb *
 crux_orders_response(int64 total_results, const CruxDetails *details, int n_orders,
 					 MemoryContext result_cxt)
 {
-	ResponseBuilder rb;
-	JsonbParseState *state = NULL;
+	static const char *const response_keys[] = {"orders", "total_results"};
 	MemoryContext outer = CurrentMemoryContext;
-	DetailsWalk walk = {0};
+	MemoryContext order_cxt = AllocSetContextCreate(outer, "crux_orders order",
+													ALLOCSET_DEFAULT_SIZES);
+	StringInfoData buf;
+	Container	response;
+	Container	orders;
 
-	walk.details = details;
-	walk.row.state = &state;
-	walk.position = -1;
-	begin_response(&rb, n_orders, result_cxt);
-	rb.order_cxt = AllocSetContextCreate(outer, "crux_orders order", ALLOCSET_DEFAULT_SIZES);
-
-	for (uint64 i = 0; details != NULL && i < details->n_rows; i++)
+	buf.maxlen = 64 + 8 * n_orders + 3072 * n_orders;
+	buf.data = MemoryContextAlloc(result_cxt, buf.maxlen);
+	buf.len = VARHDRSZ;
+	buf.cursor = 0;
+	BEGIN_OBJECT(&response, &buf, response_keys);
+	begin_container(&orders, &buf, n_orders, JB_FARRAY);
+	for (uint64 i = 0, end; details != NULL && i < details->n_rows; i = end)
 	{
-		bool		isnull;
-		int64		position;
-
 		CHECK_FOR_INTERRUPTS();
-		read_row(&walk, i);
-		position = DatumGetInt64(column(&walk.row, DC_PAGE_POSITION, &isnull));
-		if (position != walk.position)
-		{
-			if (walk.position != -1)
-			{
-				close_order(&rb, &walk, outer);
-				read_row(&walk, i);
-			}
-			open_order(&rb, &walk, i, position);
-		}
-		if (column_is_null(&walk.row, DC_LI_UUID))
-			continue;			/* an order without line items */
-		visit_line_item(&walk);
-		if (!column_is_null(&walk.row, DC_TN_UUID))
-			push_tracking_number(&walk.row);
+		end = order_end(details, i);
+		MemoryContextSwitchTo(order_cxt);
+		write_order(&orders, details, i, end);
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(order_cxt);
 	}
-	if (walk.position != -1)
-		close_order(&rb, &walk, outer);
-	MemoryContextSwitchTo(outer);
-	MemoryContextDelete(rb.order_cxt);
-	return finish_response(&rb, total_results);
+	end_container(&response, &orders);
+	write_numeric(&response, int64_to_numeric(total_results));
+	if (response.index != response.n_entries)
+		elog(ERROR, "the response lacks a member");
+	MemoryContextDelete(order_cxt);
+	SET_VARSIZE(buf.data, buf.len);
+	return (Jsonb *) buf.data;
 }

@@ -175,8 +175,26 @@ INSERT INTO requests VALUES
     ('{"start": 5000, "limit": 5010}'), ('{"limit": 1000, "sort": {"key": "status", "dir": "asc"}}'),
     ('{"limit": 1000, "sort": {"key": "sku_id", "dir": "desc"}}');
 
-SELECT plan((SELECT count(*)::int FROM requests) + 2);
+-- an order wider than jsonb's offset stride (32 children): 40 line items, the first
+-- with 45 tracking numbers, quantities past the small ones, money with trailing zeros
+INSERT INTO crux.orders (uuid, retailer_uuid, status, purchase_order_id, created_date)
+VALUES (md5('wide order')::uuid, md5('org-2')::uuid, 'New', 'PO-WIDE', '2017-06-01T12:00:00Z');
+INSERT INTO crux.line_items (uuid, order_uuid, position, status, sku_id, quantity_ordered, cost)
+SELECT md5('wide line ' || g)::uuid, md5('wide order')::uuid, g, 'has_tracking', 'SKU-WIDE',
+       250 + g, g * 1.10
+  FROM generate_series(1, 40) g;
+INSERT INTO crux.tracking_numbers (line_item_uuid, tracking_number, quantity, shipping_cost, shipping_date)
+SELECT md5('wide line 1')::uuid, 'TN-WIDE-' || g, 300 + g, g / 4.0,
+       '2017-06-02T00:00:00Z'::timestamptz + g * interval '1 hour'
+  FROM generate_series(1, 45) g;
+INSERT INTO requests VALUES ('{"term": "PO-WIDE"}'), ('{"term": "SKU-WIDE", "limit": 1000}');
+
+SELECT plan((SELECT count(*)::int FROM requests) + 3);
 SELECT is(crux_get_orders(req), crux_baseline.get_orders(req), req::text) FROM requests;
+SELECT ok(bool_and(r::text::jsonb = r AND jsonb_array_length(r->'orders'->0->'line_items') = 40
+                   AND jsonb_array_length(r->'orders'->0->'line_items'->0->'tracking_numbers') = 45),
+          'the wide order reads back from its text as written')
+  FROM (SELECT crux_get_orders('{"term": "PO-WIDE"}') AS r) s;
 SELECT ok(bool_and(untracked = tracked), 'a term that is a PO and a SKU: the same answers untracked and tracked')
   FROM po_sku;
 
