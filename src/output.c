@@ -203,56 +203,6 @@ column_is_null(const RowReader *row, int col)
 	return row->nulls[col - 1];
 }
 
-/* A text value, read in place. */
-static void
-write_text(Container *c, const RowReader *row, int col)
-{
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-	text	   *t;
-	int			start = c->buf->len;
-
-	if (isnull)
-	{
-		write_null(c);
-		return;
-	}
-	t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-	appendBinaryStringInfo(c->buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-	end_child(c, JENTRY_ISSTRING, start);
-}
-
-static void
-write_uuid(Container *c, const RowReader *row, int col)
-{
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-	StringInfo	buf = c->buf;
-	int			start = buf->len;
-
-	if (isnull)
-	{
-		write_null(c);
-		return;
-	}
-	enlargeStringInfo(buf, CRUX_UUID_TEXT_LEN + 1);
-	buf->len += crux_format_uuid(DatumGetUUIDP(d), buf->data + buf->len);
-	end_child(c, JENTRY_ISSTRING, start);
-}
-
-/* A numeric(12,2) as a JSON number without trailing zeros: 69.80 -> 69.8, 0.00 -> 0. */
-static void
-write_money(Container *c, const RowReader *row, int col)
-{
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-
-	if (isnull)
-		write_null(c);
-	else
-		write_numeric(c, DatumGetNumeric(DirectFunctionCall1(numeric_trim_scale, d)));
-}
-
 /* Quantities are small numbers: those below N_SMALL_NUMBERS are made once per backend. */
 #define N_SMALL_NUMBERS 256
 
@@ -273,60 +223,28 @@ quantity_numeric(int32 value)
 	return small[value];
 }
 
-static void
-write_int4(Container *c, const RowReader *row, int col)
+/* Room for max_len bytes at the end of the response, for a string formatted there. */
+static char *
+string_room(Container *c, int max_len)
 {
-	bool		isnull;
-	Datum		d = column(row, col, &isnull);
-
-	if (isnull)
-		write_null(c);
-	else
-		write_numeric(c, quantity_numeric(DatumGetInt32(d)));
+	enlargeStringInfo(c->buf, max_len);
+	return c->buf->data + c->buf->len;
 }
 
-/* as crux_format_timestamp: 2017-12-05T22:32:32.217413Z */
+/* The string of len bytes formatted into string_room's room. */
 static void
-write_timestamp(Container *c, const RowReader *row, int col)
+end_string(Container *c, int len)
 {
-	bool		isnull;
-	TimestampTz ts = DatumGetTimestampTz(column(row, col, &isnull));
-	StringInfo	buf = c->buf;
-	int			start = buf->len;
+	int			start = c->buf->len;
 
-	if (isnull)
-	{
-		write_null(c);
-		return;
-	}
-	enlargeStringInfo(buf, CRUX_TIMESTAMP_LEN);
-	buf->len += crux_format_timestamp(ts, buf->data + buf->len);
-	end_child(c, JENTRY_ISSTRING, start);
-}
-
-/* as crux_format_date: 2018-03-01 */
-static void
-write_date(Container *c, const RowReader *row, int col)
-{
-	bool		isnull;
-	DateADT		date = DatumGetDateADT(column(row, col, &isnull));
-	StringInfo	buf = c->buf;
-	int			start = buf->len;
-
-	if (isnull)
-	{
-		write_null(c);
-		return;
-	}
-	enlargeStringInfo(buf, CRUX_TIMESTAMP_LEN);
-	buf->len += crux_format_date(date, buf->data + buf->len);
+	c->buf->len += len;
 	end_child(c, JENTRY_ISSTRING, start);
 }
 
 /*
- * The members of the response's objects that hold one column each, by kind, in
- * jsonb's key order; the objects that hold only such members are written from
- * these lists alone.
+ * How a column becomes a JSON value: texts as they are, uuids, timestamps and
+ * dates as the API writes them (formats.c), money (numeric(12,2)) without
+ * trailing zeros (69.80 -> 69.8, 0.00 -> 0), quantities as numbers.
  */
 typedef enum FieldKind
 {
@@ -338,6 +256,52 @@ typedef enum FieldKind
 	FIELD_DATE
 } FieldKind;
 
+/* Column col (from 1, as the DC_ numbers) of the row as a value of kind, or null. */
+static void
+write_column(Container *c, const RowReader *row, FieldKind kind, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+	int			start = c->buf->len;
+	text	   *t;
+
+	if (isnull)
+	{
+		write_null(c);
+		return;
+	}
+	switch (kind)
+	{
+		case FIELD_TEXT:		/* read in place */
+			t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+			appendBinaryStringInfo(c->buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			end_child(c, JENTRY_ISSTRING, start);
+			break;
+		case FIELD_UUID:
+			end_string(c, crux_format_uuid(DatumGetUUIDP(d),
+										   string_room(c, CRUX_UUID_TEXT_LEN + 1)));
+			break;
+		case FIELD_MONEY:
+			write_numeric(c, DatumGetNumeric(DirectFunctionCall1(numeric_trim_scale, d)));
+			break;
+		case FIELD_QUANTITY:
+			write_numeric(c, quantity_numeric(DatumGetInt32(d)));
+			break;
+		case FIELD_TIMESTAMP:
+			end_string(c, crux_format_timestamp(DatumGetTimestampTz(d),
+												string_room(c, CRUX_TIMESTAMP_LEN)));
+			break;
+		case FIELD_DATE:
+			end_string(c, crux_format_date(DatumGetDateADT(d), string_room(c, CRUX_TIMESTAMP_LEN)));
+			break;
+	}
+}
+
+/*
+ * The members of the response's objects that hold one column each, in jsonb's
+ * key order; the objects that hold only such members are written from these
+ * lists alone.
+ */
 typedef struct Field
 {
 	const char *key;
@@ -399,32 +363,6 @@ static const char *const line_item_keys[] = {
 #define BEGIN_OBJECT(c, buf, keys) begin_object((c), (buf), (keys), lengthof(keys))
 #define WRITE_FIELDS(parent, row, fields) write_fields((parent), (row), (fields), lengthof(fields))
 
-static void
-write_field(Container *c, const RowReader *row, const Field *f)
-{
-	switch (f->kind)
-	{
-		case FIELD_TEXT:
-			write_text(c, row, f->col);
-			break;
-		case FIELD_UUID:
-			write_uuid(c, row, f->col);
-			break;
-		case FIELD_MONEY:
-			write_money(c, row, f->col);
-			break;
-		case FIELD_QUANTITY:
-			write_int4(c, row, f->col);
-			break;
-		case FIELD_TIMESTAMP:
-			write_timestamp(c, row, f->col);
-			break;
-		case FIELD_DATE:
-			write_date(c, row, f->col);
-			break;
-	}
-}
-
 /* An object of n fields of the row, inside parent. */
 static void
 write_fields(Container *parent, const RowReader *row, const Field *fields, int n)
@@ -435,7 +373,7 @@ write_fields(Container *parent, const RowReader *row, const Field *fields, int n
 	for (int i = 0; i < n; i++)
 		write_key(&o, fields[i].key, i > 0 ? fields[i - 1].key : NULL);
 	for (int i = 0; i < n; i++)
-		write_field(&o, row, &fields[i]);
+		write_column(&o, row, fields[i].kind, fields[i].col);
 	end_container(parent, &o);
 }
 
@@ -454,17 +392,17 @@ write_line_item(Container *array, const CruxDetails *d, uint64 first, uint64 end
 	read_row(&row, d, first);
 	has_numbers = !column_is_null(&row, DC_TN_UUID);
 	BEGIN_OBJECT(&o, array->buf, line_item_keys);
-	write_money(&o, &row, DC_LI_COST);
-	write_uuid(&o, &row, DC_LI_UUID);
-	write_text(&o, &row, DC_LI_SKU_ID);
-	write_text(&o, &row, DC_LI_STATUS);
-	write_text(&o, &row, DC_LI_SKU_NAME);
-	write_uuid(&o, &row, DC_LI_SKU_UUID);
-	write_text(&o, &row, DC_LI_ITEM_NAME);
-	write_uuid(&o, &row, DC_LI_ITEM_UUID);
+	write_column(&o, &row, FIELD_MONEY, DC_LI_COST);
+	write_column(&o, &row, FIELD_UUID, DC_LI_UUID);
+	write_column(&o, &row, FIELD_TEXT, DC_LI_SKU_ID);
+	write_column(&o, &row, FIELD_TEXT, DC_LI_STATUS);
+	write_column(&o, &row, FIELD_TEXT, DC_LI_SKU_NAME);
+	write_column(&o, &row, FIELD_UUID, DC_LI_SKU_UUID);
+	write_column(&o, &row, FIELD_TEXT, DC_LI_ITEM_NAME);
+	write_column(&o, &row, FIELD_UUID, DC_LI_ITEM_UUID);
 	WRITE_FIELDS(&o, &row, allocation_fields);
-	write_text(&o, &row, DC_LI_SUPPLIER_NAME);
-	write_uuid(&o, &row, DC_LI_SUPPLIER_UUID);
+	write_column(&o, &row, FIELD_TEXT, DC_LI_SUPPLIER_NAME);
+	write_column(&o, &row, FIELD_UUID, DC_LI_SUPPLIER_UUID);
 	begin_container(&numbers, o.buf, has_numbers ? (int) (end - first) : 0, JB_FARRAY);
 	for (uint64 i = first; has_numbers && i < end; i++)
 	{
@@ -481,9 +419,9 @@ write_retailer(Container *order, const RowReader *row)
 	Container	o;
 
 	BEGIN_OBJECT(&o, order->buf, retailer_keys);
-	write_text(&o, row, DC_RETAILER_NAME);
+	write_column(&o, row, FIELD_TEXT, DC_RETAILER_NAME);
 	WRITE_FIELDS(&o, row, user_fields);
-	write_uuid(&o, row, DC_RETAILER_UUID);
+	write_column(&o, row, FIELD_UUID, DC_RETAILER_UUID);
 	end_container(order, &o);
 }
 
@@ -561,9 +499,9 @@ write_order(Container *orders, const CruxDetails *d, uint64 first, uint64 end)
 
 	BEGIN_OBJECT(&o, orders->buf, order_keys);
 	WRITE_FIELDS(&o, &row, fees_fields);
-	write_uuid(&o, &row, DC_ORDER_UUID);
-	write_text(&o, &row, DC_NOTES);
-	write_text(&o, &row, DC_ORDER_STATUS);
+	write_column(&o, &row, FIELD_UUID, DC_ORDER_UUID);
+	write_column(&o, &row, FIELD_TEXT, DC_NOTES);
+	write_column(&o, &row, FIELD_TEXT, DC_ORDER_STATUS);
 	WRITE_FIELDS(&o, &row, address_fields);
 	write_retailer(&o, &row);
 	begin_container(&line_items, o.buf, n_line_items, JB_FARRAY);
@@ -573,9 +511,9 @@ write_order(Container *orders, const CruxDetails *d, uint64 first, uint64 end)
 		write_line_item(&line_items, d, i, next);
 	}
 	end_container(&o, &line_items);
-	write_timestamp(&o, &row, DC_CREATED_DATE);
+	write_column(&o, &row, FIELD_TIMESTAMP, DC_CREATED_DATE);
 	write_bool(&o, n_line_items > 0 && !any_unallocated);
-	write_text(&o, &row, DC_PURCHASE_ORDER_ID);
+	write_column(&o, &row, FIELD_TEXT, DC_PURCHASE_ORDER_ID);
 	WRITE_FIELDS(&o, &row, shipping_fields);
 	end_container(orders, &o);
 }
