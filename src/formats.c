@@ -178,6 +178,17 @@ put_digits(char *p, int value, int width)
 	return p + width;
 }
 
+/* year-month-day (year 1 to 9999) at p; returns its end. */
+static char *
+put_date(char *p, int year, int month, int day)
+{
+	p = put_digits(p, year, 4);
+	*p++ = '-';
+	p = put_digits(p, month, 2);
+	*p++ = '-';
+	return put_digits(p, day, 2);
+}
+
 /*
  * A timestamp as the API writes it, UTC with six fractional digits and a Z
  * (2017-12-05T22:32:32.217413Z), or infinity / -infinity, into buf
@@ -200,11 +211,7 @@ crux_format_timestamp(TimestampTz ts, char *buf)
 		return sprintf(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
 					   tm.tm_year, tm.tm_mon, tm.tm_mday,
 					   tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
-	p = put_digits(buf, tm.tm_year, 4);
-	*p++ = '-';
-	p = put_digits(p, tm.tm_mon, 2);
-	*p++ = '-';
-	p = put_digits(p, tm.tm_mday, 2);
+	p = put_date(buf, tm.tm_year, tm.tm_mon, tm.tm_mday);
 	*p++ = 'T';
 	p = put_digits(p, tm.tm_hour, 2);
 	*p++ = ':';
@@ -232,11 +239,7 @@ crux_format_date(DateADT date, char *buf)
 	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
 	if (year < 1 || year > 9999)
 		return sprintf(buf, "%04d-%02d-%02d", year, month, day);
-	p = put_digits(buf, year, 4);
-	*p++ = '-';
-	p = put_digits(p, month, 2);
-	*p++ = '-';
-	p = put_digits(p, day, 2);
+	p = put_date(buf, year, month, day);
 	*p = '\0';
 	return p - buf;
 }
