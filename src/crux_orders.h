@@ -48,6 +48,7 @@ typedef enum CruxRequestKind
 /* timeout.c: crux_orders.statement_timeout around one API call */
 extern int	crux_statement_timeout;
 extern Datum crux_call_with_timeout(Datum (*call) (void *arg), void *arg);
+extern Datum crux_call_as_one_caller(Datum (*call) (void *arg), void *arg);
 
 /* A request, checked completely: every field holds a valid value. */
 typedef struct CruxRequest

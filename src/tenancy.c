@@ -7,9 +7,9 @@
  * "org_uuid" of the request.jwt.claims setting; any other role for its row of
  * crux.role_organizations. Missing, malformed or non-string claims, and a role
  * with no mapping, give NULL, which matches nothing. Each policy evaluates it once
- * per table a query reads, so a call is two primary-key lookups and no
- * subtransaction: the claims are parsed by the JSON parser that reports errors
- * instead of raising them.
+ * per table a query reads, so a call is two primary-key lookups (once per API
+ * call while one runs) and no subtransaction: the claims are parsed by the JSON
+ * parser that reports errors instead of raising them.
  *
  * crux.order_in_page(uuid) and crux.line_item_in_page(uuid): the first tests of
  * the line items' and the tracking numbers' policies, true only while the details
@@ -199,17 +199,83 @@ read_own_row(const char *table, pg_uuid_t *org)
 	return found;
 }
 
+/*
+ * The current role's rows of crux.claim_roles and crux.role_organizations, as
+ * the first policy of an API call read them: while one runs
+ * (crux_call_as_one_caller), they are read once per call instead of once per
+ * table each of its queries reads. Another role (a SECURITY DEFINER function
+ * on the way) reads its own, which is then kept instead. Nothing is kept
+ * between calls.
+ */
+typedef struct RoleMapping
+{
+	int			calls;			/* API calls running, nested ones included */
+	bool		read;			/* the fields below hold role's rows */
+	Oid			role;
+	bool		claims;			/* role is claim-carrying */
+	bool		found;			/* else: role maps to org */
+	pg_uuid_t	org;
+} RoleMapping;
+
+static RoleMapping mapping = {0};
+
+/* Whether the current role carries claims (*claims), else its organization, if any. */
+static bool
+read_role_mapping(bool *claims, pg_uuid_t *org)
+{
+	Oid			role = GetUserId();
+	bool		found;
+
+	if (mapping.read && mapping.role == role)
+	{
+		*claims = mapping.claims;
+		*org = mapping.org;
+		return mapping.found;
+	}
+	*claims = read_own_row("claim_roles", NULL);
+	found = !*claims && read_own_row("role_organizations", org);
+	if (mapping.calls > 0)
+	{
+		mapping.role = role;
+		mapping.claims = *claims;
+		mapping.found = found;
+		if (found)
+			mapping.org = *org;
+		mapping.read = true;
+	}
+	return found;
+}
+
+/* Runs call(arg), one API call, with the role's mapping read once; returns what it returns. */
+Datum
+crux_call_as_one_caller(Datum (*call) (void *arg), void *arg)
+{
+	volatile Datum result = (Datum) 0;
+
+	mapping.calls++;
+	PG_TRY();
+	{
+		result = call(arg);
+	}
+	PG_FINALLY();
+	{
+		if (--mapping.calls == 0)
+			mapping.read = false;
+	}
+	PG_END_TRY();
+	return result;
+}
+
 /* crux.acting_organization() returns uuid */
 Datum
 crux_acting_organization(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *org = palloc(sizeof(pg_uuid_t));
-	bool		found;
+	bool		claims;
+	bool		found = read_role_mapping(&claims, org);
 
-	if (read_own_row("claim_roles", NULL))
+	if (claims)
 		found = claimed_organization(org);
-	else
-		found = read_own_row("role_organizations", org);
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_UUID_P(org);

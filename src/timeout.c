@@ -14,7 +14,11 @@
 
 int			crux_statement_timeout = 30000; /* ms; 0: none */
 
-/* Runs call(arg) under crux_orders.statement_timeout; returns what it returns. */
+/*
+ * Runs call(arg), one API call, under crux_orders.statement_timeout (and with
+ * the role's organization read once, crux_call_as_one_caller); returns what it
+ * returns.
+ */
 Datum
 crux_call_with_timeout(Datum (*call) (void *arg), void *arg)
 {
@@ -36,7 +40,7 @@ crux_call_with_timeout(Datum (*call) (void *arg), void *arg)
 	}
 	PG_TRY();
 	{
-		result = call(arg);
+		result = crux_call_as_one_caller(call, arg);
 	}
 	PG_FINALLY();
 	{

@@ -172,6 +172,30 @@ date_param(QueryBuilder *qb, DateADT day)
 }
 
 /*
+ * The parameters of the days [from, to): both NULL when the range is empty, so
+ * that an index scan of it stops before its first descent (one per organization
+ * of org_uuids) instead of finding nothing.
+ */
+static void
+day_range_params(QueryBuilder *qb, DateADT from, DateADT to, int *from_param, int *to_param)
+{
+	bool		empty = from >= to;
+
+	*from_param = crux_add_param(qb, DATEOID, DateADTGetDatum(from), empty);
+	*to_param = crux_add_param(qb, DATEOID, DateADTGetDatum(to), empty);
+}
+
+/*
+ * Whether the count is the sum of every bucket: without a date range, no month
+ * or day is counted in part.
+ */
+static bool
+counts_every_bucket(const CruxRequest *req)
+{
+	return !req->has_start_date && !req->has_end_date;
+}
+
+/*
  * " + (the whole months and days of the range)", per retailer (the caller's, or
  * those of org_uuids) as crux_plan_retailer_days splits them, or over all retailers
  * from the day and month buckets of crux.order_counts_all.
@@ -185,10 +209,14 @@ append_whole_day_counts(QueryBuilder *qb, const CruxRequest *req, const CountRan
 	{
 		int			month_from = date_param(qb, r->month_from);
 		int			month_to = date_param(qb, r->month_to);
-		int			day_from = date_param(qb, r->day_from);
-		int			day_to = date_param(qb, r->day_to);
+		int			day_from,
+					day_to;
 
 		append_bucket_sum(qb, req, true, 'm', month_from, month_to, mask, orgs, !req->has_end_date);
+		if (counts_every_bucket(req))
+			return;
+		day_from = date_param(qb, r->day_from);
+		day_to = date_param(qb, r->day_to);
 		append_bucket_sum(qb, req, true, 'd', day_from, month_from, mask, orgs, false);
 		append_bucket_sum(qb, req, true, 'd', month_to, day_to, mask, orgs, false);
 	}
@@ -201,15 +229,30 @@ append_whole_day_counts(QueryBuilder *qb, const CruxRequest *req, const CountRan
 		Assert(DATE_IS_NOEND(p.months_to) == !req->has_end_date);
 		append_bucket_sum(qb, req, false, 'm', months_from, months_to, mask, orgs,
 						  !req->has_end_date);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 4 && !counts_every_bucket(req); i++)
 		{
 			const DateADT *piece = i < 2 ? p.add[i] : p.subtract[i - 2];
-			int			from = date_param(qb, piece[0]);
-			int			to = date_param(qb, piece[1]);
+			int			from,
+						to;
 
+			day_range_params(qb, piece[0], piece[1], &from, &to);
 			append_summary_day_count(qb, req, i < 2 ? '+' : '-', from, to, mask, orgs);
 		}
 	}
+}
+
+/*
+ * "(o.created_date >= $from AND o.created_date < $to)", both parameters NULL when
+ * the range is empty (as without a date range), which no index scan then reads.
+ */
+static void
+append_instant_range(QueryBuilder *qb, TimestampTz from, TimestampTz to)
+{
+	bool		empty = from >= to;
+
+	appendStringInfo(&qb->sql, "(o.created_date >= $%d AND o.created_date < $%d)",
+					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(from), empty),
+					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(to), empty));
 }
 
 /*
@@ -227,13 +270,11 @@ append_partial_day_count(QueryBuilder *qb, const CruxRequest *req, const CountRa
 		crux_append_status_test(qb, req, crux_status_mask_expression(req, false), mask);
 	if (orgs > 0)
 		appendStringInfo(&qb->sql, " AND o.retailer_uuid = ANY ($%d)", orgs);
-	appendStringInfo(&qb->sql,
-					 " AND ((o.created_date >= $%d AND o.created_date < $%d)"
-					 " OR (o.created_date >= $%d AND o.created_date < $%d)))",
-					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->start), false),
-					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->first_midnight), false),
-					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->last_midnight), false),
-					 crux_add_param(qb, TIMESTAMPTZOID, TimestampTzGetDatum(r->end), false));
+	appendStringInfoString(&qb->sql, " AND (");
+	append_instant_range(qb, r->start, r->first_midnight);
+	appendStringInfoString(&qb->sql, " OR ");
+	append_instant_range(qb, r->last_midnight, r->end);
+	appendStringInfoString(&qb->sql, "))");
 }
 
 /*
@@ -286,7 +327,9 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
 	append_whole_day_counts(&qb, req, r, all_retailers, mask, orgs);
 
-	if (mask > 0)
+	if (counts_every_bucket(req))
+		;						/* no part of a day or month to count */
+	else if (mask > 0)
 	{
 		append_partial_day_summary_count(&qb, req, r->start, r->first_midnight, mask, orgs);
 		append_partial_day_summary_count(&qb, req, r->last_midnight, r->end, mask, orgs);

@@ -3,7 +3,7 @@
 -- objects in the search_path. Runs on the 1,000 sample orders (retailer 1 holds
 -- about a third of them, retailer 2 some of the rest).
 BEGIN;
-SELECT plan(72);
+SELECT plan(74);
 
 -- org A = md5('org-1'), org B = md5('org-2')
 CREATE TEMP TABLE t_org AS
@@ -100,6 +100,25 @@ SELECT is((SELECT count(*) FROM crux.organizations), 1::bigint, 'it sees its own
 SELECT is((SELECT array_agg(role_name) FROM crux.role_organizations), ARRAY['t_alice']::name[], 'and only its own mapping');
 SELECT is((SELECT count(*) FROM crux.claim_roles), 0::bigint, 'and no claim roles');
 RESET ROLE;
+
+-- an API call reads its role's mapping once; the next call reads it again
+UPDATE crux.role_organizations SET organization_uuid = (SELECT b FROM t_org) WHERE role_name = 't_alice';
+SET LOCAL ROLE t_alice;
+SELECT is((SELECT (r ->> 'total_results')::bigint
+                  + count(*) FILTER (WHERE o #>> '{retailer,uuid}' <> (SELECT b::text FROM t_org))
+             FROM crux_get_orders('{"limit": 1000}') r, jsonb_array_elements(r -> 'orders') o
+            GROUP BY r), (SELECT b_orders FROM t_org),
+          'remapped in the same transaction, the next call sees the new organization''s orders only');
+RESET ROLE;
+INSERT INTO crux.claim_roles VALUES ('t_alice');
+SELECT set_config('request.jwt.claims', format('{"org_uuid": "%s"}', a), true) FROM t_org;
+SET LOCAL ROLE t_alice;
+SELECT is((crux_get_orders('{}') ->> 'total_results')::bigint, (SELECT a_orders FROM t_org),
+          'made claim-carrying, the next call follows its claims');
+RESET ROLE;
+DELETE FROM crux.claim_roles WHERE role_name = 't_alice';
+SELECT set_config('request.jwt.claims', '', true);
+UPDATE crux.role_organizations SET organization_uuid = (SELECT a FROM t_org) WHERE role_name = 't_alice';
 
 -- the same role with forged claims, settings and roles gets nothing extra
 SET LOCAL ROLE t_mallory;
