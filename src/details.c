@@ -53,15 +53,20 @@ static const char *const details_sql =
 /*
  * The names of the page's retailers ($1) and users ($2), each once (a page's
  * orders share few of them), told apart by the first column (true: a user's).
+ * Each is a probe of its primary key (LIMIT 1 of a LATERAL subquery, which the
+ * planner cannot turn into a join): as = ANY, a small table was read whole,
+ * every organization or every user of the tenant, whatever the page.
  */
 static const char *const names_sql =
 "SELECT false, r.uuid, r.name, NULL::pg_catalog.text"
-"  FROM crux.organizations r"
-" WHERE r.uuid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.uuid[])"
+"  FROM pg_catalog.unnest($1::pg_catalog.uuid[]) AS k(uuid),"
+"       LATERAL (SELECT r.uuid, r.name FROM crux.organizations r"
+"                 WHERE r.uuid OPERATOR(pg_catalog.=) k.uuid LIMIT 1) r"
 " UNION ALL "
 "SELECT true, u.uuid, u.name, u.email"
-"  FROM crux.users u"
-" WHERE u.uuid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.uuid[])";
+"  FROM pg_catalog.unnest($2::pg_catalog.uuid[]) AS k(uuid),"
+"       LATERAL (SELECT u.uuid, u.name, u.email FROM crux.users u"
+"                 WHERE u.uuid OPERATOR(pg_catalog.=) k.uuid LIMIT 1) u";
 
 #define NAMES_IS_USER 1
 #define NAMES_UUID 2
