@@ -81,14 +81,14 @@ static const char *const names_sql =
  * The line item's uuid, then the columns of CruxDetailColumn from DC_TN_UUID on:
  * one probe of the line-item index per line item (a hash index from version
  * 1.13: most line items have no tracking number, which a hash probe finds in one
- * bucket page). A line item of an order the page shows twice is probed once.
+ * bucket page). $1 holds each line item once (distinct_uuids), also when the
+ * page shows an order twice.
  */
 static const char *const tracking_sql =
 "SELECT t.line_item_uuid, t.uuid, t.tracking_number, t.shipping_carrier,"
 "       t.shipping_method, t.shipping_weight, t.shipping_cost, t.shipping_date,"
 "       t.quantity"
-"  FROM (SELECT DISTINCT u.uuid"
-"          FROM pg_catalog.unnest($1::pg_catalog.uuid[]) AS u(uuid)) l"
+"  FROM pg_catalog.unnest($1::pg_catalog.uuid[]) AS l(uuid)"
 "  JOIN crux.tracking_numbers t ON t.line_item_uuid OPERATOR(pg_catalog.=) l.uuid";
 
 static SPIPlanPtr details_plan = NULL;
@@ -370,19 +370,6 @@ compare_tracking_by_line_item(const void *a, const void *b, void *arg)
 				  collected_uuid(tracking, *(const uint64 *) b, 1), UUID_LEN);
 }
 
-/* The line items' uuids in the orders' rows (*n of them, in an array of Datums). */
-static Datum *
-line_item_uuids(const CollectedRows *orders, int *n)
-{
-	Datum	   *uuids = palloc_extended(sizeof(Datum) * Max(orders->n_rows, 1), MCXT_ALLOC_HUGE);
-
-	*n = 0;
-	for (uint64 i = 0; i < orders->n_rows; i++)
-		if (collected_uuid(orders, i, DC_LI_UUID) != NULL)
-			uuids[(*n)++] = UUIDPGetDatum(collected_uuid(orders, i, DC_LI_UUID));
-	return uuids;
-}
-
 static int
 compare_uuid_datums(const void *a, const void *b)
 {
@@ -636,7 +623,8 @@ crux_fetch_order_details(Datum *uuids, int n_uuids)
 	orders = run_details_query(&details_plan, details_sql, CRUX_PAGE_ORDERS,
 							   uuids, n_uuids, -1, N_ORDER_COLUMNS + 1);
 	fill_names(orders);
-	line_items = line_item_uuids(orders, &n_line_items);
+	line_items = palloc_extended(sizeof(Datum) * Max(orders->n_rows, 1), MCXT_ALLOC_HUGE);
+	n_line_items = distinct_uuids(orders, DC_LI_UUID, line_items);
 	if (n_line_items > 0)
 		tracking = run_details_query(&tracking_plan, tracking_sql, CRUX_PAGE_LINE_ITEMS,
 									 line_items, n_line_items, -1, 1 + N_TRACKING_COLUMNS);
