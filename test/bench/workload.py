@@ -40,10 +40,13 @@ the same requests.
 
 run creates the callers' login roles (each run sets new random passwords; callers
 connect over TCP to --caller-host, default localhost), and then goes through the
-requests twice, each request on its caller's own connection. The first pass checks
+requests, each request on its caller's own connection. The first pass checks
 that crux_get_orders and crux_baseline.get_orders return equal jsonb (the baseline's
 call is its timing; a mismatch is printed and counted). The second makes one untimed
-warm-up call of crux_get_orders, then R timed calls (default 10). Every check comes
+warm-up call of crux_get_orders per request. Then come R rounds of timed calls
+(default 10), each calling every request once, in an order shuffled anew each
+round (seeded): a slow or a fast period of the machine then falls on every class
+alike, and no request is timed right after its own previous call. Every check comes
 before the first timed call, so that no timed call follows a baseline's call, which
 at 10M orders reads gigabytes and leaves the caches and the backend's memory unlike
 the steady state being measured. Times are client-side: execute and fetch of the
@@ -547,6 +550,34 @@ def check_against_baseline(c, no, cls, role, req, timeout_s, writer, base_ms, ti
             print(f"MISMATCH: crux_get_orders and the baseline differ, as {role}: {req}", file=sys.stderr)
 
 
+def time_in_rounds(requests, totals, conns, repeat, writer, errors):
+    """The timed calls: repeat rounds, each calling every request once (those in
+    totals), in an order shuffled anew each round (seeded), so that a slow or fast
+    period of the machine falls on every class alike, not on the classes that
+    happen to run then. Returns each request's times by its number; a request
+    whose call raises an error goes to errors and is not timed further."""
+    rng = random.Random(repeat)
+    order = sorted(totals)
+    calls = collections.defaultdict(list)
+    for k in range(1, repeat + 1):
+        print(f"workload: time, round {k} of {repeat}", file=sys.stderr)
+        rng.shuffle(order)
+        for no in list(order):
+            cls, role, req = requests[no - 1]
+            try:
+                ms, _ = timed(conns[role], CRUX_SQL, req)
+            except psycopg2.Error as e:
+                order.remove(no)
+                calls.pop(no, None)
+                errors[cls].append((role, req, str(e).strip()))
+                print(f"ERROR as {role}: {req}: {str(e).strip()}", file=sys.stderr)
+                continue
+            calls[no].append(ms)
+            if writer:
+                writer.writerow([no, cls, role, "crux", k, f"{ms:.3f}", totals[no]])
+    return calls
+
+
 def run(args):
     wall = time.perf_counter()
     client_memory = keep_client_memory(args.client_retained_memory)
@@ -578,8 +609,9 @@ def run(args):
     writer = csv.writer(out) if out else None
     if writer:
         writer.writerow(["request_no", "class", "caller", "side", "call", "ms", "total_results"])
-    failed = set()          # requests whose check raised an error: not timed
-    for phase in ("check", "time"):
+    failed = set()          # requests whose check or warm-up raised an error: not timed
+    totals = {}             # request number: its total_results, from its warm-up call
+    for phase in ("check", "warm-up"):
         last_class = None
         for no, (cls, role, req) in enumerate(requests, 1):
             if cls != last_class:
@@ -596,21 +628,17 @@ def run(args):
                         check_against_baseline(c, no, cls, role, req, args.baseline_timeout, writer,
                                                base_ms, timeouts, mismatches)
                 else:
-                    _, crux = timed(c, CRUX_SQL, req)       # warm-up
-                    total = json.loads(crux)["total_results"]
-                    calls = []
-                    for k in range(1, args.repeat + 1):
-                        ms, _ = timed(c, CRUX_SQL, req)
-                        calls.append(ms)
-                        if writer:
-                            writer.writerow([no, cls, role, "crux", k, f"{ms:.3f}", total])
-                    crux_ms[cls] += calls
-                    if calls:
-                        slowest.append((percentile(calls, 0.5), cls, role, req, total))
+                    _, crux = timed(c, CRUX_SQL, req)
+                    totals[no] = json.loads(crux)["total_results"]
             except psycopg2.Error as e:
                 failed.add(no)
                 errors[cls].append((role, req, str(e).strip()))
                 print(f"ERROR as {role}: {req}: {str(e).strip()}", file=sys.stderr)
+    calls = time_in_rounds(requests, totals, conns, args.repeat, writer, errors)
+    for no, ms in calls.items():
+        cls, role, req = requests[no - 1]
+        crux_ms[cls] += ms
+        slowest.append((percentile(ms, 0.5), cls, role, req, totals[no]))
     if out:
         out.close()
     wall = time.perf_counter() - wall
@@ -618,7 +646,8 @@ def run(args):
     lines = [f"# crux_get_orders workload: {n_orders} orders", "",
              f"{datetime.datetime.now():%Y-%m-%d %H:%M}, PostgreSQL {server_version}, crux_orders {ext_version}; "
              f"{len(requests)} requests from {os.path.basename(args.requests)}, "
-             f"{args.repeat} timed calls each after one warm-up (client: {client_memory}); the baseline once per request"
+             f"{args.repeat} timed calls each after one warm-up, in {args.repeat} rounds over every request in a "
+             f"shuffled order (client: {client_memory}); the baseline once per request"
              + (f", on the first {args.baseline_sample} of each class only" if args.baseline_sample is not None else "")
              + ", every check before the first timed call"
              + (f"; a baseline call stopped after {args.baseline_timeout:g} s counts as "
