@@ -24,6 +24,30 @@ SELECT is(crux_get_orders('{}'),
                             "status_conjunction": "or", "term": "", "org_uuids": []}'),
           'the documented defaults');
 SELECT is(jsonb_array_length(crux_get_orders('{}') -> 'orders'), 25, 'a default page holds 25 orders');
+
+-- freed memory kept for the next call: repeating a page of 1000 orders faults in
+-- almost no new memory (minor page faults of this backend, from /proc); with the
+-- setting at 0 the C library returns it to the kernel and every call faults again
+CREATE FUNCTION pg_temp.minor_faults() RETURNS bigint LANGUAGE sql AS
+$$SELECT split_part(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ', 8)::bigint$$;
+CREATE FUNCTION pg_temp.faults_of_three_pages() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    before bigint;
+BEGIN
+    PERFORM crux_get_orders('{"limit": 1000}')::text FROM generate_series(1, 5);
+    before := pg_temp.minor_faults();
+    PERFORM crux_get_orders('{"limit": 1000}')::text FROM generate_series(1, 3);
+    RETURN pg_temp.minor_faults() - before;
+END
+$$;
+SELECT is(current_setting('crux_orders.retained_memory'), '32MB', 'crux_orders.retained_memory is 32MB by default');
+CREATE TEMP TABLE faults AS SELECT pg_temp.faults_of_three_pages() AS kept;
+SET LOCAL crux_orders.retained_memory = 0;
+ALTER TABLE faults ADD COLUMN returned bigint;
+UPDATE faults SET returned = pg_temp.faults_of_three_pages();
+RESET crux_orders.retained_memory;
+SELECT cmp_ok(returned, '>', 1000::bigint, format('three pages of 1000 orders fault in %s pages with the memory returned to the kernel', returned)) FROM faults;
+SELECT cmp_ok(kept * 4, '<', returned, format('and in %s with it kept', kept)) FROM faults;
 SELECT is(jsonb_array_length(crux_get_orders('{"start": 990}') -> 'orders'), 10,
           'the last page holds what is left');
 
@@ -71,30 +95,6 @@ SELECT throws_ok($$SELECT crux_get_orders('{"start": 0, "limit": 1001}')$$, '220
 SET LOCAL crux_orders.max_page_size = 5000;
 SELECT lives_ok($$SELECT crux_get_orders('{"start": 0, "limit": 5000}')$$, 'the cap follows the setting');
 RESET crux_orders.max_page_size;
-
--- freed memory kept for the next call: repeating a page of 1000 orders faults in
--- almost no new memory (minor page faults of this backend, from /proc); with the
--- setting at 0 the C library returns it to the kernel and every call faults again
-CREATE FUNCTION pg_temp.minor_faults() RETURNS bigint LANGUAGE sql AS
-$$SELECT split_part(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ', 8)::bigint$$;
-CREATE FUNCTION pg_temp.faults_of_three_pages() RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    before bigint;
-BEGIN
-    PERFORM crux_get_orders('{"limit": 1000}')::text FROM generate_series(1, 5);
-    before := pg_temp.minor_faults();
-    PERFORM crux_get_orders('{"limit": 1000}')::text FROM generate_series(1, 3);
-    RETURN pg_temp.minor_faults() - before;
-END
-$$;
-SELECT is(current_setting('crux_orders.retained_memory'), '32MB', 'crux_orders.retained_memory is 32MB by default');
-CREATE TEMP TABLE faults AS SELECT pg_temp.faults_of_three_pages() AS kept;
-SET LOCAL crux_orders.retained_memory = 0;
-ALTER TABLE faults ADD COLUMN returned bigint;
-UPDATE faults SET returned = pg_temp.faults_of_three_pages();
-RESET crux_orders.retained_memory;
-SELECT cmp_ok(returned, '>', 1000::bigint, format('three pages of 1000 orders fault in %s pages with the memory returned to the kernel', returned)) FROM faults;
-SELECT cmp_ok(kept * 4, '<', returned, format('and in %s with it kept', kept)) FROM faults;
 
 -- errors carry 22023 and the key path
 SELECT throws_ok($$SELECT crux_get_orders('{"status_conjunction": "xor"}')$$, '22023',
