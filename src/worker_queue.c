@@ -41,9 +41,12 @@ free_job(Job *job)
 	free(job->organization);
 }
 
+static void remove_earlier_attempts_files(const Options *opt, const Job *job);
+
 /*
  * Fails the jobs whose lease lapsed --max-attempts times: their worker died (or
- * lost its connection) at every attempt.
+ * lost its connection) at every attempt. What their attempts left in this
+ * worker's directory goes too.
  */
 static void
 fail_abandoned_jobs(PGconn *conn, const Options *opt)
@@ -59,11 +62,18 @@ fail_abandoned_jobs(PGconn *conn, const Options *opt)
 			  "       error = format('its worker stopped before the end in each of its %s attempts"
 			  " (the last on %s)', attempts, worker)"
 			  " WHERE status = 'running' AND lease_until < now() AND attempts >= $1::int"
-			  " RETURNING uuid",
+			  " RETURNING uuid, attempts",
 			  1, params);
 	for (int i = 0; res != NULL && i < PQntuples(res); i++)
+	{
+		Job			abandoned = {0};
+
+		snprintf(abandoned.uuid, sizeof(abandoned.uuid), "%s", PQgetvalue(res, i, 0));
+		abandoned.attempt = atoi(PQgetvalue(res, i, 1)) + 1;	/* each attempt is earlier */
+		remove_earlier_attempts_files(opt, &abandoned);
 		log_msg("export %s failed: its worker stopped in each of its attempts",
 				PQgetvalue(res, i, 0));
+	}
 	PQclear(res);
 }
 
