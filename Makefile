@@ -4,7 +4,7 @@
 
 EXTENSION = crux_orders crux_orders_proxy
 MODULE_big = crux_orders
-OBJS = src/crux_orders.o src/request.o src/formats.o src/query.o src/totals.o src/count_ranges.o src/pages.o src/org_walks.o src/cursor_merge.o src/tenancy.o src/output.o src/export.o src/summaries.o src/counts.o src/tracking.o src/csv.o src/csv_cells.o src/export_columns.o src/versions.o src/timeout.o src/merge.o src/details.o src/skus.o src/pending_summaries.o
+OBJS = src/crux_orders.o src/request.o src/formats.o src/query.o src/totals.o src/index_count.o src/count_ranges.o src/pages.o src/org_walks.o src/cursor_merge.o src/tenancy.o src/output.o src/export.o src/summaries.o src/counts.o src/tracking.o src/csv.o src/csv_cells.o src/export_columns.o src/versions.o src/timeout.o src/merge.o src/details.o src/skus.o src/pending_summaries.o
 DATA = $(wildcard src/crux_orders--*.sql) $(wildcard src/crux_orders_proxy--*.sql)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

@@ -135,19 +135,7 @@ crux_count_matching(PG_FUNCTION_ARGS)
 	int64		total = 0;
 
 	for (int m = 0; m < CRUX_N_MASKS; m++)
-	{
-		bool		matches;
-
-		if (mask == 0)
-			matches = true;
-		else if (conjunction == CRUX_CONJ_OR)
-			matches = (m & mask) != 0;
-		else if (conjunction == CRUX_CONJ_AND)
-			matches = (m & mask) == mask;
-		else
-			matches = m == mask;
-		if (matches)
+		if (crux_mask_matches(m, mask, (CruxConjunction) conjunction))
 			total += n[m];
-	}
 	PG_RETURN_INT64(total);
 }

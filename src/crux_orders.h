@@ -27,6 +27,23 @@ typedef enum CruxConjunction
 	CRUX_CONJ_ONLY
 } CruxConjunction;
 
+/*
+ * Whether an order's status mask m matches a status filter (mask, conjunction):
+ * mask 0 = no filter; or: some status of the mask; and: all of them; only:
+ * exactly them.
+ */
+static inline bool
+crux_mask_matches(int m, int mask, CruxConjunction conjunction)
+{
+	if (mask == 0)
+		return true;
+	if (conjunction == CRUX_CONJ_OR)
+		return (m & mask) != 0;
+	if (conjunction == CRUX_CONJ_AND)
+		return (m & mask) == mask;
+	return m == mask;
+}
+
 typedef enum CruxSortKey
 {
 	CRUX_SORT_DATE,
@@ -213,6 +230,28 @@ extern void crux_select_with_kept_plan(SPIPlanPtr plan, Datum *values, const cha
 /* query.c: a setting for one query, restored afterwards (and on error) */
 extern int	crux_set_for_a_query(const char *name, const char *value);
 extern void crux_restore_settings(int nest_level);
+
+/* tenancy.c: the organization the current role acts for (crux.acting_organization()) */
+extern bool crux_acting_org(pg_uuid_t *org);
+
+/*
+ * index_count.c: the orders of given retailers in time ranges, counted from
+ * crux.orders' index by retailer and date, or with a status filter from the
+ * summaries' index by retailer and day (row-level security not applied)
+ */
+typedef struct CruxCountedRanges
+{
+	int			n_days;			/* whole days [day_from[i], day_to[i]) */
+	DateADT		day_from[4];
+	DateADT		day_to[4];
+	int			n_instants;		/* parts of a day [from[i], to[i]) */
+	TimestampTz from[4];
+	TimestampTz to[4];
+} CruxCountedRanges;
+extern bool crux_can_count_from_index(bool with_status_filter);
+extern int64 crux_count_from_index(const pg_uuid_t *retailers, int n_retailers,
+								   int mask, CruxConjunction conjunction,
+								   const CruxCountedRanges *ranges);
 
 /* tenancy.c: the rows whose details are being read (crux.order_in_page, crux.line_item_in_page) */
 typedef enum CruxPageKind

@@ -88,6 +88,7 @@ crux_query_shape(const CruxRequest *req, QueryKind kind)
 	 * bit 28: their status read from their summaries, not probed (pages.c) */
 	/* bit 25: a status filter's range without a whole day (count_status_filter_without_whole_days) */
 	/* bits 26-27: where a page reads its orders (CruxSource, pages.c's crux_page_source) */
+	/* bit 29: a count per retailer whose days index_count.c counts (totals.c) */
 	return shape;
 }
 

@@ -266,17 +266,25 @@ crux_call_as_one_caller(Datum (*call) (void *arg), void *arg)
 	return result;
 }
 
-/* crux.acting_organization() returns uuid */
-Datum
-crux_acting_organization(PG_FUNCTION_ARGS)
+/* The organization the current role acts for (*org); false when none. */
+bool
+crux_acting_org(pg_uuid_t *org)
 {
-	pg_uuid_t  *org = palloc(sizeof(pg_uuid_t));
 	bool		claims;
 	bool		found = read_role_mapping(&claims, org);
 
 	if (claims)
 		found = claimed_organization(org);
-	if (!found)
+	return found;
+}
+
+/* crux.acting_organization() returns uuid */
+Datum
+crux_acting_organization(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *org = palloc(sizeof(pg_uuid_t));
+
+	if (!crux_acting_org(org))
 		PG_RETURN_NULL();
 	PG_RETURN_UUID_P(org);
 }

@@ -7,7 +7,8 @@
  *		summed from bucket rows; per retailer, a month the range covers in part is
  *		counted from an index, by its days in the range or, when fewer lie outside
  *		it, as its bucket less those; the parts of a day at the range's ends are
- *		counted from an index too.
+ *		counted from an index too (per retailer by index_count.c, without the
+ *		executor, while the tables have the extension's policies alone).
  */
 #include "postgres.h"
 
@@ -198,11 +199,12 @@ counts_every_bucket(const CruxRequest *req)
 /*
  * " + (the whole months and days of the range)", per retailer (the caller's, or
  * those of org_uuids) as crux_plan_retailer_days splits them, or over all retailers
- * from the day and month buckets of crux.order_counts_all.
+ * from the day and month buckets of crux.order_counts_all. With days_from_index,
+ * only the months per retailer: count_days_from_index counts their days.
  */
 static void
 append_whole_day_counts(QueryBuilder *qb, const CruxRequest *req, const CountRanges *r,
-						bool all_retailers, int mask, int orgs)
+						bool all_retailers, int mask, int orgs, bool days_from_index)
 {
 	/* without an end date, the months run to infinity, the orders dated there included */
 	if (all_retailers)
@@ -229,7 +231,9 @@ append_whole_day_counts(QueryBuilder *qb, const CruxRequest *req, const CountRan
 		Assert(DATE_IS_NOEND(p.months_to) == !req->has_end_date);
 		append_bucket_sum(qb, req, false, 'm', months_from, months_to, mask, orgs,
 						  !req->has_end_date);
-		for (int i = 0; i < 4 && !counts_every_bucket(req); i++)
+		if (counts_every_bucket(req) || days_from_index)
+			return;
+		for (int i = 0; i < 4; i++)
 		{
 			const DateADT *piece = i < 2 ? p.add[i] : p.subtract[i - 2];
 			int			from,
@@ -304,6 +308,77 @@ append_partial_day_summary_count(QueryBuilder *qb, const CruxRequest *req,
 }
 
 /*
+ * Whether the days and parts of days that a count per retailer reads from an
+ * index are counted by index_count.c, without the executor (about a tenth of
+ * the cost an order), rather than by the query.
+ */
+static bool
+counts_days_from_index(const CruxRequest *req, bool all_retailers, int mask)
+{
+	return !all_retailers && !counts_every_bucket(req) &&
+		crux_can_count_from_index(mask > 0);
+}
+
+/*
+ * The retailers of a count per retailer whose orders the caller sees (*n of
+ * them), as row-level security on crux.orders would leave them: those of
+ * org_uuids for a caller who sees every order; else the organization the role
+ * acts for, if any, and if org_uuids, when given, names it.
+ */
+static pg_uuid_t *
+retailers_seen(const CruxRequest *req, int *n)
+{
+	pg_uuid_t  *org;
+
+	if (crux_caller_sees_all_orders())
+	{
+		Assert(req->n_org_uuids > 0);
+		*n = req->n_org_uuids;
+		return req->org_uuids;
+	}
+	org = palloc(sizeof(pg_uuid_t));
+	*n = crux_acting_org(org) &&
+		(req->n_org_uuids == 0 ||
+		 bsearch(org, req->org_uuids, req->n_org_uuids, sizeof(pg_uuid_t),
+				 crux_compare_uuids) != NULL) ? 1 : 0;
+	return org;
+}
+
+/*
+ * The orders of the pieces that append_whole_day_counts leaves out with
+ * days_from_index (the days crux_plan_retailer_days adds, less those it
+ * subtracts) and of the parts of a day at the range's ends, counted from the
+ * index by retailer and date (with a status filter, the summaries' by day).
+ */
+static int64
+count_days_from_index(const CruxRequest *req, const CountRanges *r)
+{
+	RetailerDays p = crux_plan_retailer_days(r);
+	CruxCountedRanges added = {0};
+	CruxCountedRanges subtracted = {0};
+	int			n;
+	pg_uuid_t  *retailers = retailers_seen(req, &n);
+
+	if (n == 0)
+		return 0;
+	added.n_days = subtracted.n_days = 2;
+	for (int i = 0; i < 2; i++)
+	{
+		added.day_from[i] = p.add[i][0];
+		added.day_to[i] = p.add[i][1];
+		subtracted.day_from[i] = p.subtract[i][0];
+		subtracted.day_to[i] = p.subtract[i][1];
+	}
+	added.n_instants = 2;
+	added.from[0] = r->start;
+	added.to[0] = r->first_midnight;
+	added.from[1] = r->last_midnight;
+	added.to[1] = r->end;
+	return crux_count_from_index(retailers, n, req->status_mask, req->conjunction, &added) -
+		crux_count_from_index(retailers, n, req->status_mask, req->conjunction, &subtracted);
+}
+
+/*
  * The count from the buckets the triggers keep (crux.order_counts): whole months
  * and days summed from a few hundred bucket rows (per retailer, the months the
  * range covers in part as crux_plan_retailer_days says), the partial days at the ends
@@ -321,27 +396,32 @@ count_orders_from_buckets(const CruxRequest *req, const CountRanges *r)
 	bool		isnull;
 	Datum		count;
 	uint32		shape;
+	bool		days_from_index;
 
 	initStringInfo(&qb.sql);
 	add_bucket_filter_params(&qb, req, &mask, &orgs);
+	days_from_index = counts_days_from_index(req, all_retailers, mask);
 	appendStringInfoString(&qb.sql, "SELECT 0::bigint");
-	append_whole_day_counts(&qb, req, r, all_retailers, mask, orgs);
+	append_whole_day_counts(&qb, req, r, all_retailers, mask, orgs, days_from_index);
 
-	if (counts_every_bucket(req))
-		;						/* no part of a day or month to count */
-	else if (mask > 0)
+	if (!counts_every_bucket(req) && !days_from_index)	/* else no part of a day to count here */
 	{
-		append_partial_day_summary_count(&qb, req, r->start, r->first_midnight, mask, orgs);
-		append_partial_day_summary_count(&qb, req, r->last_midnight, r->end, mask, orgs);
+		if (mask > 0)
+		{
+			append_partial_day_summary_count(&qb, req, r->start, r->first_midnight, mask, orgs);
+			append_partial_day_summary_count(&qb, req, r->last_midnight, r->end, mask, orgs);
+		}
+		else
+			append_partial_day_count(&qb, req, r, mask, orgs);
 	}
-	else
-		append_partial_day_count(&qb, req, r, mask, orgs);
 
-	shape = crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | (all_retailers ? 1 << 11 : 0);
+	shape = crux_query_shape(req, QUERY_COUNT_FROM_COUNTS) | (all_retailers ? 1 << 11 : 0) |
+		(days_from_index ? 1u << 29 : 0);
 	crux_run_query(&qb, shape);
 
 	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? 0 : DatumGetInt64(count);
+	return (isnull ? 0 : DatumGetInt64(count)) +
+		(days_from_index ? count_days_from_index(req, r) : 0);
 }
 
 /*
