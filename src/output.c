@@ -519,6 +519,21 @@ write_order(Container *orders, const CruxDetails *d, uint64 first, uint64 end)
 }
 
 /*
+ * The orders of the details: their page positions. Fewer than the page's when a
+ * policy of the database's own on crux.orders hides some that the page's walk
+ * (of the summaries) found: the page then leaves them out.
+ */
+static int
+count_detail_orders(const CruxDetails *d)
+{
+	int			n = 0;
+
+	for (uint64 i = 0; d != NULL && i < d->n_rows; i = order_end(d, i))
+		n++;
+	return n;
+}
+
+/*
  * {"total_results": N, "orders": [...]} for a page of n_orders orders, allocated
  * in result_cxt (sized for the usual order, about 2.5 kB), from their details
  * (NULL when there are none) in the response's order: a new page position opens
@@ -542,7 +557,7 @@ crux_orders_response(int64 total_results, const CruxDetails *details, int n_orde
 	buf.len = VARHDRSZ;
 	buf.cursor = 0;
 	BEGIN_OBJECT(&response, &buf, response_keys);
-	begin_container(&orders, &buf, n_orders, JB_FARRAY);
+	begin_container(&orders, &buf, count_detail_orders(details), JB_FARRAY);
 	for (uint64 i = 0, end; details != NULL && i < details->n_rows; i = end)
 	{
 		CHECK_FOR_INTERRUPTS();

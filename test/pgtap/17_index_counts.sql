@@ -7,7 +7,8 @@
 -- (row-level security) and an administrator's org_uuids; orders and line items
 -- inserted, deleted, updated (a second index entry) and rolled back in this
 -- transaction; callers who see none of them; and an extra policy on crux.orders,
--- which the count then follows by reading through row-level security.
+-- which the count then follows by reading through row-level security (and the
+-- pages of the summaries' walks, by leaving out the orders it hides).
 BEGIN;
 
 -- 20,000 orders of one retailer, one every 83 minutes from 2016 on (three years
@@ -118,7 +119,7 @@ RETURNS text LANGUAGE sql AS $$
        AND (NOT but_sundays OR r.ed - r.sd < interval '14 days')
 $$;
 
-SELECT plan(16);
+SELECT plan(18);
 
 SELECT pg_temp.count_as('t_counted');
 SELECT is(pg_temp.wrong_totals('t_counted', ARRAY[md5('org-counted')::uuid]), NULL,
@@ -214,6 +215,18 @@ SELECT is(pg_temp.wrong_totals('t_counted', ARRAY[md5('org-counted')::uuid], tru
           'with another policy on crux.orders, the totals of ranges of a few days follow it');
 SELECT cmp_ok((SELECT count(*) FROM ranges WHERE ed - sd < interval '14 days'), '>=', 40::bigint,
               'of 40 ranges or more');
+-- the pages of a status filter walk the summaries, which that policy does not
+-- hide: they leave out the orders it hides
+SET LOCAL ROLE t_counted;
+CREATE TEMP TABLE policy_pages AS
+SELECT crux_get_orders(pg_temp.range_request(r, f.filter, NULL) || '{"start": 0, "limit": 50}') AS answer
+  FROM ranges r, filters f WHERE f.f > 0 AND r.g <= 40;
+RESET ROLE;
+SELECT is((SELECT count(*) FROM policy_pages, jsonb_array_elements(answer -> 'orders') o
+            WHERE extract(isodow FROM (o ->> 'created_date')::timestamptz AT TIME ZONE 'UTC') = 7),
+          0::bigint, 'with that policy, the pages of a status filter leave out the orders it hides');
+SELECT cmp_ok((SELECT count(*) FROM policy_pages, jsonb_array_elements(answer -> 'orders') o), '>', 1000::bigint,
+              'of more than 1,000 orders shown');
 DROP POLICY no_sundays ON crux.orders;
 -- the same on crux.order_summaries, with a status filter
 CREATE POLICY no_sundays ON crux.order_summaries AS RESTRICTIVE TO t_counted
