@@ -534,8 +534,9 @@ count_detail_orders(const CruxDetails *d)
 }
 
 /*
- * {"total_results": N, "orders": [...]} for a page of n_orders orders, allocated
- * in result_cxt (sized for the usual order, about 2.5 kB), from their details
+ * {"total_results": N, "orders": [...]} for a page of n_orders orders (the
+ * orders its details hold: count_detail_orders), allocated in result_cxt (sized
+ * for n_orders of the usual order, about 2.5 kB), from their details
  * (NULL when there are none) in the response's order: a new page position opens
  * an order, a new line-item uuid a line item. Each order's scratch memory (its
  * numbers, detoasted texts) is freed after it.
