@@ -60,7 +60,7 @@ typedef enum CruxRequestKind
 } CruxRequestKind;
 
 /* The version of the SQL objects this library serves (versions.c). */
-#define CRUX_VERSION "1.18"
+#define CRUX_VERSION "1.19"
 
 /* timeout.c: crux_orders.statement_timeout around one API call */
 extern int	crux_statement_timeout;

@@ -38,20 +38,44 @@ has_date_range(const CruxRequest *req)
 }
 
 /*
+ * How many columns the index crux.<name> includes beside its keys, or -1 when
+ * this version has no such index. Looked up in the syscache on every call.
+ */
+static int
+index_included_columns(const char *name)
+{
+	Oid			index = crux_table_oid(name);
+	HeapTuple	tuple;
+	int			included = -1;
+
+	tuple = OidIsValid(index) ? SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index)) : NULL;
+	if (HeapTupleIsValid(tuple))
+	{
+		included = ((Form_pg_index) GETSTRUCT(tuple))->indnatts -
+			((Form_pg_index) GETSTRUCT(tuple))->indnkeyatts;
+		ReleaseSysCache(tuple);
+	}
+	return included;
+}
+
+/*
  * Whether the uuid sort with a status filter walks the summaries instead of the
  * orders (version 1.16 on, which has their index by retailer and order): a tenant
  * and each organization of org_uuids walk that index, which holds each order's
- * status mask, and test it index-only; an admin without org_uuids walks their
- * primary key and reads each mask from the summary, where walking the orders
- * probes each order's summary by that key. Not with dates or a term, which the
+ * status mask, and from version 1.19 its created_date, and test them index-only;
+ * an admin without org_uuids walks their primary key and reads each mask (and
+ * date) from the summary, where walking the orders probes each order's summary by
+ * that key. Not with a date range before 1.19, nor with a term, which the
  * summaries' indexes do not hold, nor for an export (the orders' ctids).
  */
 static bool
 uuid_sort_walks_summaries(const CruxRequest *req, bool with_ctids)
 {
-	return req->sort_key == CRUX_SORT_UUID && req->status_mask != 0 &&
-		req->term == NULL && !has_date_range(req) && !with_ctids &&
-		OidIsValid(crux_table_oid("order_summaries_retailer_order_uuid_idx"));
+	if (req->sort_key != CRUX_SORT_UUID || req->status_mask == 0 || req->term != NULL ||
+		with_ctids)
+		return false;
+	return index_included_columns("order_summaries_retailer_order_uuid_idx") >=
+		(has_date_range(req) ? 2 : 1);
 }
 
 /* A date range under another sort (reading_the_range_costs_less). */
@@ -486,20 +510,8 @@ orders_walked_to_page_end(const CruxRequest *req, int64 total, WalkEstimates *es
 static bool
 sort_indexes_hold_dates(WalkEstimates *est)
 {
-	Oid			index;
-	HeapTuple	tuple;
-
-	if (est->dated_indexes >= 0)
-		return est->dated_indexes > 0;
-	est->dated_indexes = 0;
-	index = crux_table_oid("orders_retailer_uuid_idx");
-	tuple = OidIsValid(index) ? SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index)) : NULL;
-	if (HeapTupleIsValid(tuple))
-	{
-		est->dated_indexes = ((Form_pg_index) GETSTRUCT(tuple))->indnatts >
-			((Form_pg_index) GETSTRUCT(tuple))->indnkeyatts;
-		ReleaseSysCache(tuple);
-	}
+	if (est->dated_indexes < 0)
+		est->dated_indexes = index_included_columns("orders_retailer_uuid_idx") > 0;
 	return est->dated_indexes > 0;
 }
 
@@ -511,8 +523,8 @@ sort_indexes_hold_dates(WalkEstimates *est)
  * without org_uuids, the primary key), each is tested index-only at a twentieth of
  * a probe, and each one in the range (the page's end over the range's share that
  * matches) is probed for its status mask under a status filter, except by the
- * sku_id sort and a status sort that walks the summaries, whose indexes hold the
- * mask too.
+ * sku_id sort and a uuid or status sort that walks the summaries, whose indexes
+ * hold the mask too.
  */
 #define ENTRIES_PER_PROBE 20
 
@@ -523,10 +535,10 @@ date_range_walk_cost(const CruxRequest *req, int64 total, WalkEstimates *est)
 
 	if (!sort_indexes_hold_dates(est) ||
 		(req->sort_key == CRUX_SORT_UUID && !summaries_walk_leads_with_retailer(req)))
-		return walked;			/* or the orders' primary key, which does not */
+		return walked;			/* or the primary keys, which do not */
 	walked /= ENTRIES_PER_PROBE;
 	if (req->status_mask != 0 && req->sort_key != CRUX_SORT_SKU_ID &&
-		!status_sort_walks_summaries(req, false))
+		!status_sort_walks_summaries(req, false) && !uuid_sort_walks_summaries(req, false))
 		walked += orders_walked(req, est, (double) req->limit *
 								(double) estimated_unfiltered(req, est) / Max(total, 1));
 	return walked;
@@ -640,8 +652,8 @@ collecting_costs_less(const CruxRequest *req, int64 total, WalkEstimates *est)
 	double		walked = dated ? date_range_walk_cost(req, total, est) :
 		orders_walked(req, est, (double) req->limit * unfiltered / Max(total, 1));
 
-	if ((uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req)) ||
-		(status_sort_walks_summaries(req, false) && !dated))
+	if (!dated && ((uuid_sort_walks_summaries(req, false) && summaries_walk_leads_with_retailer(req)) ||
+				   status_sort_walks_summaries(req, false)))
 		walked /= ENTRIES_PER_PROBE;
 	return (unfiltered + (collected_matches_are_probed(req) ? ENTRIES_PER_PROBE * total : total)) /
 		ENTRIES_PER_PROBE < walked;

@@ -90,15 +90,16 @@ wrong=$(q upgraded -c "SELECT crux.recount_summaries()")
 # (crux.export_csv writes the worker's CSV), 1.5 (indexes that lead with the retailer
 # for every sort, jit off for the API, line items' and tracking numbers' policies probe),
 # 1.6 (the summaries carry their order's created_date, in the day indexes), 1.7 (exports:
-# cancel, expiry, the CSV in the API's forms), and 1.8 to 1.17 (which this library
+# cancel, expiry, the CSV in the API's forms), and 1.8 to 1.18 (which this library
 # still serves: they answer before the update too; 1.9 adds the export across
 # shards, 1.10 the order in the line items' sku_id index, 1.11 the tracking numbers'
 # policy's first test, 1.12 crux.sku_orders, filled by the update, 1.13 the triggers
 # of crux.tracked_skus, 1.14 the summaries held for their line items, 1.15 the orders
 # counted when their summaries are written, 1.16 the summaries' index by
-# retailer and order, 1.17 each order's created_date in the sorts' indexes; 1.18
-# puts each order's status in its summary)
-for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13 1.14 1.15 1.16 1.17; do
+# retailer and order, 1.17 each order's created_date in the sorts' indexes, 1.18
+# each order's status in its summary; 1.19 puts each order's created_date in the
+# summaries' index by retailer and order)
+for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13 1.14 1.15 1.16 1.17 1.18; do
     db=upgraded_${from/./_}
     q postgres -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     q $db -q -c "CREATE EXTENSION crux_orders VERSION '$from'" &&
@@ -112,7 +113,7 @@ for from in 1.1 1.2 1.3 1.4 1.5 1.6 1.7 1.8 1.9 1.10 1.11 1.12 1.13 1.14 1.15 1.
     tap $? "ALTER EXTENSION crux_orders UPDATE from $from"
     if [ "$from" = 1.8 ] || [ "$from" = 1.9 ] || [ "$from" = 1.10 ] || [ "$from" = 1.11 ] ||
        [ "$from" = 1.12 ] || [ "$from" = 1.13 ] || [ "$from" = 1.14 ] || [ "$from" = 1.15 ] ||
-       [ "$from" = 1.16 ] || [ "$from" = 1.17 ]; then
+       [ "$from" = 1.16 ] || [ "$from" = 1.17 ] || [ "$from" = 1.18 ]; then
         [ "$before" = "$(answers fresh)" ] && [ "$(answers $db)" = "$(answers fresh)" ]
         tap $? "from $from: the same answers as a fresh install, before the update and after it"
     else
@@ -146,6 +147,6 @@ rc=$?
 state=$(q held_1_14 -c "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'crux_orders'),
                                (SELECT count(*) FROM crux.orders WHERE purchase_order_id LIKE 'UP-%'),
                                crux.recount_summaries()")
-[ $rc = 0 ] && [ "$state" = "1.18|40|0" ]
-tap $? "an update from 1.14 in a transaction that holds summaries, then more orders and line items: at 1.18, 40 orders, every summary and count exact (version|orders|wrong: $state)"
+[ $rc = 0 ] && [ "$state" = "1.19|40|0" ]
+tap $? "an update from 1.14 in a transaction that holds summaries, then more orders and line items: at 1.19, 40 orders, every summary and count exact (version|orders|wrong: $state)"
 q postgres -q -c "DROP DATABASE held_1_14"
