@@ -27,6 +27,12 @@
 #       report goes to
 #       the terminal and to test/bench/results/workload-ORDERS.md, the requests to
 #       workload-ORDERS.tsv, every timed call to workload-ORDERS.csv.
+#       CRUX_BENCH_HUGE_PAGES=1 (as root or with sudo): the cluster is restarted with
+#       its shared memory in 2 MB huge pages (huge_pages=on), as PostgreSQL
+#       recommends for a 4 GB shared_buffers; the kernel reserves them
+#       (vm.nr_hugepages) for the run, the reservation goes back to what it was
+#       when the script exits, and the pages the cluster holds go back to the
+#       kernel when it stops.
 #   bash test/bench/workload.sh drop ORDERS
 #       Stops the cluster and deletes it with its data.
 #   bash test/bench/workload.sh compare SMALLER BIGGER
@@ -45,7 +51,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 usage() {
-    sed -n '5,35p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,41p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 [ $# -ge 2 ] || usage
@@ -72,6 +78,9 @@ while [ $# -gt 0 ]; do
 done
 
 cluster=crux_bench_$orders
+huge_pages=${CRUX_BENCH_HUGE_PAGES:-0}
+unset CRUX_BENCH_HUGE_PAGES             # server.sh's own reservation is for throwaway servers
+source test/bench/server.sh             # bench_server_options, bench_huge_pages
 me=$(id -un)
 if [ "$(id -u)" -eq 0 ]; then
     as_root() { "$@"; }
@@ -89,6 +98,16 @@ connect() {     # the client environment: this user's superuser role, database b
     export PGOPTIONS="-c client_min_messages=warning"
 }
 start() { [ "$(status)" = online ] || as_root pg_ctlcluster 15 "$cluster" start; }
+# the cluster restarted with its shared memory in huge pages, reserved until the script exits
+start_on_huge_pages() {
+    local previous
+    previous=$(cat /proc/sys/vm/nr_hugepages)
+    as_root sysctl -q -w vm.nr_hugepages="$bench_huge_pages"
+    trap "as_root sysctl -q -w vm.nr_hugepages=$previous" EXIT
+    [ "$(status)" != online ] || as_root pg_ctlcluster 15 "$cluster" stop
+    as_root pg_ctlcluster 15 "$cluster" start -o "-c huge_pages=on" \
+        || { echo "$cluster does not start on huge pages: $(grep HugePages_Total /proc/meminfo)" >&2; exit 1; }
+}
 drop() { as_root pg_dropcluster --stop 15 "$cluster"; }
 
 case $step in
@@ -104,8 +123,6 @@ load)
         fi
         drop
     fi
-    unset CRUX_BENCH_HUGE_PAGES         # server.sh's huge pages are reserved for throwaway servers only
-    source test/bench/server.sh         # bench_server_options
     dir=()
     [ -z "${CRUX_BENCH_DIR:-}" ] || { as_root mkdir -p "$CRUX_BENCH_DIR"; dir=(-d "$CRUX_BENCH_DIR/$cluster"); }
     as_root pg_createcluster 15 "$cluster" "${dir[@]}" --start-conf=manual "${bench_server_options[@]}" >/dev/null
@@ -138,13 +155,13 @@ run)
         install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-psycopg2)
         as_root "${install[@]}" || { as_root apt-get update -q && as_root "${install[@]}"; }
     fi
-    start
+    if [ "$huge_pages" = 1 ]; then start_on_huge_pages; else start; fi
     connect
     [ -n "$(psql -X -At -c "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'bench'")" ] \
         || { echo "the load of $cluster did not finish: bash test/bench/workload.sh load $orders --force" >&2; exit 1; }
     psql -X -q -v ON_ERROR_STOP=1 -c "ALTER EXTENSION crux_orders UPDATE" -f test/baseline.sql
     psql -X -q -c "SELECT crux.track_skus()" -c "VACUUM ANALYZE crux.sku_orders" >/dev/null
-    echo "cluster $cluster (port $PGPORT): crux_orders $(psql -X -At -c "SELECT extversion FROM pg_extension WHERE extname = 'crux_orders'")"
+    echo "cluster $cluster (port $PGPORT): crux_orders $(psql -X -At -c "SELECT extversion FROM pg_extension WHERE extname = 'crux_orders'"), huge_pages $(psql -X -At -c "SHOW huge_pages")"
     mkdir -p test/bench/results
     out=test/bench/results/workload-$orders
     begin=$(date +%s)
