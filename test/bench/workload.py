@@ -719,7 +719,8 @@ def compare(args):
     print(f"| class | {a} p50 | {a} p95 | {a} p99 | {a} baseline p50 | {a} ratio "
           f"| {b} p50 | {b} p95 | {b} p99 | {b} baseline p50 | {b} ratio | p50 {b} / {a} | targets missed |")
     print("| --- |" + " ---: |" * 11 + " --- |")
-    for cls in dict.fromkeys(list(small[0]) + list(big[0])):
+    order = {f"{c}/{k}": i for i, (c, k) in enumerate((c, k) for c in CALLER_CLASSES for k in KINDS)}
+    for cls in sorted(dict.fromkeys(list(small[0]) + list(big[0])), key=lambda c: (order.get(c, len(order)), c)):
         cells, missed, medians = [], [], []
         for size, (crux, base, stopped) in ((a, small), (b, big)):
             c50, c95, c99 = (percentile(crux[cls], p) for p in (0.5, 0.95, 0.99))
